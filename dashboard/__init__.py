@@ -1,0 +1,1 @@
+"""Live price tiles and a personal notification inbox, kept current over SSE."""

@@ -1,0 +1,111 @@
+"""``create_app(settings)``: the FastAPI app, its middleware, routes and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from dashboard.deps import LoginRequired
+from dashboard.resources import resource_dir
+from dashboard.routes import admin, api, events, pages
+from dashboard.routes._html import render_page
+from dashboard.services import build_services
+from dashboard.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "dashboard_session"
+SESSION_MAX_AGE = 14 * 24 * 3600
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; its lifespan starts the pollers, the keep-alive and the feed."""
+    settings = settings or Settings()
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(title="Live dashboard", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.https_only_cookies,
+    )
+    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.include_router(events.router)
+    app.include_router(api.router)
+    app.add_exception_handler(LoginRequired, _redirect_to_login)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+async def _redirect_to_login(request: Request, _exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if _wants_html(request):
+        return render_page(
+            request,
+            "pages/error.html",
+            {"status": exc.status_code, "detail": exc.detail},
+            user=None,
+            status_code=exc.status_code,
+        )
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    if _wants_html(request):
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return render_page(
+            request,
+            "pages/error.html",
+            {"status": 422, "detail": detail},
+            user=None,
+            status_code=422,
+        )
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory ``dashboard serve`` hands to uvicorn (settings from the environment)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(Settings())

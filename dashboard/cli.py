@@ -1,0 +1,104 @@
+"""The ``dashboard`` command: serve, migrate, demo, create-user."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from dashboard import auth, demo, schema
+from dashboard.db import make_engine, session_factory, session_scope
+from dashboard.settings import Settings
+
+app = typer.Typer(help="Live price tiles and a personal notification inbox.", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    no_feed: Annotated[
+        bool, typer.Option("--no-feed", help="Do not run the simulated feed.")
+    ] = False,
+) -> None:
+    """Serve the dashboard (with the simulated feed unless --no-feed)."""
+    if no_feed:
+        # Workers are separate processes: they read their settings from the environment.
+        os.environ["DASHBOARD_FEED_ENABLED"] = "false"
+    settings = Settings()
+    schema.check_current(make_engine(settings.database_url))
+    settings.session_secret()  # create the development key once, before workers race for it
+    uvicorn.run(
+        "dashboard.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or update the tables (Alembic upgrade to head)."""
+    settings = Settings()
+    schema.upgrade(settings.database_url)
+    typer.echo(f"database is up to date: {_display_url(settings.database_url)}")
+
+
+@app.command("demo")
+def demo_data() -> None:
+    """Add the demo instruments, topics and users (admin, alice, bob); safe to repeat."""
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    schema.check_current(engine)
+    password = os.environ.get("DASHBOARD_DEMO_PASSWORD") or None
+    with session_scope(session_factory(engine)) as session:
+        result = demo.seed(session=session, password=password)
+    typer.echo(
+        f"demo data: {result.instruments_added} instruments and {result.topics_added} topics added"
+    )
+    if result.created_users:
+        names = ", ".join(result.created_users)
+        if result.password_was_generated:
+            password_text = next(iter(result.created_users.values()))
+            typer.echo(f"users created: {names}; their password (shown once): {password_text}")
+        else:
+            typer.echo(f"users created: {names}; password from DASHBOARD_DEMO_PASSWORD")
+    else:
+        typer.echo("demo users already exist; their passwords are unchanged")
+
+
+@app.command("create-user")
+def create_user(
+    username: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="DASHBOARD_NEW_PASSWORD"
+        ),
+    ] = "",
+) -> None:
+    """Create a user (asks for the password, or reads DASHBOARD_NEW_PASSWORD)."""
+    settings = Settings()
+    engine = make_engine(settings.database_url)
+    schema.check_current(engine)
+    with session_scope(session_factory(engine)) as session:
+        try:
+            user = auth.create_user(
+                session=session, username=username, password=password, is_admin=admin
+            )
+        except auth.UserInvalid as invalid:
+            typer.echo(f"error: {invalid}", err=True)
+            raise typer.Exit(code=1) from None
+    typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.username}")
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,85 @@
+"""Request dependencies, declared once as ``Annotated`` aliases for the routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlmodel import Session
+
+from dashboard import auth
+from dashboard.models import User
+from dashboard.services import Services
+
+
+class LoginRequired(Exception):
+    """Raised for an anonymous visitor on a page that needs a user; answered by a redirect."""
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    # Only for ordinary request/response routes: a stream must not hold one open.
+    with services.open_session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_user(request: Request, session: SessionDep) -> User | None:
+    user_id = auth.session_user_id(request)
+    return None if user_id is None else session.get(User, user_id)
+
+
+CurrentUser = Annotated[User | None, Depends(get_current_user)]
+
+
+def require_user(user: CurrentUser) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+UserDep = Annotated[User, Depends(require_user)]
+
+
+def require_admin(user: CurrentUser) -> User:
+    if user is None or not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
+    return user
+
+
+AdminDep = Annotated[User, Depends(require_admin)]
+
+
+async def require_csrf(request: Request) -> None:
+    """Refuse a state-changing request without this session's CSRF token (403)."""
+    submitted = request.headers.get(auth.CSRF_HEADER)
+    if submitted is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(auth.CSRF_FORM_FIELD)
+        submitted = value if isinstance(value, str) else None
+    if not auth.csrf_matches(request, submitted):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Missing or invalid CSRF token; reload the page."
+        )
+
+
+CsrfChecked = Depends(require_csrf)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+HtmxDep = Annotated[bool, Depends(is_htmx)]

@@ -1,0 +1,238 @@
+"""Fan-out from the pollers to open connections: one mailbox per connection.
+
+Pollers render and encode each event once and hand the bytes here; a connection only
+ever receives references to those bytes. Prices are conflated (a slow reader gets the
+latest tile per symbol, never a backlog); notifications are queued in order and never
+dropped silently: a mailbox that overflows closes its connection, and the client resumes
+from its cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+Tiles = Mapping[str, str]
+"""Rendered tile fragments by symbol."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBatch:
+    """The tiles that changed in one poll, and their one encoded message."""
+
+    tiles: Tiles
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeEvent:
+    """One notification, rendered and encoded once for every recipient."""
+
+    id: int
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives a notification: every signed-in user, or the listed users."""
+
+    everyone: bool = False
+    user_ids: frozenset[int] = frozenset()
+
+
+EncodeTiles = Callable[[Tiles], bytes]
+
+
+@dataclass(eq=False, slots=True)
+class Connection:
+    """One open stream's mailbox. The stream drains it; the hub fills it."""
+
+    user_id: int | None
+    symbols: frozenset[str] | None
+    mailbox_size: int
+    pending_tiles: Tiles | None = None
+    # The shared batch message, while the pending tiles are exactly one batch.
+    pending_message: bytes | None = None
+    notices: deque[NoticeEvent] = field(default_factory=deque)
+    keepalive_due: bool = False
+    read_state_changed: bool = False
+    closed: bool = False
+    overflowed: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer_prices(self, batch: PriceBatch, relevant: Tiles) -> None:
+        if not relevant or self.closed:
+            return
+        if self.pending_tiles is None:
+            self.pending_tiles = relevant
+            self.pending_message = batch.message if relevant is batch.tiles else None
+        else:
+            # Conflation: this reader has not taken the last batch yet; keep the newest
+            # fragment per symbol and build its message when it is ready for one.
+            self.pending_tiles = {**self.pending_tiles, **relevant}
+            self.pending_message = None
+        self.wake.set()
+
+    def offer_notice(self, notice: NoticeEvent) -> None:
+        if self.closed:
+            return
+        if len(self.notices) >= self.mailbox_size:
+            logger.warning("mailbox overflow for user %s; closing its stream", self.user_id)
+            self.overflowed = True
+            self.close()
+            return
+        self.notices.append(notice)
+        self.wake.set()
+
+    def take_prices(self, encode_tiles: EncodeTiles) -> bytes | None:
+        """The pending price message (shared bytes when possible), or None."""
+        tiles, message = self.pending_tiles, self.pending_message
+        self.pending_tiles = self.pending_message = None
+        if tiles is None:
+            return None
+        return message if message is not None else encode_tiles(tiles)
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
+
+    async def wait(self) -> None:
+        await self.wake.wait()
+        self.wake.clear()
+
+
+class ReadStateChanged:
+    """Marker yielded by :func:`drain` when the user's read state changed elsewhere."""
+
+
+READ_STATE_CHANGED = ReadStateChanged()
+
+
+class Hub:
+    """Keeps the open connections and the latest tile of every symbol."""
+
+    def __init__(self, *, mailbox_size: int) -> None:
+        self._mailbox_size = mailbox_size
+        self._connections: set[Connection] = set()
+        self._by_user: dict[int, set[Connection]] = {}
+        self.latest_tiles: dict[str, str] = {}
+        self.overflows = 0
+
+    def connect(self, *, user_id: int | None, symbols: Iterable[str] | None = None) -> Connection:
+        connection = Connection(
+            user_id=user_id,
+            symbols=None if symbols is None else frozenset(symbols),
+            mailbox_size=self._mailbox_size,
+        )
+        self._connections.add(connection)
+        if user_id is not None:
+            self._by_user.setdefault(user_id, set()).add(connection)
+        return connection
+
+    def disconnect(self, connection: Connection) -> None:
+        connection.close()
+        if connection.overflowed:
+            self.overflows += 1
+        self._connections.discard(connection)
+        if connection.user_id is not None:
+            peers = self._by_user.get(connection.user_id)
+            if peers is not None:
+                peers.discard(connection)
+                if not peers:
+                    del self._by_user[connection.user_id]
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def online_user_ids(self) -> set[int]:
+        return set(self._by_user)
+
+    def snapshot(self, symbols: Iterable[str] | None = None) -> dict[str, str]:
+        """The latest tile fragment of each symbol (all symbols when ``symbols`` is None)."""
+        if symbols is None:
+            return dict(self.latest_tiles)
+        return {s: self.latest_tiles[s] for s in symbols if s in self.latest_tiles}
+
+    def publish_prices(self, batch: PriceBatch) -> None:
+        self.latest_tiles.update(batch.tiles)
+        # Connections showing the same subset of symbols share one filtered mapping.
+        filtered: dict[frozenset[str], Tiles] = {}
+        for connection in self._connections:
+            wanted = connection.symbols
+            relevant: Tiles = batch.tiles
+            if wanted is not None:
+                cached = filtered.get(wanted)
+                if cached is None:
+                    subset = {s: t for s, t in batch.tiles.items() if s in wanted}
+                    cached = batch.tiles if subset.keys() == batch.tiles.keys() else subset
+                    filtered[wanted] = cached
+                relevant = cached
+            connection.offer_prices(batch, relevant)
+
+    def publish_notice(self, notice: NoticeEvent, audience: Audience) -> int:
+        """Queue ``notice`` for every open connection of its audience; return how many."""
+        if audience.everyone:
+            targets: Iterable[set[Connection]] = self._by_user.values()
+        else:
+            targets = (self._by_user[u] for u in audience.user_ids if u in self._by_user)
+        delivered = 0
+        for connections in targets:
+            for connection in connections:
+                connection.offer_notice(notice)
+                delivered += 1
+        return delivered
+
+    def publish_read_state(self, user_id: int) -> None:
+        """Tell ``user_id``'s open streams that their read state changed (another tab)."""
+        for connection in self._by_user.get(user_id, ()):
+            connection.read_state_changed = True
+            connection.wake.set()
+
+    def keepalive(self) -> None:
+        """Ask every connection to send a keep-alive comment (one timer for all)."""
+        for connection in self._connections:
+            connection.keepalive_due = True
+            connection.wake.set()
+
+    def close_all(self) -> None:
+        for connection in list(self._connections):
+            connection.close()
+
+
+async def run_keepalive(hub: Hub, interval: float) -> None:
+    """The one keep-alive timer of the process."""
+    while True:
+        await asyncio.sleep(interval)
+        hub.keepalive()
+
+
+async def drain(
+    connection: Connection, encode_tiles: EncodeTiles
+) -> AsyncIterator[NoticeEvent | ReadStateChanged | bytes | None]:
+    """Yield what arrives in ``connection``'s mailbox until it is closed.
+
+    Yields :class:`NoticeEvent` objects (so the stream can add per-user extras such as the
+    unread count), :data:`READ_STATE_CHANGED`, price messages as ``bytes``, and ``None``
+    for a due keep-alive.
+    """
+    while True:
+        await connection.wait()
+        while connection.notices:
+            yield connection.notices.popleft()
+        if connection.closed:
+            return
+        if connection.read_state_changed:
+            connection.read_state_changed = False
+            yield READ_STATE_CHANGED
+        message = connection.take_prices(encode_tiles)
+        if message is not None:
+            yield message
+        if connection.keepalive_due:
+            connection.keepalive_due = False
+            yield None

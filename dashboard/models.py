@@ -1,0 +1,143 @@
+"""SQLModel tables. Alembic migrations create them; the app never calls ``create_all``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Dialect, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL keeps them. Storing
+    UTC and re-attaching the zone on the way out makes both dialects behave the same.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a UTC-aware one")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _timestamp(*, index: bool = False, nullable: bool = False) -> Column[datetime]:
+    return Column(UtcDateTime(), index=index, nullable=nullable)
+
+
+class Severity(StrEnum):
+    info = "info"
+    success = "success"
+    warning = "warning"
+    critical = "critical"
+
+
+class Audience(StrEnum):
+    everyone = "everyone"
+    topic = "topic"
+    user = "user"
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=40, unique=True, index=True)
+    password_hash: str = Field(max_length=200)
+    is_admin: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class Instrument(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    symbol: str = Field(max_length=20, unique=True, index=True)
+    name: str = Field(max_length=80)
+    kind: str = Field(max_length=20, description="crypto, fx or equity")
+    decimals: int = Field(default=2, ge=0, le=8)
+    # Where the simulated feed starts when the store has no tick yet.
+    seed_price: float = Field(gt=0)
+    # Volatility of the simulated random walk per square-root hour (0.01 = 1 % per hour).
+    hourly_volatility: float = Field(default=0.01, ge=0)
+    # Seconds without a tick after which the tile is marked stale.
+    ttl_seconds: int = Field(default=15, ge=1)
+    position: int = Field(default=0, description="Order on the default dashboard.")
+
+
+class Tick(SQLModel, table=True):
+    # AUTOINCREMENT on SQLite: ids are never reused, so the id is a safe stream cursor.
+    __table_args__ = (
+        Index("ix_tick_instrument_id_id", "instrument_id", "id"),
+        Index("ix_tick_instrument_id_ts", "instrument_id", "ts"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instrument_id: int = Field(foreign_key="instrument.id", ondelete="CASCADE")
+    price: float
+    ts: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+
+
+class Topic(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=40, unique=True, index=True)
+    name: str = Field(max_length=80)
+    description: str = Field(default="", max_length=200)
+
+
+class Subscription(SQLModel, table=True):
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    topic_id: int = Field(foreign_key="topic.id", primary_key=True, ondelete="CASCADE")
+
+
+class Notification(SQLModel, table=True):
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=120)
+    body: str = Field(default="", max_length=2000)
+    severity: Severity = Field(default=Severity.info, max_length=10)
+    audience: Audience = Field(max_length=10)
+    topic_id: int | None = Field(default=None, foreign_key="topic.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    link: str | None = Field(default=None, max_length=500)
+    created_by: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class NotificationRead(SQLModel, table=True):
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    notification_id: int = Field(
+        foreign_key="notification.id", primary_key=True, ondelete="CASCADE"
+    )
+    read_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class Lease(SQLModel, table=True):
+    """A named job that must run in one process at a time (the simulated feed)."""
+
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=40)
+    holder: str = Field(max_length=80)
+    expires_at: datetime = Field(sa_column=_timestamp())

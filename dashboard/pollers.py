@@ -1,0 +1,272 @@
+"""One poller per kind per process: read new rows after a cursor, render once, publish.
+
+A writer in this process calls :meth:`Poller.wake` so its row is seen at once; writes from
+other processes are picked up within one poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from dashboard import notices
+from dashboard.db import SessionFactory
+from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
+from dashboard.models import Audience as NoticeAudience
+from dashboard.models import Instrument, Notification, Subscription, Tick, utcnow
+from dashboard.render import Renderer
+from dashboard.tiles import TileState
+
+logger = logging.getLogger(__name__)
+
+# After a failed poll, wait this long before trying again (the store may be restarting).
+_ERROR_BACKOFF_SECONDS = 1.0
+# The reference price (first tick of the window) is re-read this often.
+_REFERENCE_REFRESH_SECONDS = 60.0
+
+
+class Poller:
+    """The loop shared by the pollers: wait for a wake-up or the interval, then poll."""
+
+    def __init__(self, *, interval: float) -> None:
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self.last_poll_monotonic: float | None = None
+
+    def wake(self) -> None:
+        """Poll now instead of at the end of the interval (a local writer has written)."""
+        self._wake.set()
+
+    async def poll_once(self) -> bool:
+        """Handle one batch; return True when more rows are waiting."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        while True:
+            try:
+                more = await self.poll_once()
+                self.last_poll_monotonic = time.monotonic()
+            except Exception:
+                logger.exception("%s failed; retrying", type(self).__name__)
+                await asyncio.sleep(_ERROR_BACKOFF_SECONDS)
+                continue
+            if more:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _TickRow:
+    id: int
+    instrument_id: int
+    price: float
+    ts: datetime
+
+
+class PricePoller(Poller):
+    """Turns new ticks into tile fragments and publishes one message per batch."""
+
+    def __init__(
+        self,
+        *,
+        open_session: SessionFactory,
+        hub: Hub,
+        renderer: Renderer,
+        interval: float,
+        batch_size: int,
+        sparkline_points: int,
+        reference_window: timedelta,
+    ) -> None:
+        super().__init__(interval=interval)
+        self._open_session = open_session
+        self._hub = hub
+        self._renderer = renderer
+        self._batch_size = batch_size
+        self._sparkline_points = sparkline_points
+        self._reference_window = reference_window
+        self._by_instrument: dict[int, TileState] = {}
+        self.states: dict[str, TileState] = {}
+        self.cursor = 0
+        self._references_read_at = 0.0
+
+    async def prime(self) -> None:
+        """Load instruments, recent ticks and reference prices; render every tile."""
+        await asyncio.to_thread(self._load)
+        now = utcnow()
+        for state in self.states.values():
+            state.refresh_staleness(now)
+        fragments = {s: self._renderer.tile(t, oob=True) for s, t in self.states.items()}
+        self._hub.latest_tiles.update(fragments)
+
+    def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
+        """Current tile states in dashboard order (or in the order of ``symbols``)."""
+        if symbols is None:
+            return list(self.states.values())
+        return [self.states[s] for s in symbols if s in self.states]
+
+    def _load(self) -> None:
+        with self._open_session() as session:
+            instruments = session.exec(
+                select(Instrument).order_by(col(Instrument.position), col(Instrument.symbol))
+            ).all()
+            for instrument in instruments:
+                if instrument.id in self._by_instrument:
+                    continue
+                assert instrument.id is not None
+                state = TileState(
+                    symbol=instrument.symbol,
+                    name=instrument.name,
+                    decimals=instrument.decimals,
+                    ttl_seconds=instrument.ttl_seconds,
+                    sparkline_size=self._sparkline_points,
+                )
+                recent = session.exec(
+                    select(Tick)
+                    .where(Tick.instrument_id == instrument.id)
+                    .order_by(col(Tick.id).desc())
+                    .limit(self._sparkline_points)
+                ).all()
+                for tick in reversed(recent):
+                    assert tick.id is not None
+                    state.apply_tick(tick_id=tick.id, price=tick.price, ts=tick.ts)
+                self._by_instrument[instrument.id] = state
+                self.states[instrument.symbol] = state
+            self._read_references(session)
+            if not self.cursor:
+                self.cursor = session.exec(select(func.max(Tick.id))).one() or 0
+
+    def _read_references(self, session: Session) -> None:
+        """The reference price of each tile: its first tick inside the reference window.
+
+        One index seek per instrument on (instrument_id, ts), rather than a scan of a day
+        of ticks.
+        """
+        cutoff = utcnow() - self._reference_window
+        for instrument_id, state in self._by_instrument.items():
+            first = session.exec(
+                select(Tick.price)
+                .where(Tick.instrument_id == instrument_id, col(Tick.ts) >= cutoff)
+                .order_by(col(Tick.ts))
+                .limit(1)
+            ).first()
+            state.reference_price = first if first is not None else state.price
+        self._references_read_at = time.monotonic()
+
+    def _fetch(self, cursor: int) -> list[_TickRow]:
+        with self._open_session() as session:
+            if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
+                self._read_references(session)
+            rows = session.exec(
+                select(Tick.id, Tick.instrument_id, Tick.price, Tick.ts)
+                .where(col(Tick.id) > cursor)
+                .order_by(col(Tick.id))
+                .limit(self._batch_size)
+            ).all()
+            return [_TickRow(*row) for row in rows]
+
+    async def poll_once(self) -> bool:
+        rows = await asyncio.to_thread(self._fetch, self.cursor)
+        if any(row.instrument_id not in self._by_instrument for row in rows):
+            await asyncio.to_thread(self._load)  # an instrument was added since start
+        changed: dict[str, TileState] = {}
+        for row in rows:
+            state = self._by_instrument.get(row.instrument_id)
+            if state is not None:
+                state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
+                changed[state.symbol] = state
+        if rows:
+            self.cursor = rows[-1].id
+        now = utcnow()
+        for state in self.states.values():
+            if state.refresh_staleness(now):
+                changed[state.symbol] = state
+        if changed:
+            fragments = {
+                symbol: self._renderer.tile(state, flash=True, oob=True)
+                for symbol, state in changed.items()
+            }
+            batch = PriceBatch(tiles=fragments, message=self._renderer.tiles_message(fragments))
+            self._hub.publish_prices(batch)
+        return len(rows) == self._batch_size
+
+
+class NotificationPoller(Poller):
+    """Routes each new notification to the open streams of exactly the users it addresses."""
+
+    def __init__(
+        self,
+        *,
+        open_session: SessionFactory,
+        hub: Hub,
+        renderer: Renderer,
+        interval: float,
+        batch_size: int,
+    ) -> None:
+        super().__init__(interval=interval)
+        self._open_session = open_session
+        self._hub = hub
+        self._renderer = renderer
+        self._batch_size = batch_size
+        self.cursor = 0
+
+    async def prime(self) -> None:
+        """Start after the newest notification: older ones reach clients by replay."""
+        self.cursor = await asyncio.to_thread(self._newest_id)
+
+    def _newest_id(self) -> int:
+        with self._open_session() as session:
+            return notices.newest_id(session=session)
+
+    def _fetch(self, cursor: int) -> tuple[list[Notification], dict[int, set[int]]]:
+        with self._open_session() as session:
+            batch = list(
+                session.exec(
+                    select(Notification)
+                    .where(col(Notification.id) > cursor)
+                    .order_by(col(Notification.id))
+                    .limit(self._batch_size)
+                ).all()
+            )
+            topic_ids = {n.topic_id for n in batch if n.audience == NoticeAudience.topic}
+            subscribers: dict[int, set[int]] = {}
+            if topic_ids:
+                # One query per batch, never one per connection.
+                rows = session.exec(
+                    select(Subscription.topic_id, Subscription.user_id).where(
+                        col(Subscription.topic_id).in_(topic_ids)
+                    )
+                ).all()
+                for topic_id, user_id in rows:
+                    subscribers.setdefault(topic_id, set()).add(user_id)
+            return batch, subscribers
+
+    async def poll_once(self) -> bool:
+        batch, subscribers = await asyncio.to_thread(self._fetch, self.cursor)
+        for notification in batch:
+            assert notification.id is not None
+            event = NoticeEvent(
+                id=notification.id, message=self._renderer.notice_message(notification)
+            )
+            self._hub.publish_notice(event, _audience_of(notification, subscribers))
+            self.cursor = notification.id
+        return len(batch) == self._batch_size
+
+
+def _audience_of(notification: Notification, subscribers: dict[int, set[int]]) -> Audience:
+    if notification.audience == NoticeAudience.everyone:
+        return Audience(everyone=True)
+    if notification.audience == NoticeAudience.user and notification.user_id is not None:
+        return Audience(user_ids=frozenset({notification.user_id}))
+    if notification.audience == NoticeAudience.topic and notification.topic_id is not None:
+        return Audience(user_ids=frozenset(subscribers.get(notification.topic_id, ())))
+    return Audience()

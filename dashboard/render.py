@@ -1,0 +1,92 @@
+"""Fragment rendering shared by pages and streams, and SSE encoding of stream messages.
+
+Every fragment a stream sends comes from the same template the page includes, so a live
+update can never drift from a fresh page load. Stream messages are encoded here once and
+the bytes are shared by every connection that receives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+
+from jinja2 import Environment
+from markupsafe import Markup
+from sse_starlette import ServerSentEvent
+
+from dashboard import tiles
+from dashboard.models import Notification
+from dashboard.tiles import TileState
+
+KEEPALIVE = ServerSentEvent(comment="ping").encode()
+# Rendered notification items kept for replays (a reconnect storm renders each once).
+_ITEM_CACHE_SIZE = 4096
+
+
+def install_filters(env: Environment) -> None:
+    """Register the formatting helpers the templates use."""
+    env.filters["price"] = tiles.format_price
+    env.filters["change"] = tiles.format_change
+    env.filters["percent"] = tiles.format_percent
+    env.filters["isotime"] = _isotime
+    env.filters["shorttime"] = _shorttime
+    env.globals["sparkline_points"] = tiles.sparkline_points
+    env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
+    env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
+
+
+def _isotime(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def _shorttime(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Renderer:
+    """Renders tiles, inbox items and the unread badge; encodes them as SSE messages."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._tile = env.get_template("partials/tile.html")
+        self._item = env.get_template("partials/notification.html")
+        self._badge = env.get_template("partials/unread_badge.html")
+        self._items: dict[tuple[int, bool], str] = {}
+        # Few distinct counts exist at any time; each is rendered and encoded once.
+        self.unread_badge_message = lru_cache(maxsize=1024)(self._encode_badge)
+
+    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
+        return self._tile.render(tile=state, flash=flash, oob=oob)
+
+    def tiles_message(self, fragments: Mapping[str, str] | Iterable[str]) -> bytes:
+        """One unnamed SSE message holding several out-of-band tile swaps (no ``id:``)."""
+        values = fragments.values() if isinstance(fragments, Mapping) else fragments
+        return ServerSentEvent(data="".join(values)).encode()
+
+    def notification_item(
+        self, notification: Notification, *, read: bool = False, csrf_token: str = ""
+    ) -> str:
+        """The inbox ``<li>``; without a CSRF token it is shareable between users."""
+        if csrf_token:
+            return self._item.render(n=notification, read=read, csrf_token=csrf_token)
+        assert notification.id is not None
+        key = (notification.id, read)
+        item = self._items.get(key)
+        if item is None:
+            if len(self._items) >= _ITEM_CACHE_SIZE:
+                self._items.pop(next(iter(self._items)))
+            item = self._items[key] = self._item.render(n=notification, read=read)
+        return item
+
+    def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
+        """The SSE message that prepends a notification to ``#inbox``; its id is the cursor."""
+        item = self.notification_item(notification, read=read)
+        html = Markup('<hx-partial hx-target="#inbox" hx-swap="afterbegin">{}</hx-partial>')
+        return ServerSentEvent(data=html.format(Markup(item)), id=str(notification.id)).encode()
+
+    def unread_badge(self, count: int, *, oob: bool = False) -> str:
+        return self._badge.render(count=count, oob=oob)
+
+    def _encode_badge(self, count: int) -> bytes:
+        return ServerSentEvent(data=self.unread_badge(count, oob=True)).encode()

@@ -1,0 +1,43 @@
+"""Helpers shared by the HTML routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from dashboard import auth
+from dashboard.models import User
+from dashboard.services import Services
+
+
+def render_page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    user: User | None,
+    status_code: int = 200,
+    block_names: list[str] | None = None,
+) -> HTMLResponse:
+    """Render a page, or some of its named blocks, with what every page needs."""
+    services: Services = request.app.state.services
+    context = {"user": user, "csrf_token": auth.csrf_token(request), **context}
+    response = services.templates.TemplateResponse(
+        request, template, context, status_code=status_code, block_names=block_names or []
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
+def see_other(url: str) -> RedirectResponse:
+    """The answer to a plain form POST that worked: go and GET the result."""
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """A path on this site only: never an open redirect to somewhere else."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target

@@ -1,0 +1,180 @@
+"""The HTML pages a person uses: dashboard, login, settings and notification history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+
+from dashboard import auth, notices, topics
+from dashboard.deps import CsrfChecked, CurrentUser, HtmxDep, ServicesDep, SessionDep, UserDep
+from dashboard.routes._html import render_page, safe_next, see_other
+
+router = APIRouter(include_in_schema=False)
+
+INBOX_SIZE = 20
+HISTORY_PAGE = 50
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request, services: ServicesDep, session: SessionDep, user: CurrentUser
+) -> HTMLResponse:
+    inbox: list[notices.InboxItem] = []
+    unread = 0
+    if user is not None:
+        assert user.id is not None
+        inbox = notices.inbox(session=session, user_id=user.id, limit=INBOX_SIZE)
+        unread = notices.unread_count(session=session, user_id=user.id)
+    # The newest notification this page shows: the stream replays whatever comes after.
+    cursor = max((item.notification.id or 0 for item in inbox), default=0)
+    return render_page(
+        request,
+        "pages/dashboard.html",
+        {
+            "tiles": services.price_poller.tiles(),
+            "inbox": inbox,
+            "unread": unread,
+            "cursor": cursor,
+        },
+        user=user,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, user: CurrentUser, next: str | None = None) -> Response:
+    if user is not None:
+        return see_other(safe_next(next))
+    return render_page(request, "pages/login.html", {"next": safe_next(next)}, user=None)
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    user = auth.authenticate(session=session, username=username.strip(), password=password)
+    if user is None:
+        # One message whatever was wrong, so the form does not reveal who has an account.
+        return render_page(
+            request,
+            "pages/login.html",
+            {"next": safe_next(next), "username": username, "error": "Wrong username or password."},
+            user=None,
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    auth.log_in(request, user)
+    return see_other(safe_next(next))
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request) -> Response:
+    auth.log_out(request)
+    return see_other("/")
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    assert user.id is not None
+    return render_page(
+        request,
+        "pages/settings.html",
+        {
+            "topics": topics.all_topics(session=session),
+            "subscribed": topics.subscribed_topic_ids(session=session, user_id=user.id),
+        },
+        user=user,
+    )
+
+
+@router.post("/settings/topics/{topic_id}", dependencies=[CsrfChecked])
+def set_topic_subscription(
+    request: Request,
+    topic_id: int,
+    session: SessionDep,
+    user: UserDep,
+    htmx: HtmxDep,
+    subscribed: Annotated[bool, Form()] = False,
+) -> Response:
+    assert user.id is not None
+    found = topics.set_subscription(
+        session=session, user_id=user.id, topic_id=topic_id, subscribed=subscribed
+    )
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such topic.")
+    if not htmx:
+        return see_other("/settings")
+    return render_page(
+        request,
+        "pages/settings.html",
+        {
+            "topics": topics.all_topics(session=session),
+            "subscribed": topics.subscribed_topic_ids(session=session, user_id=user.id),
+        },
+        user=user,
+        block_names=["topics"],
+    )
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(
+    request: Request, session: SessionDep, user: UserDep, before: int | None = None
+) -> HTMLResponse:
+    assert user.id is not None
+    items = notices.inbox(session=session, user_id=user.id, before=before, limit=HISTORY_PAGE + 1)
+    older = items[HISTORY_PAGE].notification.id if len(items) > HISTORY_PAGE else None
+    items = items[:HISTORY_PAGE]
+    return render_page(
+        request,
+        "pages/notifications.html",
+        {
+            "items": items,
+            "unread": notices.unread_count(session=session, user_id=user.id),
+            "next_before": items[-1].notification.id if older is not None else None,
+        },
+        user=user,
+    )
+
+
+@router.post("/notifications/{notification_id}/read", dependencies=[CsrfChecked])
+def mark_read(
+    request: Request,
+    notification_id: int,
+    services: ServicesDep,
+    session: SessionDep,
+    user: UserDep,
+    htmx: HtmxDep,
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    assert user.id is not None
+    notification = notices.mark_read(
+        session=session, user_id=user.id, notification_id=notification_id
+    )
+    if notification is None:
+        # Someone else's notification looks exactly like a missing one.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    services.hub.publish_read_state(user.id)
+    if not htmx:
+        return see_other(safe_next(next))
+    unread = notices.unread_count(session=session, user_id=user.id)
+    item = services.renderer.notification_item(
+        notification, read=True, csrf_token=auth.csrf_token(request)
+    )
+    return HTMLResponse(item + services.renderer.unread_badge(unread, oob=True))
+
+
+@router.post("/notifications/read-all", dependencies=[CsrfChecked])
+def mark_all_read(
+    services: ServicesDep,
+    session: SessionDep,
+    user: UserDep,
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    assert user.id is not None
+    notices.mark_all_read(session=session, user_id=user.id)
+    services.hub.publish_read_state(user.id)
+    return see_other(safe_next(next))

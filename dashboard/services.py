@@ -1,0 +1,119 @@
+"""The app's collaborators, built from settings, and their background tasks' lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+from datetime import timedelta
+
+from jinja2_fragments.fastapi import Jinja2Blocks
+from sqlalchemy.engine import Engine
+
+from dashboard import schema
+from dashboard.db import SessionFactory, make_engine, session_factory
+from dashboard.feed import SimulatedFeed
+from dashboard.hub import Hub, run_keepalive
+from dashboard.pollers import NotificationPoller, PricePoller
+from dashboard.render import Renderer, install_filters
+from dashboard.resources import resource_dir
+from dashboard.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the routes use, passed in explicitly (tests build their own)."""
+
+    settings: Settings
+    engine: Engine
+    open_session: SessionFactory
+    templates: Jinja2Blocks
+    renderer: Renderer
+    hub: Hub
+    price_poller: PricePoller
+    notification_poller: NotificationPoller
+    feed: SimulatedFeed | None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Prime the pollers (so the first page is complete) and start the tasks."""
+        await asyncio.to_thread(schema.check_current, self.engine)
+        await self.price_poller.prime()
+        await self.notification_poller.prime()
+        self._spawn(self.price_poller.run(), "price-poller")
+        self._spawn(self.notification_poller.run(), "notification-poller")
+        self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
+        if self.feed is not None:
+            self._spawn(self.feed.run(), "simulated-feed")
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def stop(self) -> None:
+        self.hub.close_all()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.feed is not None:
+            try:
+                await asyncio.to_thread(self.feed.release)
+            except Exception:
+                logger.exception("could not release the feed lease")
+        self.engine.dispose()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings.database_url)
+    open_session = session_factory(engine)
+    templates = Jinja2Blocks(directory=str(resource_dir("templates")))
+    install_filters(templates.env)
+    renderer = Renderer(templates.env)
+    hub = Hub(mailbox_size=settings.mailbox_size)
+    price_poller = PricePoller(
+        open_session=open_session,
+        hub=hub,
+        renderer=renderer,
+        interval=settings.price_poll_interval,
+        batch_size=settings.poll_batch_size,
+        sparkline_points=settings.sparkline_points,
+        reference_window=timedelta(hours=settings.reference_window_hours),
+    )
+    notification_poller = NotificationPoller(
+        open_session=open_session,
+        hub=hub,
+        renderer=renderer,
+        interval=settings.notification_poll_interval,
+        batch_size=settings.poll_batch_size,
+    )
+    feed = None
+    if settings.feed_enabled:
+        feed = SimulatedFeed(
+            open_session=open_session,
+            on_write=price_poller.wake,
+            interval=settings.feed_interval,
+            ticks_per_second=settings.feed_ticks_per_second,
+            lease_seconds=settings.feed_lease_seconds,
+        )
+    return Services(
+        settings=settings,
+        engine=engine,
+        open_session=open_session,
+        templates=templates,
+        renderer=renderer,
+        hub=hub,
+        price_poller=price_poller,
+        notification_poller=notification_poller,
+        feed=feed,
+    )

@@ -1,0 +1,67 @@
+"""One settings object, read from ``DASHBOARD_*`` variables (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A value people copy from examples; production refuses it as firmly as an empty one.
+INSECURE_SECRET_KEYS = frozenset({"", "change-me", "changeme", "secret", "dev"})
+
+
+class Settings(BaseSettings):
+    """Everything the app can be told from outside; tests build their own instance."""
+
+    model_config = SettingsConfigDict(env_prefix="DASHBOARD_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./var/dashboard.db"
+    secret_key: str = ""
+    # Where a development secret is kept so sessions survive restarts and workers agree.
+    dev_secret_file: Path = Path("var/dev-secret-key")
+    https_only_cookies: bool = False
+
+    feed_enabled: bool = True
+    feed_interval: float = Field(0.25, gt=0, description="Seconds between simulated feed steps.")
+    feed_ticks_per_second: float = Field(
+        2.0, gt=0, description="Average ticks per second per instrument."
+    )
+
+    price_poll_interval: float = Field(0.1, gt=0)
+    notification_poll_interval: float = Field(0.1, gt=0)
+    poll_batch_size: int = Field(500, ge=1)
+    keepalive_interval: float = Field(15.0, gt=0)
+    sse_send_timeout: float = Field(30.0, gt=0)
+    mailbox_size: int = Field(256, ge=1, description="Queued notifications per connection.")
+    sparkline_points: int = Field(60, ge=2)
+    reference_window_hours: float = Field(24.0, gt=0)
+    feed_lease_seconds: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _require_real_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key in INSECURE_SECRET_KEYS:
+            raise ValueError(
+                "DASHBOARD_SECRET_KEY must be set to a long random value in production"
+            )
+        return self
+
+    def session_secret(self) -> str:
+        """The key that signs session cookies.
+
+        In development with no key configured, one is generated once and kept in
+        ``dev_secret_file`` so logins survive a restart and every worker signs alike.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.dev_secret_file
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

@@ -1,0 +1,46 @@
+"""Writing and reading ticks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from dashboard.models import Instrument, Tick
+
+
+@dataclass(frozen=True, slots=True)
+class NewTick:
+    instrument_id: int
+    price: float
+    ts: datetime
+
+
+def insert_ticks(*, session: Session, ticks: Sequence[NewTick]) -> None:
+    """Write ``ticks`` in one transaction (the feed's path: no ids needed back)."""
+    if not ticks:
+        return
+    session.execute(
+        insert(Tick),
+        [{"instrument_id": t.instrument_id, "price": t.price, "ts": t.ts} for t in ticks],
+    )
+    session.commit()
+
+
+def last_prices(*, session: Session) -> dict[int, float]:
+    """The newest price of every instrument that has a tick (one index seek each)."""
+    prices: dict[int, float] = {}
+    for instrument_id in session.exec(select(Instrument.id)).all():
+        assert instrument_id is not None
+        price = session.exec(
+            select(Tick.price)
+            .where(Tick.instrument_id == instrument_id)
+            .order_by(col(Tick.id).desc())
+            .limit(1)
+        ).first()
+        if price is not None:
+            prices[instrument_id] = price
+    return prices

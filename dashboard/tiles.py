@@ -1,0 +1,128 @@
+"""What a price tile shows: last price, change against the reference, sparkline, staleness.
+
+The PricePoller owns one :class:`TileState` per instrument and updates it from ticks;
+pages and streams render tiles from these states, so both always agree.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+Direction = Literal["up", "down", "flat"]
+
+SPARKLINE_WIDTH = 120
+SPARKLINE_HEIGHT = 32
+
+
+def format_price(value: float, decimals: int) -> str:
+    """A price with the instrument's decimals and thousands separators."""
+    return f"{value:,.{decimals}f}"
+
+
+def format_change(value: float, decimals: int) -> str:
+    """A signed change; a true minus sign so columns of figures line up."""
+    text = format_price(abs(value), decimals)
+    if value > 0:
+        return f"+{text}"
+    if value < 0:
+        return f"\u2212{text}"
+    return text
+
+
+def format_percent(value: float) -> str:
+    if value > 0:
+        return f"+{value:.2f}%"
+    if value < 0:
+        return f"\u2212{abs(value):.2f}%"
+    return "0.00%"
+
+
+def sparkline_points(
+    prices: Sequence[float], *, width: int = SPARKLINE_WIDTH, height: int = SPARKLINE_HEIGHT
+) -> str:
+    """SVG polyline points scaled into ``width`` x ``height`` (y grows downwards).
+
+    A flat series is drawn through the middle; fewer than two prices draw nothing.
+    """
+    if len(prices) < 2:
+        return ""
+    low, high = min(prices), max(prices)
+    span = high - low
+    step = width / (len(prices) - 1)
+    pad = 1.0  # keep the stroke inside the box
+    points = []
+    for i, price in enumerate(prices):
+        y = height / 2 if span == 0 else pad + (high - price) / span * (height - 2 * pad)
+        points.append(f"{i * step:.1f},{y:.1f}")
+    return " ".join(points)
+
+
+@dataclass(slots=True)
+class TileState:
+    """The live state of one instrument's tile."""
+
+    symbol: str
+    name: str
+    decimals: int
+    ttl_seconds: int
+    sparkline_size: int
+    price: float | None = None
+    previous_price: float | None = None
+    reference_price: float | None = None
+    tick_id: int = 0
+    ts: datetime | None = None
+    stale: bool = True
+    history: deque[float] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.history = deque(self.history, maxlen=self.sparkline_size)
+
+    def apply_tick(self, *, tick_id: int, price: float, ts: datetime) -> None:
+        self.previous_price = self.price
+        self.price = price
+        self.tick_id = tick_id
+        self.ts = ts
+        self.history.append(price)
+        if self.reference_price is None:
+            self.reference_price = price
+
+    def refresh_staleness(self, now: datetime) -> bool:
+        """Recompute the stale flag; return True when it changed."""
+        stale = self.ts is None or now - self.ts > timedelta(seconds=self.ttl_seconds)
+        changed = stale != self.stale
+        self.stale = stale
+        return changed
+
+    @property
+    def direction(self) -> Direction:
+        if self.price is None or self.previous_price is None:
+            return "flat"
+        if self.price > self.previous_price:
+            return "up"
+        if self.price < self.previous_price:
+            return "down"
+        return "flat"
+
+    @property
+    def change(self) -> float | None:
+        if self.price is None or self.reference_price is None:
+            return None
+        return self.price - self.reference_price
+
+    @property
+    def change_percent(self) -> float | None:
+        change = self.change
+        if change is None or not self.reference_price:
+            return None
+        return change / self.reference_price * 100
+
+    @property
+    def trend(self) -> Direction:
+        change = self.change
+        if not change:
+            return "flat"
+        return "up" if change > 0 else "down"
