@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy.engine import Engine, make_url
 
 from dashboard import auth, demo, schema
 from dashboard.db import make_engine, session_factory, session_scope
@@ -29,7 +30,7 @@ def serve(
         # Workers are separate processes: they read their settings from the environment.
         os.environ["DASHBOARD_FEED_ENABLED"] = "false"
     settings = Settings()
-    schema.check_current(make_engine(settings.database_url))
+    _migrated_engine(settings).dispose()
     settings.session_secret()  # create the development key once, before workers race for it
     uvicorn.run(
         "dashboard.app:create_app_from_env",
@@ -52,9 +53,7 @@ def migrate() -> None:
 @app.command("demo")
 def demo_data() -> None:
     """Add the demo instruments, topics and users (admin, alice, bob); safe to repeat."""
-    settings = Settings()
-    engine = make_engine(settings.database_url)
-    schema.check_current(engine)
+    engine = _migrated_engine(Settings())
     password = os.environ.get("DASHBOARD_DEMO_PASSWORD") or None
     with session_scope(session_factory(engine)) as session:
         result = demo.seed(session=session, password=password)
@@ -84,9 +83,7 @@ def create_user(
     ] = "",
 ) -> None:
     """Create a user (asks for the password, or reads DASHBOARD_NEW_PASSWORD)."""
-    settings = Settings()
-    engine = make_engine(settings.database_url)
-    schema.check_current(engine)
+    engine = _migrated_engine(Settings())
     with session_scope(session_factory(engine)) as session:
         try:
             user = auth.create_user(
@@ -98,7 +95,16 @@ def create_user(
     typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.username}")
 
 
-def _display_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+def _migrated_engine(settings: Settings) -> Engine:
+    """The store's engine, or a clear error (not a traceback) when it needs migrating."""
+    engine = make_engine(settings.database_url)
+    try:
+        schema.check_current(engine)
+    except schema.SchemaOutdated as outdated:
+        typer.echo(f"error: {outdated}", err=True)
+        raise typer.Exit(code=1) from None
+    return engine
 
+
+def _display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)

@@ -154,7 +154,10 @@ def create_notification(*, session: Session, draft: Draft, created_by: int | Non
         errors["body"] = f"Keep the message to {BODY_MAX} characters (it has {len(body)})."
     if draft.severity not in Severity.__members__:
         errors["severity"] = "Choose info, success, warning or critical."
-    if link and not (link.startswith(("https://", "http://")) or link.startswith("/")):
+    if link and not (
+        link.startswith(("https://", "http://"))
+        or (link.startswith("/") and not link.startswith("//"))
+    ):
         errors["link"] = "A link starts with https://, http:// or /."
     elif len(link) > 500:
         errors["link"] = "Keep the link to 500 characters."

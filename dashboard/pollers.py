@@ -101,6 +101,7 @@ class PricePoller(Poller):
 
     async def prime(self) -> None:
         """Load instruments, recent ticks and reference prices; render every tile."""
+        self.cursor = await asyncio.to_thread(self._newest_tick_id)
         await asyncio.to_thread(self._load)
         now = utcnow()
         for state in self.states.values():
@@ -113,6 +114,10 @@ class PricePoller(Poller):
         if symbols is None:
             return list(self.states.values())
         return [self.states[s] for s in symbols if s in self.states]
+
+    def _newest_tick_id(self) -> int:
+        with self._open_session() as session:
+            return session.exec(select(func.max(Tick.id))).one() or 0
 
     def _load(self) -> None:
         with self._open_session() as session:
@@ -130,9 +135,10 @@ class PricePoller(Poller):
                     ttl_seconds=instrument.ttl_seconds,
                     sparkline_size=self._sparkline_points,
                 )
+                # Only ticks up to the cursor: the poll loop applies the ones after it.
                 recent = session.exec(
                     select(Tick)
-                    .where(Tick.instrument_id == instrument.id)
+                    .where(Tick.instrument_id == instrument.id, col(Tick.id) <= self.cursor)
                     .order_by(col(Tick.id).desc())
                     .limit(self._sparkline_points)
                 ).all()
@@ -142,8 +148,6 @@ class PricePoller(Poller):
                 self._by_instrument[instrument.id] = state
                 self.states[instrument.symbol] = state
             self._read_references(session)
-            if not self.cursor:
-                self.cursor = session.exec(select(func.max(Tick.id))).one() or 0
 
     def _read_references(self, session: Session) -> None:
         """The reference price of each tile: its first tick inside the reference window.

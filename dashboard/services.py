@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from dashboard import auth, notices, topics
@@ -122,7 +122,10 @@ def set_topic_subscription(
 
 @router.get("/notifications", response_class=HTMLResponse)
 def notifications_page(
-    request: Request, session: SessionDep, user: UserDep, before: int | None = None
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    before: Annotated[int | None, Query(ge=1)] = None,
 ) -> HTMLResponse:
     assert user.id is not None
     items = notices.inbox(session=session, user_id=user.id, before=before, limit=HISTORY_PAGE + 1)

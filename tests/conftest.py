@@ -1,0 +1,171 @@
+"""Fixtures: a fresh migrated SQLite file per test, settings built per test, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from dashboard import schema
+from dashboard.app import create_app
+from dashboard.db import make_engine
+from dashboard.settings import Settings
+from tests.factories import PASSWORD
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'test.db'}"
+    schema.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        secret_key="test-secret-key-not-for-production",
+        feed_enabled=False,
+        price_poll_interval=0.05,
+        notification_poll_interval=0.05,
+        dev_secret_file=tmp_path / "dev-secret",
+    )
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A separate engine: writes through it come from 'another process' as far as the app knows."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``condition`` until it is truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class LiveServer:
+    """A real uvicorn serving the app in a thread on a free port; can be restarted."""
+
+    def __init__(self, make_app: Callable[[], FastAPI]) -> None:
+        self._make_app = make_app
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.app: FastAPI | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.app = self._make_app()
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            lifespan="on",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        wait_until(lambda: self._server is not None and self._server.started, timeout=15)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+            assert not self._thread.is_alive(), "server did not stop"
+        self._server = None
+        self._thread = None
+
+    @property
+    def services(self):  # type: ignore[no-untyped-def]
+        assert self.app is not None
+        return self.app.state.services
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10)
+
+    def login(self, username: str, password: str = PASSWORD) -> httpx.Client:
+        """A client with a logged-in session cookie."""
+        client = self.client()
+        token = csrf_from(client.get("/login").text)
+        response = client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 303, response.text
+        return client
+
+
+def csrf_from(html: str) -> str:
+    marker = 'name="csrf-token" content="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(lambda: create_app(settings))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def login_as(client: TestClient) -> Callable[[str], str]:
+    """Log ``client`` in as a user; returns the session's CSRF token."""
+
+    def login(username: str) -> str:
+        token = csrf_from(client.get("/login").text)
+        response = client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        return csrf_from(client.get("/").text)
+
+    return login

@@ -1,0 +1,174 @@
+"""``GET /events`` against a real uvicorn and a real SQLite file."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlmodel import Session
+
+from dashboard.models import Audience
+from tests.conftest import LiveServer, csrf_from, wait_until
+from tests.factories import (
+    add_notification,
+    add_tick,
+    make_instrument,
+    make_topic,
+    make_user,
+    subscribe,
+)
+from tests.sse import Message, SSEReader
+
+
+def has_notification(notification_id: int | None):  # type: ignore[no-untyped-def]
+    return lambda m: f'id="notification-{notification_id}"' in m.data
+
+
+def post_as_admin(admin: object, **fields: str) -> int:
+    import httpx
+
+    assert isinstance(admin, httpx.Client)
+    token = csrf_from(admin.get("/admin").text)
+    response = admin.post("/admin/notifications", data={"csrf_token": token, **fields})
+    assert response.status_code == 303, response.text
+    match = re.search(r"sent=(\d+)", response.headers["location"])
+    assert match
+    return int(match.group(1))
+
+
+@pytest.fixture
+def people(session: Session) -> dict[str, object]:
+    admin = make_user(session, "admin", is_admin=True)
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    markets = make_topic(session, "markets")
+    subscribe(session, alice, markets)
+    return {"admin": admin, "alice": alice, "bob": bob, "markets": markets}
+
+
+def test_a_tick_from_another_writer_reaches_an_anonymous_stream(session: Session, settings) -> None:  # type: ignore[no-untyped-def]
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 10.0)
+    from dashboard.app import create_app
+
+    server = LiveServer(lambda: create_app(settings))
+    server.start()
+    try:
+        with server.client() as client:
+            stream = SSEReader(client, "/events")
+            assert stream.status == 200
+            assert stream.headers is not None
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert stream.headers["x-accel-buffering"] == "no"
+            snapshot = stream.wait_for(lambda m: 'id="tile-ACME"' in m.data)
+            assert snapshot.id is None
+            tick = add_tick(session, acme, 12.34)  # written through another connection
+            update = stream.wait_for(lambda m: f'data-tick-id="{tick.id}"' in m.data)
+            assert update.id is None  # price messages carry no id: they must not move the cursor
+            assert 'id="tile-ACME"' in update.data and "12.34" in update.data
+            assert 'hx-swap-oob="true"' in update.data
+            assert "notification-" not in "".join(m.data for m in stream.seen)
+            stream.close()
+    finally:
+        server.stop()
+
+
+def test_an_admin_post_to_a_topic_reaches_subscribers_only(
+    live_server: LiveServer, people: dict[str, object]
+) -> None:
+    admin = live_server.login("admin")
+    alice, bob = live_server.login("alice"), live_server.login("bob")
+    alice_stream = SSEReader(alice, "/events?after=0")
+    bob_stream = SSEReader(bob, "/events?after=0")
+    wait_until(lambda: len(live_server.services.hub.online_user_ids()) == 2)
+
+    topical = post_as_admin(admin, title="Markets open", audience="topic", topic="markets")
+    got = alice_stream.wait_for(has_notification(topical))
+    assert got.id == str(topical)
+    assert "Markets open" in got.data
+    alice_stream.wait_for(lambda m: 'id="unread-count"' in m.data and ">1</span>" in m.data)
+
+    # A barrier everyone receives after the topic post: bob's stream is ordered, so if the
+    # topic notification had been sent to him it would have come first.
+    barrier = post_as_admin(admin, title="Barrier", audience="everyone")
+    bob_stream.wait_for(has_notification(barrier))
+    assert not any(f"notification-{topical}" in m.data for m in bob_stream.seen)
+    alice_stream.wait_for(has_notification(barrier))
+
+    private = post_as_admin(admin, title="Just bob", audience="user", username="bob")
+    bob_stream.wait_for(has_notification(private))
+    second_barrier = post_as_admin(admin, title="Barrier 2", audience="everyone")
+    alice_stream.wait_for(has_notification(second_barrier))
+    assert not any(f"notification-{private}" in m.data for m in alice_stream.seen)
+    for stream in (alice_stream, bob_stream):
+        stream.close()
+    for client in (admin, alice, bob):
+        client.close()
+
+
+def test_a_reconnect_with_last_event_id_replays_exactly_the_missed_ones(
+    live_server: LiveServer, people: dict[str, object], session: Session
+) -> None:
+    alice_user, bob_user = people["alice"], people["bob"]
+    first = add_notification(session, "before")
+    alice = live_server.login("alice")
+    stream = SSEReader(alice, f"/events?after={first.id}")
+    seen = add_notification(session, "seen live")
+    stream.wait_for(has_notification(seen.id))
+    stream.close()
+
+    missed = [
+        add_notification(session, "missed 1"),
+        add_notification(session, "bob only", audience=Audience.user, user=bob_user),  # type: ignore[arg-type]
+        add_notification(session, "missed 2", audience=Audience.user, user=alice_user),  # type: ignore[arg-type]
+        add_notification(session, "missed 3", audience=Audience.topic, topic=people["markets"]),  # type: ignore[arg-type]
+    ]
+    # The page's ?after= is older; Last-Event-ID (what the browser saw last) wins.
+    resumed = SSEReader(alice, f"/events?after={first.id}", headers={"Last-Event-ID": str(seen.id)})
+    expected = [missed[0].id, missed[2].id, missed[3].id]
+    got: list[Message] = []
+    for notification_id in expected:
+        got.append(resumed.wait_for(has_notification(notification_id)))
+    assert [m.id for m in got] == [str(i) for i in expected]
+    replayed = [m for m in resumed.seen if m.id is not None]
+    assert [m.id for m in replayed] == [str(i) for i in expected]  # once each, oldest first
+    badge = resumed.wait_for(lambda m: 'id="unread-count"' in m.data)
+    assert ">5</span>" in badge.data  # before, seen live, and the three missed
+    resumed.close()
+    alice.close()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["abc", "-1", "1e9", "", "9" * 40, "\u0661\u0662", "1;DROP TABLE notification"],
+)
+def test_a_malformed_cursor_is_treated_as_absent(
+    live_server: LiveServer, people: dict[str, object], session: Session, cursor: str
+) -> None:
+    add_notification(session, "old news")
+    alice = live_server.login("alice")
+    stream = SSEReader(alice, "/events", headers={"Last-Event-ID": cursor.encode()})
+    assert stream.status == 200
+    stream.wait_for(lambda m: 'id="unread-count"' in m.data)  # the replay is done by now
+    assert not any(m.id for m in stream.seen)  # absent cursor: nothing replayed
+    live = add_notification(session, "new")
+    stream.wait_for(has_notification(live.id))
+    stream.close()
+    with live_server.client() as client:
+        from urllib.parse import quote
+
+        other = SSEReader(client, f"/events?after={quote(cursor)}")
+        assert other.status == 200
+        other.close()
+    alice.close()
+
+
+def test_a_cursor_from_the_future_does_not_hide_new_notifications(
+    live_server: LiveServer, people: dict[str, object], session: Session
+) -> None:
+    alice = live_server.login("alice")
+    stream = SSEReader(alice, "/events?after=999999")
+    stream.wait_for(lambda m: 'id="unread-count"' in m.data)
+    live = add_notification(session, "new")
+    stream.wait_for(has_notification(live.id))
+    stream.close()
+    alice.close()

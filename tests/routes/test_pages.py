@@ -1,0 +1,258 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from dashboard.models import Audience, Notification, NotificationRead, Subscription
+from tests.conftest import csrf_from
+from tests.factories import (
+    PASSWORD,
+    add_notification,
+    make_topic,
+    make_user,
+)
+
+
+def test_the_dashboard_renders_current_tiles_for_anonymous_viewers(
+    client: TestClient, session: Session, settings
+) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No instruments yet" in response.text
+    assert 'hx-sse:connect="/events?after=0"' in response.text
+    assert 'id="inbox"' not in response.text  # no inbox for anonymous viewers
+
+
+def test_a_user_sees_their_inbox_badge_and_cursor(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    add_notification(session, "hello <b>all</b>")
+    mine = add_notification(session, "for alice", audience=Audience.user, user=alice)
+    add_notification(session, "for bob", audience=Audience.user, user=bob)
+    login_as("alice")
+    page = client.get("/").text
+    assert f'hx-sse:connect="/events?after={mine.id}"' in page
+    assert "for alice" in page and "for bob" not in page
+    assert "hello &lt;b&gt;all&lt;/b&gt;" in page
+    assert 'aria-label="2 unread">2</span>' in page
+
+
+def test_login_with_bad_credentials_gives_one_generic_error(
+    client: TestClient, session: Session
+) -> None:
+    make_user(session, "alice")
+    token = csrf_from(client.get("/login").text)
+    for username, password in (("alice", "wrong-password"), ("nobody", PASSWORD)):
+        response = client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 401
+        assert "Wrong username or password." in response.text
+    assert client.get("/settings", follow_redirects=False).status_code == 303
+
+
+def test_login_sets_a_httponly_lax_cookie_and_redirects_only_on_site(
+    client: TestClient, session: Session
+) -> None:
+    make_user(session, "alice")
+    token = csrf_from(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={
+            "username": "alice",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+@pytest.mark.parametrize("path", ["/settings", "/notifications"])
+def test_anonymous_visitors_are_sent_to_login(client: TestClient, path: str) -> None:
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next={path}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/admin"), ("get", "/admin/users"), ("post", "/admin/notifications")],
+)
+def test_admin_routes_refuse_non_admins(
+    client: TestClient, session: Session, login_as: Callable[[str], str], method: str, path: str
+) -> None:
+    make_user(session, "alice")
+    assert getattr(client, method)(path).status_code == 403  # anonymous
+    token = login_as("alice")
+    data = {"csrf_token": token, "title": "x"} if method == "post" else None
+    response = getattr(client, method)(path, **({"data": data} if data else {}))
+    assert response.status_code == 403
+    assert session.exec(select(Notification)).all() == []
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"])
+def test_state_changing_forms_need_the_csrf_token(
+    client: TestClient, session: Session, login_as: Callable[[str], str], token: str | None
+) -> None:
+    make_user(session, "admin", is_admin=True)
+    topic = make_topic(session, "markets")
+    login_as("admin")
+    fields = {} if token is None else {"csrf_token": token}
+    posts = [
+        ("/admin/notifications", {"title": "hi", **fields}),
+        (f"/settings/topics/{topic.id}", {"subscribed": "true", **fields}),
+        ("/notifications/read-all", fields),
+        ("/logout", fields),
+    ]
+    for path, data in posts:
+        response = client.post(path, data=data, headers={"accept": "text/html"})
+        assert response.status_code == 403, path
+        assert "CSRF" in response.text
+    assert session.exec(select(Notification)).all() == []
+    assert session.exec(select(Subscription)).all() == []
+    assert client.get("/settings").status_code == 200  # still logged in
+
+
+def test_admin_post_plain_form_redirects_and_htmx_gets_the_form_back(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    make_user(session, "admin", is_admin=True)
+    token = login_as("admin")
+    plain = client.post(
+        "/admin/notifications",
+        data={"csrf_token": token, "title": "Plain", "audience": "everyone", "severity": "info"},
+        follow_redirects=False,
+    )
+    assert plain.status_code == 303 and plain.headers["location"].startswith("/admin?sent=")
+    assert "Sent “Plain”" in client.get(plain.headers["location"]).text
+    htmx = client.post(
+        "/admin/notifications",
+        data={"csrf_token": token, "title": "Via htmx", "severity": "warning"},
+        headers={"HX-Request": "true"},
+    )
+    assert htmx.status_code == 200
+    assert htmx.text.lstrip().startswith('<form id="compose"')
+    assert "Sent “Via htmx”" in htmx.text
+    assert 'id="recent" class="card" hx-swap-oob="true"' in htmx.text
+    titles = [n.title for n in session.exec(select(Notification)).all()]
+    assert titles == ["Plain", "Via htmx"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"title": ""}, "title", "Enter a title."),
+        ({"title": "x" * 121}, "title", "120 characters"),
+        ({"title": "ok", "body": "y" * 2001}, "body", "2000 characters"),
+        (
+            {"title": "ok", "audience": "topic", "topic": "nope"},
+            "topic",
+            "Choose an existing topic.",
+        ),
+        (
+            {"title": "ok", "audience": "user", "username": "ghost"},
+            "username",
+            "No user has that name.",
+        ),
+        ({"title": "ok", "severity": "apocalyptic"}, "severity", "Choose info"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [True, False])
+def test_an_invalid_post_shows_the_field_error_with_422_and_writes_nothing(
+    client: TestClient,
+    session: Session,
+    login_as: Callable[[str], str],
+    fields: dict[str, str],
+    field: str,
+    message: str,
+    htmx: bool,
+) -> None:
+    make_user(session, "admin", is_admin=True)
+    token = login_as("admin")
+    response = client.post(
+        "/admin/notifications",
+        data={"csrf_token": token, **fields},
+        headers={"HX-Request": "true"} if htmx else {},
+    )
+    assert response.status_code == 422
+    assert message in response.text
+    assert "Nothing was sent" in response.text
+    if field in ("title", "body", "topic", "username"):
+        assert f'id="{field}-error"' in response.text
+    assert response.text.lstrip().startswith("<form") == htmx
+    assert session.exec(select(Notification)).all() == []
+
+
+def test_subscribing_and_unsubscribing_a_topic(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    alice = make_user(session, "alice")
+    topic = make_topic(session, "markets")
+    token = login_as("alice")
+    on = client.post(
+        f"/settings/topics/{topic.id}",
+        data={"csrf_token": token, "subscribed": "true"},
+        headers={"HX-Request": "true"},
+    )
+    assert on.status_code == 200 and 'aria-pressed="true"' in on.text
+    assert session.get(Subscription, (alice.id, topic.id)) is not None
+    off = client.post(
+        f"/settings/topics/{topic.id}",
+        data={"csrf_token": token, "subscribed": "false"},
+        follow_redirects=False,
+    )
+    assert off.status_code == 303
+    session.expire_all()
+    assert session.get(Subscription, (alice.id, topic.id)) is None
+    missing = client.post("/settings/topics/999", data={"csrf_token": token, "subscribed": "true"})
+    assert missing.status_code == 404
+
+
+def test_marking_someone_elses_notification_read_is_a_404(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    make_user(session, "alice")
+    bob = make_user(session, "bob")
+    private = add_notification(session, "bob's", audience=Audience.user, user=bob)
+    public = add_notification(session, "all")
+    token = login_as("alice")
+    assert (
+        client.post(f"/notifications/{private.id}/read", data={"csrf_token": token}).status_code
+        == 404
+    )
+    assert session.exec(select(NotificationRead)).all() == []
+    read = client.post(
+        f"/notifications/{public.id}/read",
+        data={"csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert read.status_code == 200
+    assert "is-unread" not in read.text
+    assert 'aria-label="0 unread">0</span>' in read.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/notifications?before=abc",
+        "/notifications?before=-5",
+        "/api/prices/NOPE/history",
+        "/api/prices/X/history?limit=0",
+    ],
+)
+def test_bad_query_input_is_a_clear_4xx_never_a_500(
+    client: TestClient, session: Session, login_as: Callable[[str], str], path: str
+) -> None:
+    make_user(session, "alice")
+    login_as("alice")
+    response = client.get(path)
+    assert 400 <= response.status_code < 500

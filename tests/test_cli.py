@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from dashboard.cli import app
+from dashboard.db import make_engine
+from dashboard.models import Instrument, Topic, User
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DASHBOARD_DATABASE_URL", url)
+    monkeypatch.delenv("DASHBOARD_DEMO_PASSWORD", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return url
+
+
+def test_migrate_then_demo_is_idempotent_and_prints_a_generated_password_once(cli_env: str) -> None:
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "users created: admin, alice, bob; their password (shown once): " in first.output
+    password = first.output.rsplit(": ", 1)[1].strip()
+    assert len(password) >= 12
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0
+    assert password not in second.output
+    assert "already exist" in second.output
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        assert len(session.exec(select(Instrument)).all()) == 12
+        assert len(session.exec(select(Topic)).all()) == 4
+        users = {u.username: u for u in session.exec(select(User)).all()}
+        assert set(users) == {"admin", "alice", "bob"}
+        assert users["admin"].is_admin and not users["alice"].is_admin
+    engine.dispose()
+
+
+def test_demo_uses_the_configured_password(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_DEMO_PASSWORD", "a-known-password")
+    runner.invoke(app, ["migrate"])
+    result = runner.invoke(app, ["demo"])
+    assert "password from DASHBOARD_DEMO_PASSWORD" in result.output
+    assert "a-known-password" not in result.output
+
+
+def test_create_user_and_its_errors(cli_env: str) -> None:
+    runner.invoke(app, ["migrate"])
+    ok = runner.invoke(app, ["create-user", "carol", "--admin"], input="long-enough\nlong-enough\n")
+    assert ok.exit_code == 0 and "created admin carol" in ok.output
+    taken = runner.invoke(app, ["create-user", "carol"], input="long-enough\nlong-enough\n")
+    assert taken.exit_code == 1 and "taken" in taken.output
+    short = runner.invoke(app, ["create-user", "dave"], input="short\nshort\n")
+    assert short.exit_code == 1 and "at least 8" in short.output
+
+
+def test_commands_refuse_an_unmigrated_store(cli_env: str) -> None:
+    for command in (["demo"], ["create-user", "x1", "--password", "long-enough"], ["serve"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1
+        assert "error: the database is at no revision" in result.output
+        assert "run `dashboard migrate` first" in result.output

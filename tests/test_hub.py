@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import asyncio
+
+from dashboard.hub import (
+    READ_STATE_CHANGED,
+    Audience,
+    Hub,
+    NoticeEvent,
+    PriceBatch,
+    drain,
+)
+
+
+def encode(tiles: object) -> bytes:
+    assert isinstance(tiles, dict)
+    return ("|".join(f"{k}={v}" for k, v in sorted(tiles.items()))).encode()
+
+
+def batch(**tiles: str) -> PriceBatch:
+    return PriceBatch(tiles=tiles, message=encode(tiles))
+
+
+def test_a_ready_reader_gets_the_shared_batch_bytes_not_a_copy() -> None:
+    hub = Hub(mailbox_size=4)
+    a, b = hub.connect(user_id=None), hub.connect(user_id=None)
+    published = batch(X="x1", Y="y1")
+    hub.publish_prices(published)
+    assert a.take_prices(encode) is published.message
+    assert b.take_prices(encode) is published.message
+
+
+def test_a_slow_reader_gets_the_latest_tile_per_symbol_in_one_message() -> None:
+    hub = Hub(mailbox_size=4)
+    slow = hub.connect(user_id=None)
+    hub.publish_prices(batch(X="x1", Y="y1"))
+    hub.publish_prices(batch(X="x2"))
+    hub.publish_prices(batch(X="x3", Z="z1"))
+    assert slow.take_prices(encode) == b"X=x3|Y=y1|Z=z1"
+    assert slow.take_prices(encode) is None
+
+
+def test_a_connection_only_gets_its_symbols() -> None:
+    hub = Hub(mailbox_size=4)
+    only_x = hub.connect(user_id=None, symbols=["X"])
+    only_q = hub.connect(user_id=None, symbols=["Q"])
+    hub.publish_prices(batch(X="x1", Y="y1"))
+    assert only_x.take_prices(encode) == b"X=x1"
+    assert only_q.take_prices(encode) is None
+    assert hub.snapshot(["Y", "Q"]) == {"Y": "y1"}
+
+
+def test_notices_reach_exactly_their_audience() -> None:
+    hub = Hub(mailbox_size=4)
+    alice, bob, anonymous = (
+        hub.connect(user_id=1),
+        hub.connect(user_id=2),
+        hub.connect(user_id=None),
+    )
+    alice_tab2 = hub.connect(user_id=1)
+    private = NoticeEvent(id=1, message=b"for alice")
+    assert hub.publish_notice(private, Audience(user_ids=frozenset({1}))) == 2
+    broadcast = NoticeEvent(id=2, message=b"for all")
+    assert hub.publish_notice(broadcast, Audience(everyone=True)) == 3
+    assert list(alice.notices) == [private, broadcast]
+    assert list(alice_tab2.notices) == [private, broadcast]
+    assert list(bob.notices) == [broadcast]
+    assert not anonymous.notices
+    assert hub.online_user_ids() == {1, 2}
+
+
+def test_a_full_mailbox_closes_its_connection_and_keeps_what_was_queued() -> None:
+    hub = Hub(mailbox_size=2)
+    reader = hub.connect(user_id=7)
+    for i in range(3):
+        hub.publish_notice(NoticeEvent(id=i, message=b"n"), Audience(everyone=True))
+    assert reader.closed and reader.overflowed
+    assert [n.id for n in reader.notices] == [0, 1]
+    hub.disconnect(reader)
+    assert hub.overflows == 1
+    assert hub.connection_count == 0
+    assert hub.online_user_ids() == set()
+
+
+def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close() -> None:
+    async def scenario() -> list[object]:
+        hub = Hub(mailbox_size=8)
+        connection = hub.connect(user_id=1)
+        notice = NoticeEvent(id=5, message=b"n5")
+        hub.publish_notice(notice, Audience(everyone=True))
+        hub.publish_read_state(1)
+        hub.publish_prices(batch(X="x1"))
+        hub.keepalive()
+        got: list[object] = []
+
+        async def consume() -> None:
+            async for item in drain(connection, encode):
+                got.append(item)
+                if item is None:
+                    connection.close()
+
+        await asyncio.wait_for(consume(), 5)
+        return got
+
+    got = asyncio.run(scenario())
+    assert got == [NoticeEvent(id=5, message=b"n5"), READ_STATE_CHANGED, b"X=x1", None]
