@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test migrate demo lint typecheck format screenshot clean
+.PHONY: run test install install-test migrate demo lint typecheck format screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,8 @@ format: install-test
 test: install-test lint typecheck
 	$(BIN)/pytest
 
-screenshot: install-test
-	$(BIN)/python scripts/screenshot.py
+screenshots: install-test
+	$(BIN)/python docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Regenerate the README's screenshots from a seeded demo (``make screenshots``).
+
+Starts the real app with the simulated feed on a throw-away SQLite file, lets prices move,
+posts notifications as the admin would, and photographs what alice and the admin see.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+from sqlmodel import Session, select
+
+from dashboard import notices, schema
+from dashboard.app import create_app
+from dashboard.db import make_engine
+from dashboard.demo import seed
+from dashboard.models import User
+from dashboard.settings import Settings
+
+OUT = Path(__file__).resolve().parent / "images"
+PASSWORD = "screenshot-password"
+CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the demo server")
+        time.sleep(0.05)
+
+
+def log_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="dashboard-screens-"))
+    url = f"sqlite:///{workdir / 'demo.db'}"
+    schema.upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        seed(session=session, password=PASSWORD)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        secret_key="screenshots-only-secret-key",
+        feed_interval=0.1,
+        feed_ticks_per_second=4,
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started)
+    base = f"http://127.0.0.1:{port}"
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for scheme, name, viewport in (
+            ("light", "dashboard.png", {"width": 1280, "height": 760}),
+            ("dark", "dashboard-dark.png", {"width": 1280, "height": 760}),
+            ("light", "dashboard-mobile.png", {"width": 390, "height": 844}),
+        ):
+            context = browser.new_context(color_scheme=scheme, viewport=viewport)  # type: ignore[arg-type]
+            page = context.new_page()
+            log_in(page, base, "alice")
+            page.locator("#connection", has_text="live").wait_for()
+            if name == "dashboard.png":
+                with Session(engine) as session:
+                    admin = session.exec(select(User).where(User.username == "admin")).one()
+                    for draft in (
+                        notices.Draft(
+                            title="Markets open",
+                            body="Equities and FX are trading.",
+                            audience="topic",
+                            topic="markets",
+                            severity="success",
+                        ),
+                        notices.Draft(
+                            title="BTC volatility is high",
+                            body="Moves above 2% in the last hour.",
+                            audience="topic",
+                            topic="crypto",
+                            severity="warning",
+                        ),
+                    ):
+                        notices.create_notification(
+                            session=session, draft=draft, created_by=admin.id
+                        )
+                page.locator("#unread-count", has_text="3").wait_for()
+            time.sleep(1.5)  # let a few ticks flash: this is a photograph, not a test
+            page.screenshot(path=str(OUT / name), full_page=name != "dashboard-mobile.png")
+            context.close()
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        log_in(page, base, "admin")
+        page.goto(f"{base}/admin")
+        page.screenshot(path=str(OUT / "admin.png"), full_page=True)
+        context.close()
+        browser.close()
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+    print(f"screenshots written to {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
