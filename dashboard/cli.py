@@ -108,3 +108,7 @@ def _migrated_engine(settings: Settings) -> Engine:
 
 def _display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import anyio
 from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine
 
@@ -38,6 +39,8 @@ class Services:
     price_poller: PricePoller
     notification_poller: NotificationPoller
     feed: SimulatedFeed | None
+    # Set by sse-starlette when the server is told to exit; shared by every stream.
+    shutdown_event: anyio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -48,11 +51,19 @@ class Services:
         self._spawn(self.price_poller.run(), "price-poller")
         self._spawn(self.notification_poller.run(), "notification-poller")
         self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
+        self.shutdown_event = anyio.Event()
+        self._spawn(self._end_streams_on_shutdown(self.shutdown_event), "stream-shutdown")
         if self.feed is not None:
             self._spawn(self.feed.run(), "simulated-feed")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def _end_streams_on_shutdown(self, shutdown: anyio.Event) -> None:
+        # One waiter for the whole process: closing every mailbox lets each stream finish
+        # its response cleanly instead of being cancelled mid-response.
+        await shutdown.wait()
+        self.hub.close_all()
 
     async def stop(self) -> None:
         self.hub.close_all()

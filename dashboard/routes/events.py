@@ -15,6 +15,8 @@ from dashboard.services import Services
 
 router = APIRouter()
 
+# On SIGTERM streams get this long to end cleanly (less than uvicorn's graceful timeout).
+SHUTDOWN_GRACE_SECONDS = 2.0
 # Missed notifications are read from the store this many at a time.
 REPLAY_PAGE = 200
 
@@ -44,6 +46,8 @@ async def events(
         stream,
         ping=0,  # the hub's one shared keep-alive replaces a timer per connection
         send_timeout=services.settings.sse_send_timeout,
+        shutdown_event=services.shutdown_event,
+        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         headers={"Cache-Control": "no-store"},
     )
 
