@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlmodel import Session
 
-from dashboard import auth
+from dashboard import auth, tokens
 from dashboard.models import User
 from dashboard.services import Services
 
@@ -40,6 +40,55 @@ def get_current_user(request: Request, session: SessionDep) -> User | None:
 
 
 CurrentUser = Annotated[User | None, Depends(get_current_user)]
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def get_api_user(request: Request, session: SessionDep) -> User | None:
+    """The user of an API request: a bearer token, else the session cookie.
+
+    A token that is given but wrong is refused (401) rather than treated as anonymous.
+    """
+    token = bearer_token(request)
+    if token is None:
+        return get_current_user(request, session)
+    user = tokens.user_for(session=session, token=token)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Invalid or revoked API token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.token_auth = True
+    return user
+
+
+ApiUser = Annotated[User | None, Depends(get_api_user)]
+
+
+def require_api_admin(request: Request, user: ApiUser) -> User:
+    """An admin, by token, or by session with the CSRF header (a browser could be tricked)."""
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Log in or send an API token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
+    if not getattr(request.state, "token_auth", False) and not auth.csrf_matches(
+        request, request.headers.get(auth.CSRF_HEADER)
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Missing or invalid CSRF token (X-CSRF-Token header)."
+        )
+    return user
+
+
+ApiAdmin = Annotated[User, Depends(require_api_admin)]
 
 
 def require_user(user: CurrentUser) -> User:

@@ -14,19 +14,27 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 
 Tiles = Mapping[str, str]
 """Rendered tile fragments by symbol."""
+Quotes = Mapping[str, bytes]
+"""JSON-encoded price objects by symbol (for WebSocket and NDJSON readers)."""
+PriceFormat = Literal["html", "json"]
 
 
 @dataclass(frozen=True, slots=True)
 class PriceBatch:
-    """The tiles that changed in one poll, and their one encoded message."""
+    """What changed in one poll: tile fragments with their one SSE message, and quotes."""
 
     tiles: Tiles
     message: bytes
+    quotes: Quotes = field(default_factory=dict)
+
+    def updates(self, price_format: PriceFormat) -> Mapping[str, object]:
+        return self.tiles if price_format == "html" else self.quotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +53,7 @@ class Audience:
     user_ids: frozenset[int] = frozenset()
 
 
-EncodeTiles = Callable[[Tiles], bytes]
+EncodePrices = Callable[[Mapping[str, Any]], Any]
 
 
 @dataclass(eq=False, slots=True)
@@ -55,8 +63,9 @@ class Connection:
     user_id: int | None
     symbols: frozenset[str] | None
     mailbox_size: int
-    pending_tiles: Tiles | None = None
-    # The shared batch message, while the pending tiles are exactly one batch.
+    price_format: PriceFormat = "html"
+    pending_prices: Mapping[str, Any] | None = None
+    # The shared SSE batch message, while the pending prices are exactly one batch.
     pending_message: bytes | None = None
     notices: deque[NoticeEvent] = field(default_factory=deque)
     keepalive_due: bool = False
@@ -65,16 +74,16 @@ class Connection:
     overflowed: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer_prices(self, batch: PriceBatch, relevant: Tiles) -> None:
+    def offer_prices(self, batch: PriceBatch, relevant: Mapping[str, Any]) -> None:
         if not relevant or self.closed:
             return
-        if self.pending_tiles is None:
-            self.pending_tiles = relevant
+        if self.pending_prices is None:
+            self.pending_prices = relevant
             self.pending_message = batch.message if relevant is batch.tiles else None
         else:
             # Conflation: this reader has not taken the last batch yet; keep the newest
-            # fragment per symbol and build its message when it is ready for one.
-            self.pending_tiles = {**self.pending_tiles, **relevant}
+            # update per symbol and build its message when it is ready for one.
+            self.pending_prices = {**self.pending_prices, **relevant}
             self.pending_message = None
         self.wake.set()
 
@@ -89,13 +98,13 @@ class Connection:
         self.notices.append(notice)
         self.wake.set()
 
-    def take_prices(self, encode_tiles: EncodeTiles) -> bytes | None:
-        """The pending price message (shared bytes when possible), or None."""
-        tiles, message = self.pending_tiles, self.pending_message
-        self.pending_tiles = self.pending_message = None
-        if tiles is None:
+    def take_prices(self, encode: EncodePrices) -> Any:
+        """The pending price message (the shared SSE bytes when possible), or None."""
+        prices, message = self.pending_prices, self.pending_message
+        self.pending_prices = self.pending_message = None
+        if prices is None:
             return None
-        return message if message is not None else encode_tiles(tiles)
+        return message if message is not None else encode(prices)
 
     def close(self) -> None:
         self.closed = True
@@ -121,13 +130,21 @@ class Hub:
         self._connections: set[Connection] = set()
         self._by_user: dict[int, set[Connection]] = {}
         self.latest_tiles: dict[str, str] = {}
+        self.latest_quotes: dict[str, bytes] = {}
         self.overflows = 0
 
-    def connect(self, *, user_id: int | None, symbols: Iterable[str] | None = None) -> Connection:
+    def connect(
+        self,
+        *,
+        user_id: int | None,
+        symbols: Iterable[str] | None = None,
+        price_format: PriceFormat = "html",
+    ) -> Connection:
         connection = Connection(
             user_id=user_id,
             symbols=None if symbols is None else frozenset(symbols),
             mailbox_size=self._mailbox_size,
+            price_format=price_format,
         )
         self._connections.add(connection)
         if user_id is not None:
@@ -161,19 +178,21 @@ class Hub:
 
     def publish_prices(self, batch: PriceBatch) -> None:
         self.latest_tiles.update(batch.tiles)
+        self.latest_quotes.update(batch.quotes)
         # Connections showing the same subset of symbols share one filtered mapping.
-        filtered: dict[frozenset[str], Tiles] = {}
+        filtered: dict[tuple[PriceFormat, frozenset[str]], Mapping[str, Any]] = {}
         for connection in self._connections:
+            updates = batch.updates(connection.price_format)
             wanted = connection.symbols
-            relevant: Tiles = batch.tiles
             if wanted is not None:
-                cached = filtered.get(wanted)
+                key = (connection.price_format, wanted)
+                cached = filtered.get(key)
                 if cached is None:
-                    subset = {s: t for s, t in batch.tiles.items() if s in wanted}
-                    cached = batch.tiles if subset.keys() == batch.tiles.keys() else subset
-                    filtered[wanted] = cached
-                relevant = cached
-            connection.offer_prices(batch, relevant)
+                    subset = {s: u for s, u in updates.items() if s in wanted}
+                    cached = updates if subset.keys() == updates.keys() else subset
+                    filtered[key] = cached
+                updates = cached
+            connection.offer_prices(batch, updates)
 
     def publish_notice(self, notice: NoticeEvent, audience: Audience) -> int:
         """Queue ``notice`` for every open connection of its audience; return how many."""
@@ -212,14 +231,12 @@ async def run_keepalive(hub: Hub, interval: float) -> None:
         hub.keepalive()
 
 
-async def drain(
-    connection: Connection, encode_tiles: EncodeTiles
-) -> AsyncIterator[NoticeEvent | ReadStateChanged | bytes | None]:
+async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIterator[Any]:
     """Yield what arrives in ``connection``'s mailbox until it is closed.
 
     Yields :class:`NoticeEvent` objects (so the stream can add per-user extras such as the
-    unread count), :data:`READ_STATE_CHANGED`, price messages as ``bytes``, and ``None``
-    for a due keep-alive.
+    unread count), :data:`READ_STATE_CHANGED`, price messages (what ``encode_prices``
+    makes of the pending updates, or the shared SSE bytes), and ``None`` for a keep-alive.
     """
     while True:
         await connection.wait()
@@ -230,7 +247,7 @@ async def drain(
         if connection.read_state_changed:
             connection.read_state_changed = False
             yield READ_STATE_CHANGED
-        message = connection.take_prices(encode_tiles)
+        message = connection.take_prices(encode_prices)
         if message is not None:
             yield message
         if connection.keepalive_due:

@@ -141,3 +141,50 @@ class Lease(SQLModel, table=True):
     name: str = Field(max_length=40)
     holder: str = Field(max_length=80)
     expires_at: datetime = Field(sa_column=_timestamp())
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for programs. Only its SHA-256 is stored; it is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=60)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(
+        max_length=12, description="The token's first characters, to tell it apart."
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class WatchlistItem(SQLModel, table=True):
+    """An instrument on a user's dashboard, at a position."""
+
+    __tablename__ = "watchlist_item"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    instrument_id: int = Field(foreign_key="instrument.id", primary_key=True, ondelete="CASCADE")
+    position: int = 0
+
+
+class AlertDirection(StrEnum):
+    above = "above"
+    below = "below"
+
+
+class PriceAlert(SQLModel, table=True):
+    """'Tell me when SYMBOL crosses above/below LEVEL'; fires once, then disarms."""
+
+    __tablename__ = "price_alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    instrument_id: int = Field(foreign_key="instrument.id", index=True, ondelete="CASCADE")
+    direction: AlertDirection = Field(max_length=10)
+    level: float = Field(gt=0)
+    armed: bool = Field(default=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    fired_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    notification_id: int | None = Field(default=None, foreign_key="notification.id")

@@ -22,7 +22,7 @@ from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
 from dashboard.models import Audience as NoticeAudience
 from dashboard.models import Instrument, Notification, Subscription, Tick, utcnow
-from dashboard.render import Renderer
+from dashboard.render import Renderer, quote_json
 from dashboard.tiles import TileState
 
 logger = logging.getLogger(__name__)
@@ -102,12 +102,13 @@ class PricePoller(Poller):
     async def prime(self) -> None:
         """Load instruments, recent ticks and reference prices; render every tile."""
         self.cursor = await asyncio.to_thread(self._newest_tick_id)
-        await asyncio.to_thread(self._load)
+        await self.refresh_instruments()
         now = utcnow()
         for state in self.states.values():
             state.refresh_staleness(now)
         fragments = {s: self._renderer.tile(t, oob=True) for s, t in self.states.items()}
         self._hub.latest_tiles.update(fragments)
+        self._hub.latest_quotes.update({s: quote_json(t) for s, t in self.states.items()})
 
     def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
         """Current tile states in dashboard order (or in the order of ``symbols``)."""
@@ -119,15 +120,26 @@ class PricePoller(Poller):
         with self._open_session() as session:
             return session.exec(select(func.max(Tick.id))).one() or 0
 
-    def _load(self) -> None:
+    async def refresh_instruments(self) -> None:
+        """Pick up instruments added since start (read in a thread, applied on the loop)."""
+        known = set(self._by_instrument)
+        loaded = await asyncio.to_thread(self._read_new_instruments, known, self.cursor)
+        for instrument_id, state in loaded:
+            if instrument_id not in self._by_instrument:
+                self._by_instrument[instrument_id] = state
+                self.states[state.symbol] = state
+        if loaded:
+            await asyncio.to_thread(self._refresh_references)
+
+    def _read_new_instruments(self, known: set[int], cursor: int) -> list[tuple[int, TileState]]:
+        loaded: list[tuple[int, TileState]] = []
         with self._open_session() as session:
             instruments = session.exec(
                 select(Instrument).order_by(col(Instrument.position), col(Instrument.symbol))
             ).all()
             for instrument in instruments:
-                if instrument.id in self._by_instrument:
+                if instrument.id is None or instrument.id in known:
                     continue
-                assert instrument.id is not None
                 state = TileState(
                     symbol=instrument.symbol,
                     name=instrument.name,
@@ -138,15 +150,18 @@ class PricePoller(Poller):
                 # Only ticks up to the cursor: the poll loop applies the ones after it.
                 recent = session.exec(
                     select(Tick)
-                    .where(Tick.instrument_id == instrument.id, col(Tick.id) <= self.cursor)
+                    .where(Tick.instrument_id == instrument.id, col(Tick.id) <= cursor)
                     .order_by(col(Tick.id).desc())
                     .limit(self._sparkline_points)
                 ).all()
                 for tick in reversed(recent):
                     assert tick.id is not None
                     state.apply_tick(tick_id=tick.id, price=tick.price, ts=tick.ts)
-                self._by_instrument[instrument.id] = state
-                self.states[instrument.symbol] = state
+                loaded.append((instrument.id, state))
+        return loaded
+
+    def _refresh_references(self) -> None:
+        with self._open_session() as session:
             self._read_references(session)
 
     def _read_references(self, session: Session) -> None:
@@ -181,7 +196,7 @@ class PricePoller(Poller):
     async def poll_once(self) -> bool:
         rows = await asyncio.to_thread(self._fetch, self.cursor)
         if any(row.instrument_id not in self._by_instrument for row in rows):
-            await asyncio.to_thread(self._load)  # an instrument was added since start
+            await self.refresh_instruments()  # an instrument was added since start
         changed: dict[str, TileState] = {}
         for row in rows:
             state = self._by_instrument.get(row.instrument_id)
@@ -199,7 +214,11 @@ class PricePoller(Poller):
                 symbol: self._renderer.tile(state, flash=True, oob=True)
                 for symbol, state in changed.items()
             }
-            batch = PriceBatch(tiles=fragments, message=self._renderer.tiles_message(fragments))
+            batch = PriceBatch(
+                tiles=fragments,
+                message=self._renderer.tiles_message(fragments),
+                quotes={symbol: quote_json(state) for symbol, state in changed.items()},
+            )
             self._hub.publish_prices(batch)
         return len(rows) == self._batch_size
 

@@ -7,6 +7,7 @@ the bytes are shared by every connection that receives them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -42,6 +43,21 @@ def _isotime(value: datetime | None) -> str:
 
 def _shorttime(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def quote_json(state: TileState) -> bytes:
+    """The JSON price object of the wire contract, for WebSocket and NDJSON readers."""
+    return json.dumps(
+        {
+            "type": "price",
+            "symbol": state.symbol,
+            "price": state.price,
+            "ts": _isotime(state.ts) or None,
+            "tick_id": state.tick_id,
+            "stale": state.stale,
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 class Renderer:

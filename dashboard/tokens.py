@@ -1,0 +1,64 @@
+"""API tokens: issued once in clear, stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from dashboard.models import ApiToken, User, utcnow
+
+TOKEN_PREFIX = "dash_"
+
+
+def _digest(token: str) -> str:
+    # Tokens are 256 random bits: a fast hash is enough (no dictionary to guess from).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(*, session: Session, user_id: int, name: str) -> tuple[ApiToken, str]:
+    """Create a token for ``user_id``; return the row and the token (shown only now)."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user_id,
+        name=name.strip()[:60] or "token",
+        token_hash=_digest(token),
+        prefix=token[:12],
+    )
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row, token
+
+
+def user_for(*, session: Session, token: str) -> User | None:
+    """The user a live (not revoked) token belongs to, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.exec(
+        select(ApiToken).where(
+            ApiToken.token_hash == _digest(token), col(ApiToken.revoked_at).is_(None)
+        )
+    ).first()
+    return None if row is None else session.get(User, row.user_id)
+
+
+def list_for(*, session: Session, user_id: int) -> Sequence[ApiToken]:
+    return session.exec(
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, col(ApiToken.revoked_at).is_(None))
+        .order_by(col(ApiToken.id))
+    ).all()
+
+
+def revoke(*, session: Session, user_id: int, token_id: int) -> bool:
+    """Revoke one of the user's tokens; False when there is no such live token."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id or row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    session.add(row)
+    session.commit()
+    return True

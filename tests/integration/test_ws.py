@@ -1,0 +1,111 @@
+"""``WS /ws`` for prices, against a real uvicorn."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from dashboard import tokens
+from tests.conftest import LiveServer
+from tests.factories import add_tick, make_instrument, make_user
+
+
+def ws_url(server: LiveServer, query: str = "") -> str:
+    return server.base_url.replace("http://", "ws://") + "/ws" + query
+
+
+def receive_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    message = json.loads(ws.recv(timeout=timeout))
+    assert isinstance(message, dict)
+    return message
+
+
+def receive_until(
+    ws: ClientConnection, predicate, timeout: float = 10
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    seen: list[dict[str, Any]] = []
+    while True:
+        message = receive_json(ws, timeout)
+        seen.append(message)
+        if predicate(message):
+            return message, seen
+
+
+def test_subscribe_receives_only_the_subscribed_symbols(
+    live_server: LiveServer, session: Session
+) -> None:
+    acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    live_server.services.price_poller.wake()
+    with connect(ws_url(live_server)) as ws:
+        ws.send(json.dumps({"type": "subscribe", "symbols": ["ACME"]}))
+        ack = receive_json(ws)
+        assert ack == {"type": "subscribed", "symbols": ["ACME"], "all": ["ACME"]}
+        add_tick(session, globex, 5.0)
+        tick = add_tick(session, acme, 10.5)
+        got, seen = receive_until(ws, lambda m: m.get("tick_id") == tick.id)
+        assert got["type"] == "price" and got["symbol"] == "ACME" and got["price"] == 10.5
+        assert got["ts"].endswith("+00:00")
+        assert all(m.get("symbol") != "GLBX" for m in seen)
+
+        ws.send(json.dumps({"type": "unsubscribe", "symbols": ["ACME"]}))
+        receive_until(ws, lambda m: m.get("type") == "unsubscribed")
+        ws.send(json.dumps({"type": "subscribe", "symbols": ["GLBX"]}))
+        receive_until(ws, lambda m: m.get("type") == "subscribed")
+        add_tick(session, acme, 11.0)
+        barrier = add_tick(session, globex, 6.0)
+        _, seen = receive_until(ws, lambda m: m.get("tick_id") == barrier.id)
+        assert all(m.get("symbol") != "ACME" for m in seen)
+
+
+@pytest.mark.parametrize(
+    ("sent", "detail"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"type": "dance"}', "unknown message type"),
+        ('{"type": "subscribe", "symbols": "ACME"}', "list of up to"),
+        ('{"type": "subscribe", "symbols": ["NOPE"]}', "unknown symbols: NOPE"),
+    ],
+)
+def test_bad_messages_get_an_error_and_the_socket_stays_open(
+    live_server: LiveServer, session: Session, sent: str, detail: str
+) -> None:
+    make_instrument(session, "ACME")
+    with connect(ws_url(live_server)) as ws:
+        ws.send(sent)
+        error = receive_json(ws)
+        assert error["type"] == "error" and detail in error["detail"]
+        ws.send(json.dumps({"type": "ping"}))
+        assert receive_json(ws) == {"type": "pong"}
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "pong"
+
+
+def test_a_bad_token_closes_with_1008_and_a_good_one_is_served(
+    live_server: LiveServer, session: Session
+) -> None:
+    with (
+        connect(ws_url(live_server, "?token=dash_wrong")) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    row, token = tokens.issue(session=session, user_id=alice.id, name="bot")
+    with connect(ws_url(live_server, f"?token={token}")) as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "pong"
+    tokens.revoke(session=session, user_id=alice.id, token_id=row.id or 0)
+    with (
+        connect(ws_url(live_server, f"?token={token}")) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
