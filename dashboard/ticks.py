@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
-from dashboard.models import Instrument, Tick
+from dashboard.models import Instrument, Tick, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +44,25 @@ def last_prices(*, session: Session) -> dict[int, float]:
         if price is not None:
             prices[instrument_id] = price
     return prices
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Open (first tick), high and low of an instrument since a time."""
+
+    hours: float
+    open: float | None
+    high: float | None
+    low: float | None
+
+
+def window(*, session: Session, instrument_id: int, hours: float) -> Window:
+    since = utcnow() - timedelta(hours=hours)
+    in_window = (Tick.instrument_id == instrument_id, col(Tick.ts) >= since)
+    high, low = session.exec(
+        select(func.max(Tick.price), func.min(Tick.price)).where(*in_window)
+    ).one()
+    first = session.exec(
+        select(Tick.price).where(*in_window).order_by(col(Tick.ts)).limit(1)
+    ).first()
+    return Window(hours=hours, open=first, high=high, low=low)

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel import select
 
-from dashboard import auth, notices, topics
+from dashboard import auth, notices, ticks, topics
 from dashboard.deps import CsrfChecked, CurrentUser, HtmxDep, ServicesDep, SessionDep, UserDep
+from dashboard.models import Instrument
 from dashboard.routes._html import render_page, safe_next, see_other
 
 router = APIRouter(include_in_schema=False)
@@ -37,6 +39,34 @@ def dashboard_page(
             "inbox": inbox,
             "unread": unread,
             "cursor": cursor,
+        },
+        user=user,
+    )
+
+
+CHART_POINTS = 600
+
+
+@router.get("/instruments/{symbol}", response_class=HTMLResponse)
+def instrument_page(
+    request: Request, symbol: str, services: ServicesDep, session: SessionDep, user: CurrentUser
+) -> HTMLResponse:
+    instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
+    tile = services.price_poller.states.get(symbol)
+    if instrument is None or tile is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
+    assert instrument.id is not None
+    return render_page(
+        request,
+        "pages/instrument.html",
+        {
+            "tile": tile,
+            "window": ticks.window(
+                session=session,
+                instrument_id=instrument.id,
+                hours=services.settings.reference_window_hours,
+            ),
+            "chart_points": CHART_POINTS,
         },
         user=user,
     )
