@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import time
+from pathlib import Path
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
 from sqlalchemy.engine import Engine, make_url
 
 from dashboard import auth, demo, schema
+from dashboard import ingest as ingest_ticks
 from dashboard.db import make_engine, session_factory, session_scope
+from dashboard.models import utcnow
 from dashboard.settings import Settings
 
 app = typer.Typer(help="Live price tiles and a personal notification inbox.", no_args_is_help=True)
@@ -93,6 +97,94 @@ def create_user(
             typer.echo(f"error: {invalid}", err=True)
             raise typer.Exit(code=1) from None
     typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.username}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    symbol: Annotated[
+        str | None, typer.Option(help='Symbol for records that name none (e.g. {"value": …}).')
+    ] = None,
+) -> None:
+    """Write the ticks in FILE (CSV, NDJSON, or a JSON array): all of them, or none."""
+    engine = _migrated_engine(Settings())
+    try:
+        records = ingest_ticks.records_from_text(
+            file.read_text(encoding="utf-8"), kind=ingest_ticks.kind_of(file)
+        )
+        parsed = ingest_ticks.parse_records(records, default_symbol=symbol)
+        with (
+            session_scope(session_factory(engine)) as session,
+            typer.progressbar(length=len(parsed), label="writing ticks") as bar,
+        ):
+            done = 0
+
+            def advance(written: int) -> None:
+                nonlocal done
+                bar.update(written - done)
+                done = written
+
+            ids = ingest_ticks.write(session=session, ticks=parsed, progress=advance)
+    except ingest_ticks.IngestInvalid as invalid:
+        _report_invalid(invalid)
+    except (UnicodeDecodeError, ValueError) as bad:
+        typer.echo(f"error: cannot read {file}: {bad}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"wrote {len(ids)} ticks")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    symbol: Annotated[str, typer.Option(help="The instrument the series is played as.")],
+    rate: Annotated[float, typer.Option(min=0.01, help="Ticks per second.")] = 10.0,
+) -> None:
+    """Play a recorded series from FILE as live ticks of SYMBOL, RATE per second."""
+    engine = _migrated_engine(Settings())
+    try:
+        records = ingest_ticks.records_from_text(
+            file.read_text(encoding="utf-8"), kind=ingest_ticks.kind_of(file)
+        )
+        # The recorded times are not kept: each value becomes a tick stamped as it plays.
+        parsed = ingest_ticks.parse_records(
+            [
+                {"price": r.get("price", r.get("value")) if isinstance(r, dict) else r}
+                for r in records
+            ],
+            default_symbol=symbol,
+        )
+        open_session = session_factory(engine)
+        with open_session() as session:
+            ingest_ticks.instrument_ids(session=session, symbols=[symbol])
+        interval = 1.0 / rate
+        started = time.monotonic()
+        with typer.progressbar(parsed, label=f"replaying {symbol}") as bar:
+            for n, tick in enumerate(bar):
+                with session_scope(open_session) as session:
+                    ingest_ticks.write(
+                        session=session,
+                        ticks=[ingest_ticks.TickIn(symbol=symbol, price=tick.price, ts=utcnow())],
+                    )
+                delay = started + (n + 1) * interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+    except ingest_ticks.IngestInvalid as invalid:
+        _report_invalid(invalid)
+    except (UnicodeDecodeError, ValueError) as bad:
+        typer.echo(f"error: cannot read {file}: {bad}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"replayed {len(parsed)} ticks of {symbol}")
+
+
+def _report_invalid(invalid: ingest_ticks.IngestInvalid) -> NoReturn:
+    shown = 20
+    for error in invalid.errors[:shown]:
+        symbol = f" ({error.symbol})" if error.symbol else ""
+        typer.echo(f"item {error.index}{symbol}: {error.error}", err=True)
+    if len(invalid.errors) > shown:
+        typer.echo(f"… and {len(invalid.errors) - shown} more", err=True)
+    typer.echo(f"error: {invalid}", err=True)
+    raise typer.Exit(code=1)
 
 
 def _migrated_engine(settings: Settings) -> Engine:

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from dashboard.cli import app
 from dashboard.db import make_engine
-from dashboard.models import Instrument, Topic, User
+from dashboard.models import Instrument, Tick, Topic, User
 
 runner = CliRunner()
 
@@ -65,3 +65,50 @@ def test_commands_refuse_an_unmigrated_store(cli_env: str) -> None:
         assert result.exit_code == 1
         assert "error: the database is at no revision" in result.output
         assert "run `dashboard migrate` first" in result.output
+
+
+def test_ingest_writes_a_file_all_or_nothing(cli_env: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner.invoke(app, ["migrate"])
+    runner.invoke(app, ["demo"])
+    good = tmp_path / "good.json"
+    good.write_text('[{"value": 1.1}, {"value": 1.2}, {"value": 1.3}]')
+    result = runner.invoke(app, ["ingest", str(good), "--symbol", "EUR-USD"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 ticks" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,price\nEUR-USD,1.4\nNOPE,1\nEUR-USD,-2\n")
+    result = runner.invoke(app, ["ingest", str(bad)])
+    assert result.exit_code == 1
+    assert "item 2 (EUR-USD): price must be a finite number above 0" in result.output
+    assert "nothing was written" in result.output
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        eur = session.exec(select(Instrument).where(Instrument.symbol == "EUR-USD")).one()
+        newest = session.exec(
+            select(Tick.price).where(Tick.instrument_id == eur.id).order_by(Tick.id.desc()).limit(3)  # type: ignore[union-attr]
+        ).all()
+        rejected = session.exec(select(Tick).where(Tick.price == 1.4)).all()
+    engine.dispose()
+    assert list(newest) == [1.3, 1.2, 1.1]
+    assert rejected == []
+
+
+def test_replay_plays_a_small_file_in_order(cli_env: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner.invoke(app, ["migrate"])
+    runner.invoke(app, ["demo"])
+    recorded = tmp_path / "series.ndjson"
+    recorded.write_text("".join(f'{{"value": {100 + i}}}\n' for i in range(5)))
+    result = runner.invoke(app, ["replay", str(recorded), "--symbol", "ACME", "--rate", "200"])
+    assert result.exit_code == 0, result.output
+    assert "replayed 5 ticks of ACME" in result.output
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        acme = session.exec(select(Instrument).where(Instrument.symbol == "ACME")).one()
+        ticks = session.exec(
+            select(Tick).where(Tick.instrument_id == acme.id).order_by(Tick.id.desc()).limit(5)  # type: ignore[union-attr]
+        ).all()
+    engine.dispose()
+    assert [t.price for t in reversed(ticks)] == [100, 101, 102, 103, 104]
+    assert [t.ts for t in reversed(ticks)] == sorted(t.ts for t in ticks)
+    missing = runner.invoke(app, ["replay", str(recorded), "--symbol", "NOPE"])
+    assert missing.exit_code == 1 and "unknown symbol" in missing.output

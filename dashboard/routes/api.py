@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 from sqlmodel import col, select
 
-from dashboard.deps import ServicesDep, SessionDep
+from dashboard import ingest
+from dashboard.deps import ApiAdmin, ServicesDep, SessionDep
 from dashboard.models import Instrument, Tick
+from dashboard.services import Services
 
 router = APIRouter(prefix="/api", tags=["prices"])
 
@@ -38,6 +41,75 @@ class HistoryPoint(BaseModel):
     tick_id: int
     price: float
     ts: datetime
+
+
+MAX_INGEST_BYTES = 2_000_000
+
+_TICKS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["symbol", "price"],
+                        "properties": {
+                            "symbol": {"type": "string"},
+                            "price": {"type": "number", "exclusiveMinimum": 0},
+                            "ts": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+class IngestOut(BaseModel):
+    ids: list[int]
+
+
+@router.post("/ticks", openapi_extra=_TICKS_BODY, responses={422: {"description": "Bad items"}})
+async def ingest_ticks(request: Request, services: ServicesDep, user: ApiAdmin) -> IngestOut:
+    """Write a batch of ticks (JSON array or NDJSON): all of them, or none.
+
+    Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
+    ``X-CSRF-Token`` header. A 422 names every bad item by its index.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_INGEST_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, "Body over 2 MB; send smaller batches."
+        )
+    body = await request.body()
+    if len(body) > MAX_INGEST_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, "Body over 2 MB; send smaller batches."
+        )
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    kind = "ndjson" if content_type in ("application/x-ndjson", "application/ndjson") else "json"
+    try:
+        records = ingest.records_from_text(body.decode("utf-8"), kind=kind)
+        parsed = ingest.parse_records(records)
+        ids = await asyncio.to_thread(_write_ticks, services, parsed)
+    except ingest.IngestInvalid as invalid:
+        detail = [e.as_dict() for e in invalid.errors]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+    except (UnicodeDecodeError, ValueError) as bad:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
+        ) from None
+    services.price_poller.wake()
+    return IngestOut(ids=ids)
+
+
+def _write_ticks(services: Services, parsed: list[ingest.TickIn]) -> list[int]:
+    with services.open_session() as session:
+        return ingest.write(session=session, ticks=parsed)
 
 
 @router.get("/instruments")
