@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from dashboard.deps import LoginRequired
 from dashboard.resources import resource_dir
-from dashboard.routes import admin, api, events, pages, ws
+from dashboard.routes import admin, alerts, api, events, pages, ws
 from dashboard.routes._html import render_page
 from dashboard.services import build_services
 from dashboard.settings import Settings
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(alerts.router)
     app.include_router(events.router)
     app.include_router(api.router)
     app.include_router(ws.router)

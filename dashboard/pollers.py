@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dashboard import notices
+from dashboard.alerts import AlertEvaluator, Move
 from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
 from dashboard.models import Audience as NoticeAudience
@@ -86,8 +87,12 @@ class PricePoller(Poller):
         batch_size: int,
         sparkline_points: int,
         reference_window: timedelta,
+        alerts: AlertEvaluator | None = None,
+        on_alerts_fired: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(interval=interval)
+        self._alerts = alerts
+        self._on_alerts_fired = on_alerts_fired
         self._open_session = open_session
         self._hub = hub
         self._renderer = renderer
@@ -198,11 +203,15 @@ class PricePoller(Poller):
         if any(row.instrument_id not in self._by_instrument for row in rows):
             await self.refresh_instruments()  # an instrument was added since start
         changed: dict[str, TileState] = {}
+        previous: dict[int, float | None] = {}
         for row in rows:
             state = self._by_instrument.get(row.instrument_id)
             if state is not None:
+                previous.setdefault(row.instrument_id, state.price)
                 state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
                 changed[state.symbol] = state
+        if self._alerts is not None and rows:
+            await self._evaluate_alerts(rows, previous)
         if rows:
             self.cursor = rows[-1].id
         now = utcnow()
@@ -221,6 +230,29 @@ class PricePoller(Poller):
             )
             self._hub.publish_prices(batch)
         return len(rows) == self._batch_size
+
+    async def _evaluate_alerts(
+        self, rows: list[_TickRow], previous: dict[int, float | None]
+    ) -> None:
+        assert self._alerts is not None
+        ticks: dict[int, list[tuple[int, float, datetime]]] = {}
+        for row in rows:
+            ticks.setdefault(row.instrument_id, []).append((row.id, row.price, row.ts))
+        moves = [
+            Move(
+                instrument_id=instrument_id,
+                symbol=state.symbol,
+                decimals=state.decimals,
+                ttl_seconds=state.ttl_seconds,
+                previous=previous[instrument_id],
+                ticks=instrument_ticks,
+            )
+            for instrument_id, instrument_ticks in ticks.items()
+            if (state := self._by_instrument.get(instrument_id)) is not None
+        ]
+        fired = await asyncio.to_thread(self._alerts.evaluate, moves)
+        if fired and self._on_alerts_fired is not None:
+            self._on_alerts_fired()  # on the loop: the notification poller's wake is an Event
 
 
 class NotificationPoller(Poller):

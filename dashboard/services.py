@@ -15,6 +15,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine
 
 from dashboard import schema
+from dashboard.alerts import AlertEvaluator
 from dashboard.db import SessionFactory, make_engine, session_factory
 from dashboard.feed import SimulatedFeed
 from dashboard.hub import Hub, run_keepalive
@@ -92,6 +93,13 @@ def build_services(settings: Settings) -> Services:
     install_filters(templates.env)
     renderer = Renderer(templates.env)
     hub = Hub(mailbox_size=settings.mailbox_size)
+    notification_poller = NotificationPoller(
+        open_session=open_session,
+        hub=hub,
+        renderer=renderer,
+        interval=settings.notification_poll_interval,
+        batch_size=settings.poll_batch_size,
+    )
     price_poller = PricePoller(
         open_session=open_session,
         hub=hub,
@@ -100,13 +108,8 @@ def build_services(settings: Settings) -> Services:
         batch_size=settings.poll_batch_size,
         sparkline_points=settings.sparkline_points,
         reference_window=timedelta(hours=settings.reference_window_hours),
-    )
-    notification_poller = NotificationPoller(
-        open_session=open_session,
-        hub=hub,
-        renderer=renderer,
-        interval=settings.notification_poll_interval,
-        batch_size=settings.poll_batch_size,
+        alerts=AlertEvaluator(open_session=open_session),
+        on_alerts_fired=notification_poller.wake,
     )
     feed = None
     if settings.feed_enabled:

@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from dashboard import auth, notices, ticks, topics
+from dashboard import alerts, auth, notices, ticks, topics
 from dashboard.deps import CsrfChecked, CurrentUser, HtmxDep, ServicesDep, SessionDep, UserDep
-from dashboard.models import Instrument
+from dashboard.models import Instrument, User
 from dashboard.routes._html import render_page, safe_next, see_other
+from dashboard.services import Services
+from dashboard.tiles import TileState
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,29 +49,52 @@ def dashboard_page(
 CHART_POINTS = 600
 
 
+def instrument_context(
+    services: Services,
+    session: Session,
+    symbol: str,
+    user: User | None,
+    *,
+    errors: dict[str, str] | None = None,
+    draft: dict[str, str] | None = None,
+) -> dict[str, object]:
+    """What the instrument page shows; 404 for an unknown symbol."""
+    instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
+    if instrument is None or instrument.id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
+    # An instrument added since start is known to the poller only once it ticks.
+    tile = services.price_poller.states.get(symbol) or TileState(
+        symbol=instrument.symbol,
+        name=instrument.name,
+        decimals=instrument.decimals,
+        ttl_seconds=instrument.ttl_seconds,
+        sparkline_size=1,
+    )
+    user_alerts = (
+        alerts.for_user(session=session, user_id=user.id, symbol=symbol)
+        if user is not None and user.id is not None
+        else []
+    )
+    return {
+        "tile": tile,
+        "window": ticks.window(
+            session=session,
+            instrument_id=instrument.id,
+            hours=services.settings.reference_window_hours,
+        ),
+        "chart_points": CHART_POINTS,
+        "alerts": user_alerts,
+        "alert_errors": errors or {},
+        "alert_draft": draft or {},
+    }
+
+
 @router.get("/instruments/{symbol}", response_class=HTMLResponse)
 def instrument_page(
     request: Request, symbol: str, services: ServicesDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
-    tile = services.price_poller.states.get(symbol)
-    if instrument is None or tile is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
-    assert instrument.id is not None
-    return render_page(
-        request,
-        "pages/instrument.html",
-        {
-            "tile": tile,
-            "window": ticks.window(
-                session=session,
-                instrument_id=instrument.id,
-                hours=services.settings.reference_window_hours,
-            ),
-            "chart_points": CHART_POINTS,
-        },
-        user=user,
-    )
+    context = instrument_context(services, session, symbol, user)
+    return render_page(request, "pages/instrument.html", context, user=user)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -116,6 +141,7 @@ def settings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLR
         {
             "topics": topics.all_topics(session=session),
             "subscribed": topics.subscribed_topic_ids(session=session, user_id=user.id),
+            "alerts": alerts.for_user(session=session, user_id=user.id),
         },
         user=user,
     )
