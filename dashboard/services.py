@@ -22,6 +22,7 @@ from dashboard.hub import Hub, run_keepalive
 from dashboard.pollers import NotificationPoller, PricePoller
 from dashboard.render import Renderer, install_filters
 from dashboard.resources import resource_dir
+from dashboard.retention import run_retention
 from dashboard.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,14 @@ class Services:
         self._spawn(self._end_streams_on_shutdown(self.shutdown_event), "stream-shutdown")
         if self.feed is not None:
             self._spawn(self.feed.run(), "simulated-feed")
+        self._spawn(
+            run_retention(
+                self.open_session,
+                keep=timedelta(hours=self.settings.tick_retention_hours),
+                every=self.settings.retention_interval,
+            ),
+            "tick-retention",
+        )
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))

@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     sparkline_points: int = Field(60, ge=2)
     reference_window_hours: float = Field(24.0, gt=0)
     feed_lease_seconds: float = Field(5.0, gt=0)
+    tick_retention_hours: float = Field(
+        48.0, gt=0, description="Ticks older than this are pruned (each symbol keeps its newest)."
+    )
+    retention_interval: float = Field(60.0, gt=0, description="Seconds between pruning runs.")
+
+    @model_validator(mode="after")
+    def _keep_ticks_for_the_reference_window(self) -> Settings:
+        if self.tick_retention_hours < self.reference_window_hours:
+            raise ValueError(
+                "DASHBOARD_TICK_RETENTION_HOURS must be at least the reference window "
+                "(DASHBOARD_REFERENCE_WINDOW_HOURS), or change figures would be wrong"
+            )
+        return self
 
     @model_validator(mode="after")
     def _require_real_secret_in_production(self) -> Settings:

@@ -1,0 +1,59 @@
+"""Price-side behaviour over real streams: stale pushed by the server, alerts delivered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from dashboard import alerts
+from dashboard.app import create_app
+from dashboard.models import utcnow
+from dashboard.settings import Settings
+from tests.conftest import LiveServer
+from tests.factories import add_tick, make_instrument, make_user
+from tests.sse import SSEReader
+
+
+def test_the_stale_marker_is_pushed_without_a_new_tick(
+    session: Session, settings: Settings
+) -> None:
+    acme = make_instrument(session, "ACME", ttl_seconds=1)
+    add_tick(session, acme, 10.0, ts=utcnow() - timedelta(milliseconds=200))
+    server = LiveServer(lambda: create_app(settings))
+    server.start()
+    try:
+        with server.client() as client:
+            stream = SSEReader(client, "/events")
+            fresh = stream.wait_for(lambda m: 'id="tile-ACME"' in m.data)
+            assert "is-stale" not in fresh.data
+            # No tick is written; within about a second the server says the tile is stale.
+            stale = stream.wait_for(
+                lambda m: 'id="tile-ACME"' in m.data and "is-stale" in m.data, timeout=10
+            )
+            assert ">stale</span>" in stale.data
+            tick = add_tick(session, acme, 10.5)
+            again = stream.wait_for(lambda m: f'data-tick-id="{tick.id}"' in m.data)
+            assert "is-stale" not in again.data
+            stream.close()
+    finally:
+        server.stop()
+
+
+def test_a_crossed_alert_reaches_the_users_stream(
+    live_server: LiveServer, session: Session
+) -> None:
+    alice = make_user(session, "alice")
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 99.0)
+    assert alice.id is not None
+    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="100")
+    client = live_server.login("alice")
+    stream = SSEReader(client, "/events?after=0")
+    stream.wait_for(lambda m: "data-tick-id" in m.data and "99.00" in m.data)
+    add_tick(session, acme, 100.5)
+    got = stream.wait_for(lambda m: "ACME crossed above 100.00" in m.data)
+    assert got.id is not None
+    stream.wait_for(lambda m: 'id="unread-count"' in m.data and ">1</span>" in m.data)
+    stream.close()
+    client.close()
