@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse
 
-from dashboard import auth, notices
+from dashboard import auth, notices, watchlists
 from dashboard.hub import NoticeEvent, ReadStateChanged, drain
 from dashboard.render import KEEPALIVE
 from dashboard.services import Services
@@ -56,11 +56,15 @@ async def _stream(
     services: Services, *, user_id: int | None, cursor: int | None
 ) -> AsyncIterator[bytes]:
     hub, renderer = services.hub, services.renderer
+    symbols = None
+    if user_id is not None:
+        symbols = await asyncio.to_thread(_watchlist, services, user_id)
     # Register before reading the replay, so nothing published meanwhile is missed;
-    # ids already replayed are skipped when they come out of the mailbox.
-    connection = hub.connect(user_id=user_id)
+    # ids already replayed are skipped when they come out of the mailbox. The snapshot
+    # comes after registering too, so no tile update falls between the two.
+    connection = hub.connect(user_id=user_id, symbols=symbols)
     try:
-        yield renderer.tiles_message(hub.snapshot())
+        yield renderer.tiles_message(hub.snapshot(symbols))
         sent_up_to = 0
         unread = 0
         if user_id is not None:
@@ -94,6 +98,11 @@ async def _stream(
                 yield message
     finally:
         hub.disconnect(connection)
+
+
+def _watchlist(services: Services, user_id: int) -> list[str] | None:
+    with services.open_session() as session:
+        return watchlists.symbols_for(session=session, user_id=user_id)
 
 
 def _start_cursor(services: Services, cursor: int | None) -> int:

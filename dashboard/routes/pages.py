@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, notices, ticks, topics
+from dashboard import alerts, auth, notices, ticks, topics, watchlists
 from dashboard.deps import CsrfChecked, CurrentUser, HtmxDep, ServicesDep, SessionDep, UserDep
 from dashboard.models import Instrument, User
 from dashboard.routes._html import render_page, safe_next, see_other
@@ -27,17 +27,20 @@ def dashboard_page(
 ) -> HTMLResponse:
     inbox: list[notices.InboxItem] = []
     unread = 0
+    symbols = None
     if user is not None:
         assert user.id is not None
         inbox = notices.inbox(session=session, user_id=user.id, limit=INBOX_SIZE)
         unread = notices.unread_count(session=session, user_id=user.id)
+        symbols = watchlists.symbols_for(session=session, user_id=user.id)
     # The newest notification this page shows: the stream replays whatever comes after.
     cursor = max((item.notification.id or 0 for item in inbox), default=0)
     return render_page(
         request,
         "pages/dashboard.html",
         {
-            "tiles": services.price_poller.tiles(),
+            "tiles": services.price_poller.tiles(symbols),
+            "customised": symbols is not None,
             "inbox": inbox,
             "unread": unread,
             "cursor": cursor,
@@ -136,15 +139,56 @@ def logout(request: Request) -> Response:
 def settings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
     assert user.id is not None
     return render_page(
-        request,
-        "pages/settings.html",
-        {
-            "topics": topics.all_topics(session=session),
-            "subscribed": topics.subscribed_topic_ids(session=session, user_id=user.id),
-            "alerts": alerts.for_user(session=session, user_id=user.id),
-        },
-        user=user,
+        request, "pages/settings.html", _settings_context(session, user.id), user=user
     )
+
+
+def _settings_context(session: Session, user_id: int) -> dict[str, object]:
+    return {
+        "topics": topics.all_topics(session=session),
+        "subscribed": topics.subscribed_topic_ids(session=session, user_id=user_id),
+        "alerts": alerts.for_user(session=session, user_id=user_id),
+        "watchlist": watchlists.choices(session=session, user_id=user_id),
+        "watchlist_error": None,
+    }
+
+
+@router.post("/settings/watchlist", dependencies=[CsrfChecked])
+def save_watchlist(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    symbol: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    order: Annotated[list[str], Form()] = [],  # noqa: B006
+    show: Annotated[list[str], Form()] = [],  # noqa: B006
+    reset: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Each row posts its ``symbol`` and ``order``; the checked rows post ``show``."""
+    assert user.id is not None
+    if reset == "default":
+        watchlists.reset(session=session, user_id=user.id)
+        return see_other("/settings#watchlist")
+    positions = dict(zip(symbol, order, strict=False))
+
+    def position(s: str) -> float:
+        try:
+            return float(positions.get(s, ""))
+        except ValueError:
+            return float("inf")  # a blank or odd order puts the row last
+
+    try:
+        watchlists.save(session=session, user_id=user.id, symbols=sorted(show, key=position))
+    except watchlists.WatchlistInvalid as invalid:
+        context = _settings_context(session, user.id)
+        context["watchlist_error"] = str(invalid)
+        return render_page(
+            request,
+            "pages/settings.html",
+            context,
+            user=user,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    return see_other("/settings#watchlist")
 
 
 @router.post("/settings/topics/{topic_id}", dependencies=[CsrfChecked])
@@ -167,10 +211,7 @@ def set_topic_subscription(
     return render_page(
         request,
         "pages/settings.html",
-        {
-            "topics": topics.all_topics(session=session),
-            "subscribed": topics.subscribed_topic_ids(session=session, user_id=user.id),
-        },
+        _settings_context(session, user.id),
         user=user,
         block_names=["topics"],
     )

@@ -57,3 +57,22 @@ def test_a_crossed_alert_reaches_the_users_stream(
     stream.wait_for(lambda m: 'id="unread-count"' in m.data and ">1</span>" in m.data)
     stream.close()
     client.close()
+
+
+def test_the_stream_sends_only_the_tiles_of_the_users_watchlist(
+    live_server: LiveServer, session: Session
+) -> None:
+    from dashboard import watchlists
+
+    alice = make_user(session, "alice")
+    shown, hidden = make_instrument(session, "SHOWN"), make_instrument(session, "HIDDEN")
+    assert alice.id is not None
+    watchlists.save(session=session, user_id=alice.id, symbols=["SHOWN"])
+    client = live_server.login("alice")
+    stream = SSEReader(client, "/events?after=0")
+    add_tick(session, hidden, 1.0)
+    barrier = add_tick(session, shown, 2.0)
+    stream.wait_for(lambda m: f'data-tick-id="{barrier.id}"' in m.data)
+    assert not any("tile-HIDDEN" in m.data for m in stream.seen)
+    stream.close()
+    client.close()
