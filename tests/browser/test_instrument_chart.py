@@ -24,7 +24,7 @@ def test_the_chart_is_preloaded_and_gains_points_live(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{live_server.base_url}/")
-    page.get_by_role("link", name="ACME").click()
+    page.get_by_role("link", name="ACME", exact=True).click()
     page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
     expect(page.locator("#chart-state")).to_have_text("live")
     expect(page.locator("#chart canvas")).to_have_count(1)
