@@ -142,7 +142,8 @@ def create(
     if direction not in AlertDirection.__members__:
         errors["direction"] = "Choose above or below."
     try:
-        value = float(level)
+        # People type what they see: "97,218.74" has a thousands separator.
+        value = float(level.replace(",", "").replace("_", "").strip())
         if not math.isfinite(value) or value <= 0:
             raise ValueError
     except ValueError:

@@ -10,11 +10,12 @@ from typing import Annotated, NoReturn
 import typer
 import uvicorn
 from sqlalchemy.engine import Engine, make_url
+from sqlmodel import select
 
-from dashboard import auth, demo, schema
+from dashboard import auth, demo, schema, tokens
 from dashboard import ingest as ingest_ticks
 from dashboard.db import make_engine, session_factory, session_scope
-from dashboard.models import utcnow
+from dashboard.models import User, utcnow
 from dashboard.settings import Settings
 
 app = typer.Typer(help="Live price tiles and a personal notification inbox.", no_args_is_help=True)
@@ -97,6 +98,23 @@ def create_user(
             typer.echo(f"error: {invalid}", err=True)
             raise typer.Exit(code=1) from None
     typer.echo(f"created {'admin' if user.is_admin else 'user'} {user.username}")
+
+
+@app.command("create-token")
+def create_token(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+) -> None:
+    """Create an API token for USERNAME; the token is printed once, on the last line."""
+    engine = _migrated_engine(Settings())
+    with session_scope(session_factory(engine)) as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None or user.id is None:
+            typer.echo(f"error: no user {username!r}", err=True)
+            raise typer.Exit(code=1)
+        row, token = tokens.issue(session=session, user_id=user.id, name=name)
+    typer.echo(f"token {row.prefix}… for {username} ({name}); it is shown only now:")
+    typer.echo(token)
 
 
 @app.command()

@@ -189,3 +189,13 @@ def test_invalid_alerts_are_refused_and_nothing_is_written(
         )
     assert field in raised.value.errors
     assert session.exec(select(PriceAlert)).all() == []
+
+
+def test_levels_may_be_typed_with_thousands_separators(session: Session) -> None:
+    alice = make_user(session, "alice")
+    make_instrument(session, "ACME")
+    assert alice.id is not None
+    alert = alerts.create(
+        session=session, user_id=alice.id, symbol="ACME", direction="above", level=" 97,218.74 "
+    )
+    assert alert.level == 97218.74

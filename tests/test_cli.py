@@ -112,3 +112,20 @@ def test_replay_plays_a_small_file_in_order(cli_env: str, tmp_path) -> None:  # 
     assert [t.ts for t in reversed(ticks)] == sorted(t.ts for t in ticks)
     missing = runner.invoke(app, ["replay", str(recorded), "--symbol", "NOPE"])
     assert missing.exit_code == 1 and "unknown symbol" in missing.output
+
+
+def test_create_token_prints_a_working_token_on_its_last_line(cli_env: str) -> None:
+    from dashboard import tokens
+
+    runner.invoke(app, ["migrate"])
+    runner.invoke(app, ["demo"])
+    result = runner.invoke(app, ["create-token", "alice", "--name", "bot"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        user = tokens.user_for(session=session, token=token)
+        assert user is not None and user.username == "alice"
+    engine.dispose()
+    missing = runner.invoke(app, ["create-token", "nobody"])
+    assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
