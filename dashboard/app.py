@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from dashboard.deps import LoginRequired
 from dashboard.resources import resource_dir
-from dashboard.routes import admin, alerts, api, events, pages, ws
+from dashboard.routes import admin, alerts, api, events, pages, stream, ws
 from dashboard.routes._html import render_page
 from dashboard.services import build_services
 from dashboard.settings import Settings
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(events.router)
     app.include_router(api.router)
+    app.include_router(stream.router)
     app.include_router(ws.router)
     app.add_exception_handler(LoginRequired, _redirect_to_login)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -69,8 +69,21 @@ def get_api_user(request: Request, session: SessionDep) -> User | None:
 ApiUser = Annotated[User | None, Depends(get_api_user)]
 
 
+def require_csrf_for_session(request: Request) -> None:
+    """A state-changing API call by session cookie needs the CSRF header; by token, not.
+
+    A browser can be tricked into sending the cookie, never the token or the header.
+    """
+    if not getattr(request.state, "token_auth", False) and not auth.csrf_matches(
+        request, request.headers.get(auth.CSRF_HEADER)
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Missing or invalid CSRF token (X-CSRF-Token header)."
+        )
+
+
 def require_api_admin(request: Request, user: ApiUser) -> User:
-    """An admin, by token, or by session with the CSRF header (a browser could be tricked)."""
+    """An admin, by token, or by session with the CSRF header."""
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -79,12 +92,7 @@ def require_api_admin(request: Request, user: ApiUser) -> User:
         )
     if not user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
-    if not getattr(request.state, "token_auth", False) and not auth.csrf_matches(
-        request, request.headers.get(auth.CSRF_HEADER)
-    ):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "Missing or invalid CSRF token (X-CSRF-Token header)."
-        )
+    require_csrf_for_session(request)
     return user
 
 

@@ -42,7 +42,8 @@ class NoticeEvent:
     """One notification, rendered and encoded once for every recipient."""
 
     id: int
-    message: bytes
+    message: bytes  # the SSE message for pages
+    json: bytes = b""  # the JSON object for WebSocket and NDJSON readers
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
 from dashboard.models import Audience as NoticeAudience
 from dashboard.models import Instrument, Notification, Subscription, Tick, utcnow
-from dashboard.render import Renderer, quote_json
+from dashboard.render import Renderer, notification_json, quote_json
 from dashboard.tiles import TileState
 
 logger = logging.getLogger(__name__)
@@ -310,7 +310,9 @@ class NotificationPoller(Poller):
         for notification in batch:
             assert notification.id is not None
             event = NoticeEvent(
-                id=notification.id, message=self._renderer.notice_message(notification)
+                id=notification.id,
+                message=self._renderer.notice_message(notification),
+                json=notification_json(notification),
             )
             self._hub.publish_notice(event, _audience_of(notification, subscribers))
             self.cursor = notification.id

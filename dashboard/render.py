@@ -60,6 +60,22 @@ def quote_json(state: TileState) -> bytes:
     ).encode()
 
 
+def notification_json(notification: Notification, *, read: bool | None = None) -> bytes:
+    """The JSON notification object of the wire contract (``read`` only when known)."""
+    payload: dict[str, object] = {
+        "type": "notification",
+        "id": notification.id,
+        "title": notification.title,
+        "body": notification.body,
+        "severity": notification.severity.value,
+        "created_at": _isotime(notification.created_at),
+        "link": notification.link,
+    }
+    if read is not None:
+        payload["read"] = read
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class Renderer:
     """Renders tiles, inbox items and the unread badge; encodes them as SSE messages."""
 

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from dashboard import ingest
-from dashboard.deps import ApiAdmin, ServicesDep, SessionDep
-from dashboard.models import Instrument, Tick
+from dashboard import ingest, notices, topics
+from dashboard.deps import ApiAdmin, ApiUser, ServicesDep, SessionDep, require_csrf_for_session
+from dashboard.models import Instrument, Tick, User
 from dashboard.services import Services
 
 router = APIRouter(prefix="/api", tags=["prices"])
@@ -156,3 +156,142 @@ def price_history(
         .limit(limit)
     ).all()
     return [HistoryPoint(tick_id=t.id or 0, price=t.price, ts=t.ts) for t in reversed(ticks)]
+
+
+class NotificationOut(BaseModel):
+    id: int
+    title: str
+    body: str
+    severity: str
+    link: str | None
+    created_at: datetime
+    read: bool
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_after: int | None = Field(
+        description="Pass as ?after= for the next page; null at the end."
+    )
+    unread: int
+
+
+def _out(item: notices.InboxItem) -> NotificationOut:
+    n = item.notification
+    assert n.id is not None
+    return NotificationOut(
+        id=n.id,
+        title=n.title,
+        body=n.body,
+        severity=n.severity.value,
+        link=n.link,
+        created_at=n.created_at,
+        read=item.read,
+    )
+
+
+def _require(user: User | None) -> User:
+    if user is None or user.id is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Log in or send an API token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+@router.get("/notifications", tags=["notifications"])
+def my_notifications(
+    session: SessionDep,
+    user: ApiUser,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> NotificationPage:
+    """My notifications with ``id > after``, oldest first (keyset pagination by id)."""
+    me = _require(user)
+    assert me.id is not None
+    items = notices.missed(session=session, user_id=me.id, after=after, limit=limit + 1)
+    more = len(items) > limit
+    items = items[:limit]
+    return NotificationPage(
+        items=[_out(i) for i in items],
+        next_after=items[-1].notification.id if more and items else None,
+        unread=notices.unread_count(session=session, user_id=me.id),
+    )
+
+
+class ReadOut(BaseModel):
+    id: int | None = None
+    marked: int
+    unread: int
+
+
+@router.post("/notifications/{notification_id}/read", tags=["notifications"])
+def mark_notification_read(
+    notification_id: int,
+    request: Request,
+    services: ServicesDep,
+    session: SessionDep,
+    user: ApiUser,
+) -> ReadOut:
+    """Mark one of my notifications read (404 when it is not mine or does not exist)."""
+    me = _require(user)
+    assert me.id is not None
+    require_csrf_for_session(request)
+    if notices.mark_read(session=session, user_id=me.id, notification_id=notification_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    services.hub.publish_read_state(me.id)
+    return ReadOut(
+        id=notification_id, marked=1, unread=notices.unread_count(session=session, user_id=me.id)
+    )
+
+
+@router.post("/notifications/read-all", tags=["notifications"])
+def mark_all_notifications_read(
+    request: Request, services: ServicesDep, session: SessionDep, user: ApiUser
+) -> ReadOut:
+    me = _require(user)
+    assert me.id is not None
+    require_csrf_for_session(request)
+    marked = notices.mark_all_read(session=session, user_id=me.id)
+    services.hub.publish_read_state(me.id)
+    return ReadOut(marked=marked, unread=0)
+
+
+class NotificationIn(BaseModel):
+    title: str = Field(max_length=10_000)
+    body: str = Field("", max_length=100_000)
+    severity: str = "info"
+    audience: str = "everyone"
+    topic: str = ""
+    username: str = ""
+    link: str = ""
+
+
+@router.post("/notifications", tags=["admin"], status_code=status.HTTP_201_CREATED)
+def post_notification(
+    payload: NotificationIn, services: ServicesDep, session: SessionDep, admin: ApiAdmin
+) -> NotificationOut:
+    """Send a notification to everyone, a topic (``topic`` = slug) or one user (``username``)."""
+    try:
+        notification = notices.create_notification(
+            session=session, draft=notices.Draft(**payload.model_dump()), created_by=admin.id
+        )
+    except notices.DraftInvalid as invalid:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
+    services.notification_poller.wake()
+    return _out(notices.InboxItem(notification=notification, read=False))
+
+
+class TopicOut(BaseModel):
+    slug: str
+    name: str
+    description: str
+
+
+@router.get("/topics", tags=["notifications"])
+def list_topics(session: SessionDep) -> list[TopicOut]:
+    return [
+        TopicOut(slug=t.slug, name=t.name, description=t.description)
+        for t in topics.all_topics(session=session)
+    ]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse
 
-from dashboard import auth, notices, watchlists
+from dashboard import auth, replay, watchlists
 from dashboard.hub import NoticeEvent, ReadStateChanged, drain
 from dashboard.render import KEEPALIVE
 from dashboard.services import Services
@@ -17,18 +17,6 @@ router = APIRouter()
 
 # On SIGTERM streams get this long to end cleanly (less than uvicorn's graceful timeout).
 SHUTDOWN_GRACE_SECONDS = 2.0
-# Missed notifications are read from the store this many at a time.
-REPLAY_PAGE = 200
-
-
-def parse_cursor(value: str | None) -> int | None:
-    """A notification id from ``Last-Event-ID`` or ``?after=``; junk counts as absent."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        return None
-    return int(value)
 
 
 @router.get("/events", include_in_schema=False)
@@ -38,9 +26,9 @@ async def events(
     last_event_id: str | None = Header(default=None),
 ) -> EventSourceResponse:
     services: Services = request.app.state.services
-    cursor = parse_cursor(last_event_id)
+    cursor = replay.parse_cursor(last_event_id)
     if cursor is None:
-        cursor = parse_cursor(after)
+        cursor = replay.parse_cursor(after)
     stream = _stream(services, user_id=auth.session_user_id(request), cursor=cursor)
     return EventSourceResponse(
         stream,
@@ -59,38 +47,28 @@ async def _stream(
     symbols = None
     if user_id is not None:
         symbols = await asyncio.to_thread(_watchlist, services, user_id)
-    # Register before reading the replay, so nothing published meanwhile is missed;
-    # ids already replayed are skipped when they come out of the mailbox. The snapshot
-    # comes after registering too, so no tile update falls between the two.
+    # Registered before the snapshot and the replay are read: nothing falls between.
     connection = hub.connect(user_id=user_id, symbols=symbols)
     try:
         yield renderer.tiles_message(hub.snapshot(symbols))
-        sent_up_to = 0
+        sent = replay.Cursor(0)
         unread = 0
         if user_id is not None:
-            sent_up_to = await asyncio.to_thread(_start_cursor, services, cursor)
-            while True:
-                page = await asyncio.to_thread(_replay_page, services, user_id, sent_up_to)
-                for item in page:
-                    assert item.notification.id is not None
-                    sent_up_to = item.notification.id
-                    yield renderer.notice_message(item.notification, read=item.read)
-                if len(page) < REPLAY_PAGE:
-                    break
-            unread = await asyncio.to_thread(_unread_up_to, services, user_id, sent_up_to)
+            sent = await replay.start(services, cursor)
+            async for item in replay.missed(services, user_id, sent):
+                yield renderer.notice_message(item.notification, read=item.read)
+            unread = await replay.unread_up_to(services, user_id, sent)
             yield renderer.unread_badge_message(unread)
         async for message in drain(connection, renderer.tiles_message):
             if isinstance(message, NoticeEvent):
-                if message.id <= sent_up_to:
-                    continue
-                sent_up_to = message.id
-                unread += 1
-                yield message.message
-                yield renderer.unread_badge_message(unread)
+                if sent.advance(message.id):
+                    unread += 1
+                    yield message.message
+                    yield renderer.unread_badge_message(unread)
             elif isinstance(message, ReadStateChanged):
                 # Rare (a person clicked), and only this user's streams: recount exactly.
                 assert user_id is not None
-                unread = await asyncio.to_thread(_unread_up_to, services, user_id, sent_up_to)
+                unread = await replay.unread_up_to(services, user_id, sent)
                 yield renderer.unread_badge_message(unread)
             elif message is None:
                 yield KEEPALIVE
@@ -103,21 +81,3 @@ async def _stream(
 def _watchlist(services: Services, user_id: int) -> list[str] | None:
     with services.open_session() as session:
         return watchlists.symbols_for(session=session, user_id=user_id)
-
-
-def _start_cursor(services: Services, cursor: int | None) -> int:
-    """Where replay starts: no cursor, or one from the future, means live from now on."""
-    with services.open_session() as session:
-        newest = notices.newest_id(session=session)
-    return newest if cursor is None else min(cursor, newest)
-
-
-def _replay_page(services: Services, user_id: int, after: int) -> list[notices.InboxItem]:
-    with services.open_session() as session:
-        return notices.missed(session=session, user_id=user_id, after=after, limit=REPLAY_PAGE)
-
-
-def _unread_up_to(services: Services, user_id: int, up_to: int) -> int:
-    # Counted up to the replay cursor: later ones are counted as they are delivered.
-    with services.open_session() as session:
-        return notices.unread_count(session=session, user_id=user_id, up_to=up_to)

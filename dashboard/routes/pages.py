@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, notices, ticks, topics, watchlists
+from dashboard import alerts, auth, notices, ticks, tokens, topics, watchlists
 from dashboard.deps import CsrfChecked, CurrentUser, HtmxDep, ServicesDep, SessionDep, UserDep
 from dashboard.models import Instrument, User
 from dashboard.routes._html import render_page, safe_next, see_other
@@ -150,7 +150,34 @@ def _settings_context(session: Session, user_id: int) -> dict[str, object]:
         "alerts": alerts.for_user(session=session, user_id=user_id),
         "watchlist": watchlists.choices(session=session, user_id=user_id),
         "watchlist_error": None,
+        "api_tokens": tokens.list_for(session=session, user_id=user_id),
+        "new_token": None,
     }
+
+
+@router.post("/settings/tokens", dependencies=[CsrfChecked])
+def create_api_token(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    name: Annotated[str, Form(max_length=60)] = "",
+) -> Response:
+    """Answer with the page itself: the token is shown this once and never stored in clear."""
+    assert user.id is not None
+    _row, token = tokens.issue(session=session, user_id=user.id, name=name or "token")
+    context = _settings_context(session, user.id)
+    context["new_token"] = token
+    response = render_page(request, "pages/settings.html", context, user=user)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/settings/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
+def revoke_api_token(token_id: int, session: SessionDep, user: UserDep) -> Response:
+    assert user.id is not None
+    if not tokens.revoke(session=session, user_id=user.id, token_id=token_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such token.")
+    return see_other("/settings#tokens")
 
 
 @router.post("/settings/watchlist", dependencies=[CsrfChecked])

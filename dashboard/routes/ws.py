@@ -1,4 +1,9 @@
-"""``WS /ws``: JSON messages both ways. Prices for anyone; a bad token closes with 1008."""
+"""``WS /ws``: JSON both ways. Prices for anyone; notifications for a signed-in user.
+
+A signed-in socket (session cookie or ``?token=``) also receives the user's
+notifications, resumes with ``?after=``, and may send ``{"type": "read", "id": N}``.
+A token that is given but wrong closes the socket with 1008.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,10 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
-from starlette.websockets import WebSocketState
 
-from dashboard import tokens
-from dashboard.hub import Connection, drain
-from dashboard.models import User
+from dashboard import auth, notices, replay, tokens
+from dashboard.hub import Connection, NoticeEvent, ReadStateChanged, drain
+from dashboard.render import notification_json
 from dashboard.services import Services
 
 router = APIRouter()
@@ -25,98 +29,157 @@ def _error(detail: str) -> dict[str, str]:
     return {"type": "error", "detail": detail}
 
 
+class _Socket:
+    """One socket's state; sends are serialised because two tasks write to it."""
+
+    def __init__(self, websocket: WebSocket, services: Services, user_id: int | None) -> None:
+        self.websocket = websocket
+        self.services = services
+        self.user_id = user_id
+        self.connection: Connection = services.hub.connect(
+            user_id=user_id, symbols=(), price_format="json"
+        )
+        self.sent = replay.Cursor(0)
+        self._lock = asyncio.Lock()
+
+    async def send(self, text: str) -> None:
+        async with self._lock:
+            await self.websocket.send_text(text)
+
+
 @router.websocket("/ws")
-async def websocket_stream(websocket: WebSocket, token: str | None = None) -> None:
+async def websocket_stream(
+    websocket: WebSocket, token: str | None = None, after: str | None = None
+) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()
-    # Prices need no login; a token that is given must be valid.
-    if token is not None and await asyncio.to_thread(_token_user, services, token) is None:
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
-        return
-    connection = services.hub.connect(user_id=None, symbols=(), price_format="json")
-    sender = asyncio.create_task(_send_prices(websocket, connection))
+    user_id = auth.session_user_id(websocket)
+    if token is not None:
+        user_id = await asyncio.to_thread(_token_user_id, services, token)
+        if user_id is None:
+            await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
+            return
+    socket = _Socket(websocket, services, user_id)
+    sender = asyncio.create_task(_send(socket, replay.parse_cursor(after)))
     try:
-        await _receive(websocket, services, connection)
+        await _receive(socket)
     except WebSocketDisconnect:
         pass
     finally:
-        services.hub.disconnect(connection)
+        services.hub.disconnect(socket.connection)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
 
 
-def _token_user(services: Services, token: str) -> User | None:
+def _token_user_id(services: Services, token: str) -> int | None:
     with services.open_session() as session:
-        return tokens.user_for(session=session, token=token)
+        user = tokens.user_for(session=session, token=token)
+        return None if user is None else user.id
 
 
-async def _send_prices(websocket: WebSocket, connection: Connection) -> None:
-    async for message in drain(connection, lambda quotes: list(quotes.values())):
-        if isinstance(message, list):
+async def _send(socket: _Socket, cursor: int | None) -> None:
+    services, user_id = socket.services, socket.user_id
+    if user_id is not None:
+        socket.sent = await replay.start(services, cursor)
+        async for item in replay.missed(services, user_id, socket.sent):
+            await socket.send(notification_json(item.notification, read=item.read).decode())
+    async for message in drain(socket.connection, lambda quotes: list(quotes.values())):
+        if isinstance(message, NoticeEvent):
+            if socket.sent.advance(message.id):
+                await socket.send(message.json.decode())
+        elif isinstance(message, ReadStateChanged):
+            assert user_id is not None
+            unread = await replay.unread_up_to(services, user_id, socket.sent)
+            await socket.send(json.dumps({"type": "unread", "count": unread}))
+        elif isinstance(message, list):
             for quote in message:
-                await websocket.send_text(quote.decode())
-    if websocket.client_state == WebSocketState.CONNECTED:
-        await websocket.close(code=status.WS_1011_INTERNAL_ERROR, reason="stream closed")
+                await socket.send(quote.decode())
+    await socket.websocket.close(code=status.WS_1011_INTERNAL_ERROR, reason="stream closed")
 
 
-async def _receive(websocket: WebSocket, services: Services, connection: Connection) -> None:
+async def _receive(socket: _Socket) -> None:
     while True:
-        text = await websocket.receive_text()
+        text = await socket.websocket.receive_text()
         if text.strip() == "ping":
-            await websocket.send_text("pong")
+            await socket.send("pong")
             continue
-        if '"subscribe"' in text and not _symbols_known(text, services):
-            await services.price_poller.refresh_instruments()  # added since start?
-        reply = _handle(text, services, connection)
-        if reply is not None:
-            await websocket.send_json(reply)
-        if isinstance(reply, dict) and reply.get("type") == "subscribed":
-            for symbol in reply["symbols"]:
-                quote = services.hub.latest_quotes.get(symbol)
-                if quote is not None:
-                    await websocket.send_text(quote.decode())
+        for reply in await _handle(text, socket):
+            await socket.send(reply if isinstance(reply, str) else json.dumps(reply))
 
 
-def _symbols_known(text: str, services: Services) -> bool:
-    try:
-        symbols = json.loads(text).get("symbols")
-    except (ValueError, AttributeError):
-        return True
-    if not isinstance(symbols, list):
-        return True
-    return all(s in services.price_poller.states for s in symbols if isinstance(s, str))
-
-
-def _handle(text: str, services: Services, connection: Connection) -> dict[str, Any] | None:
+def _parse(text: str) -> dict[str, Any] | str:
     if len(text) > MAX_MESSAGE_BYTES:
-        return _error(f"message too long (over {MAX_MESSAGE_BYTES} bytes)")
+        return f"message too long (over {MAX_MESSAGE_BYTES} bytes)"
     try:
         message = json.loads(text)
     except ValueError:
-        return _error('not JSON: send an object such as {"type": "ping"}')
+        return 'not JSON: send an object such as {"type": "ping"}'
     if not isinstance(message, dict):
-        return _error('send a JSON object with a "type"')
+        return 'send a JSON object with a "type"'
+    return message
+
+
+async def _handle(text: str, socket: _Socket) -> list[dict[str, Any] | str]:
+    message = _parse(text)
+    if isinstance(message, str):
+        return [_error(message)]
     kind = message.get("type")
     if kind == "ping":
-        return {"type": "pong"}
+        return [{"type": "pong"}]
     if kind in ("subscribe", "unsubscribe"):
-        symbols = message.get("symbols")
-        if (
-            not isinstance(symbols, list)
-            or not all(isinstance(s, str) for s in symbols)
-            or len(symbols) > MAX_SYMBOLS_PER_MESSAGE
-        ):
-            return _error(f'"symbols" must be a list of up to {MAX_SYMBOLS_PER_MESSAGE} strings')
-        known = services.price_poller.states
-        unknown = [s for s in symbols if s not in known]
-        if unknown:
-            return _error(f"unknown symbols: {', '.join(sorted(unknown)[:10])}")
-        current = connection.symbols or frozenset()
-        if kind == "subscribe":
-            added = [s for s in symbols if s not in current]
-            connection.symbols = current | set(symbols)
-            return {"type": "subscribed", "symbols": added, "all": sorted(connection.symbols)}
+        return await _subscription(kind, message.get("symbols"), socket)
+    if kind == "read":
+        return [await _read(message.get("id"), socket)]
+    return [_error(f"unknown message type {kind!r}")]
+
+
+async def _subscription(kind: str, symbols: Any, socket: _Socket) -> list[dict[str, Any] | str]:
+    if (
+        not isinstance(symbols, list)
+        or not all(isinstance(s, str) for s in symbols)
+        or len(symbols) > MAX_SYMBOLS_PER_MESSAGE
+    ):
+        return [_error(f'"symbols" must be a list of up to {MAX_SYMBOLS_PER_MESSAGE} strings')]
+    poller = socket.services.price_poller
+    if any(s not in poller.states for s in symbols):
+        await poller.refresh_instruments()  # added since start?
+    unknown = sorted({s for s in symbols if s not in poller.states})
+    if unknown:
+        return [_error(f"unknown symbols: {', '.join(unknown[:10])}")]
+    connection = socket.connection
+    current = connection.symbols or frozenset()
+    if kind == "unsubscribe":
         connection.symbols = current - set(symbols)
-        return {"type": "unsubscribed", "symbols": symbols, "all": sorted(connection.symbols)}
-    return _error(f"unknown message type {kind!r}")
+        return [{"type": "unsubscribed", "symbols": symbols, "all": sorted(connection.symbols)}]
+    added = [s for s in dict.fromkeys(symbols) if s not in current]
+    connection.symbols = current | set(symbols)
+    replies: list[dict[str, Any] | str] = [
+        {"type": "subscribed", "symbols": added, "all": sorted(connection.symbols)}
+    ]
+    latest = socket.services.hub.latest_quotes
+    replies.extend(latest[s].decode() for s in added if s in latest)
+    return replies
+
+
+async def _read(notification_id: Any, socket: _Socket) -> dict[str, Any]:
+    if socket.user_id is None:
+        return _error("log in (or connect with ?token=) to mark notifications read")
+    if not isinstance(notification_id, int) or isinstance(notification_id, bool):
+        return _error('"id" must be a notification id')
+    user_id = socket.user_id
+    unread = await asyncio.to_thread(_mark_read, socket.services, user_id, notification_id)
+    if unread is None:
+        return _error(f"no notification {notification_id}")
+    socket.services.hub.publish_read_state(user_id)  # the user's other tabs and sockets
+    return {"type": "read", "id": notification_id, "unread": unread}
+
+
+def _mark_read(services: Services, user_id: int, notification_id: int) -> int | None:
+    with services.open_session() as session:
+        if (
+            notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
+            is None
+        ):
+            return None
+        return notices.unread_count(session=session, user_id=user_id)

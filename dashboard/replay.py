@@ -1,0 +1,82 @@
+"""Resuming a stream: where to start, and the notifications missed since the cursor.
+
+Shared by every stream (SSE, NDJSON, WebSocket) so they resume the same way. The
+connection must be registered with the hub *before* the replay is read, so nothing
+published meanwhile is lost; ids already replayed are skipped when they come out of
+the mailbox (see :class:`Cursor`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from dashboard import notices
+from dashboard.services import Services
+
+# Missed notifications are read from the store this many at a time.
+PAGE = 200
+
+
+def parse_cursor(value: str | None) -> int | None:
+    """A notification id from ``Last-Event-ID`` or ``?after=``; junk counts as absent."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+class Cursor:
+    """The newest notification id a stream has sent; later duplicates are skipped."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+    def advance(self, notification_id: int) -> bool:
+        """Move past ``notification_id``; False when it was already sent."""
+        if notification_id <= self.position:
+            return False
+        self.position = notification_id
+        return True
+
+
+async def start(services: Services, cursor: int | None) -> Cursor:
+    """No cursor, or one from the future, means: live from now on."""
+    newest = await asyncio.to_thread(_newest, services)
+    return Cursor(newest if cursor is None else min(cursor, newest))
+
+
+async def missed(
+    services: Services, user_id: int, cursor: Cursor
+) -> AsyncIterator[notices.InboxItem]:
+    """The user's notifications after the cursor, oldest first, advancing it."""
+    while True:
+        page = await asyncio.to_thread(_page, services, user_id, cursor.position)
+        for item in page:
+            assert item.notification.id is not None
+            cursor.advance(item.notification.id)
+            yield item
+        if len(page) < PAGE:
+            return
+
+
+async def unread_up_to(services: Services, user_id: int, cursor: Cursor) -> int:
+    """Unread count up to the cursor: later ones are counted as they are delivered."""
+    return await asyncio.to_thread(_unread, services, user_id, cursor.position)
+
+
+def _newest(services: Services) -> int:
+    with services.open_session() as session:
+        return notices.newest_id(session=session)
+
+
+def _page(services: Services, user_id: int, after: int) -> list[notices.InboxItem]:
+    with services.open_session() as session:
+        return notices.missed(session=session, user_id=user_id, after=after, limit=PAGE)
+
+
+def _unread(services: Services, user_id: int, up_to: int) -> int:
+    with services.open_session() as session:
+        return notices.unread_count(session=session, user_id=user_id, up_to=up_to)
