@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlmodel import select
 
 from dashboard import auth, demo, schema, tokens
 from dashboard import ingest as ingest_ticks
+from dashboard.client import Event, PriceEvent, StreamClient, StreamRefused
 from dashboard.db import make_engine, session_factory, session_scope
 from dashboard.models import User, utcnow
 from dashboard.settings import Settings
@@ -192,6 +194,71 @@ def replay(
         typer.echo(f"error: cannot read {file}: {bad}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"replayed {len(parsed)} ticks of {symbol}")
+
+
+@app.command()
+def tail(
+    url: Annotated[str, typer.Option(help="The dashboard's address.")] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None, typer.Option(envvar="DASHBOARD_TOKEN", help="API token (or DASHBOARD_TOKEN).")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Only these symbols, e.g. BTC-USD,ACME.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Raw NDJSON lines.")] = False,
+    after: Annotated[
+        int | None, typer.Option(help="Replay my notifications after this id.")
+    ] = None,
+) -> None:
+    """Follow the live stream in the terminal; reconnects and resumes by itself."""
+    stream = StreamClient(
+        url,
+        token=token,
+        symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
+        after=after,
+    )
+    try:
+        for event in stream:
+            typer.echo(_json_line(event) if as_json else _pretty(event))
+    except StreamRefused as refused:
+        typer.echo(f"error: the server refused the stream ({refused})", err=True)
+        raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _pretty(event: Event) -> str:
+    if isinstance(event, PriceEvent):
+        when = f"{event.ts:%H:%M:%S}" if event.ts else "--:--:--"
+        stale = "  (stale)" if event.stale else ""
+        return f"{when}  {event.symbol:<10} {event.price}{stale}"
+    body = f" - {event.body}" if event.body else ""
+    return f"{event.created_at:%H:%M:%S}  [{event.severity}] #{event.id} {event.title}{body}"
+
+
+def _json_line(event: Event) -> str:
+    if isinstance(event, PriceEvent):
+        return json.dumps(
+            {
+                "type": "price",
+                "symbol": event.symbol,
+                "price": event.price,
+                "ts": event.ts.isoformat() if event.ts else None,
+                "tick_id": event.tick_id,
+                "stale": event.stale,
+            }
+        )
+    return json.dumps(
+        {
+            "type": "notification",
+            "id": event.id,
+            "title": event.title,
+            "body": event.body,
+            "severity": event.severity,
+            "created_at": event.created_at.isoformat(),
+            "link": event.link,
+        }
+    )
 
 
 def _report_invalid(invalid: ingest_ticks.IngestInvalid) -> NoReturn:

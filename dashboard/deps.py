@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from sqlmodel import Session
 
 from dashboard import auth, tokens
 from dashboard.models import User
 from dashboard.services import Services
+
+# Ids are 64-bit in the store; a larger number in a URL is a 422, not a driver overflow.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+Cursor = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
 
 
 class LoginRequired(Exception):

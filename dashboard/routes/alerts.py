@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
 
 from dashboard import alerts
-from dashboard.deps import CsrfChecked, HtmxDep, ServicesDep, SessionDep, UserDep
+from dashboard.deps import CsrfChecked, HtmxDep, RowId, ServicesDep, SessionDep, UserDep
 from dashboard.routes._html import render_page, safe_next, see_other
 from dashboard.routes.pages import instrument_context
 
@@ -56,7 +56,7 @@ def create_alert(
 
 @router.post("/alerts/{alert_id}/arm", dependencies=[CsrfChecked])
 def rearm_alert(
-    alert_id: int,
+    alert_id: RowId,
     session: SessionDep,
     user: UserDep,
     next: Annotated[str, Form(max_length=2000)] = "/settings",
@@ -69,7 +69,7 @@ def rearm_alert(
 
 @router.post("/alerts/{alert_id}/delete", dependencies=[CsrfChecked])
 def delete_alert(
-    alert_id: int,
+    alert_id: RowId,
     session: SessionDep,
     user: UserDep,
     next: Annotated[str, Form(max_length=2000)] = "/settings",

@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from dashboard import ingest, notices, topics
-from dashboard.deps import ApiAdmin, ApiUser, ServicesDep, SessionDep, require_csrf_for_session
+from dashboard.deps import (
+    ApiAdmin,
+    ApiUser,
+    Cursor,
+    RowId,
+    ServicesDep,
+    SessionDep,
+    require_csrf_for_session,
+)
 from dashboard.models import Instrument, Tick, User
 from dashboard.services import Services
 
@@ -204,7 +212,7 @@ def _require(user: User | None) -> User:
 def my_notifications(
     session: SessionDep,
     user: ApiUser,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> NotificationPage:
     """My notifications with ``id > after``, oldest first (keyset pagination by id)."""
@@ -228,7 +236,7 @@ class ReadOut(BaseModel):
 
 @router.post("/notifications/{notification_id}/read", tags=["notifications"])
 def mark_notification_read(
-    notification_id: int,
+    notification_id: RowId,
     request: Request,
     services: ServicesDep,
     session: SessionDep,

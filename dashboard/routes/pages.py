@@ -9,7 +9,16 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
 from dashboard import alerts, auth, notices, ticks, tokens, topics, watchlists
-from dashboard.deps import CsrfChecked, CurrentUser, HtmxDep, ServicesDep, SessionDep, UserDep
+from dashboard.deps import (
+    MAX_ROW_ID,
+    CsrfChecked,
+    CurrentUser,
+    HtmxDep,
+    RowId,
+    ServicesDep,
+    SessionDep,
+    UserDep,
+)
 from dashboard.models import Instrument, User
 from dashboard.routes._html import render_page, safe_next, see_other
 from dashboard.services import Services
@@ -173,7 +182,7 @@ def create_api_token(
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
-def revoke_api_token(token_id: int, session: SessionDep, user: UserDep) -> Response:
+def revoke_api_token(token_id: RowId, session: SessionDep, user: UserDep) -> Response:
     assert user.id is not None
     if not tokens.revoke(session=session, user_id=user.id, token_id=token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such token.")
@@ -221,7 +230,7 @@ def save_watchlist(
 @router.post("/settings/topics/{topic_id}", dependencies=[CsrfChecked])
 def set_topic_subscription(
     request: Request,
-    topic_id: int,
+    topic_id: RowId,
     session: SessionDep,
     user: UserDep,
     htmx: HtmxDep,
@@ -249,7 +258,7 @@ def notifications_page(
     request: Request,
     session: SessionDep,
     user: UserDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
     assert user.id is not None
     items = notices.inbox(session=session, user_id=user.id, before=before, limit=HISTORY_PAGE + 1)
@@ -270,7 +279,7 @@ def notifications_page(
 @router.post("/notifications/{notification_id}/read", dependencies=[CsrfChecked])
 def mark_read(
     request: Request,
-    notification_id: int,
+    notification_id: RowId,
     services: ServicesDep,
     session: SessionDep,
     user: UserDep,

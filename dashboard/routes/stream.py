@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated
 
@@ -107,6 +108,9 @@ async def _lines(
             sent = await replay.start(services, cursor)
             async for item in replay.missed(services, user_id, sent):
                 yield notification_json(item.notification) + b"\n"
+        # Where this stream stands: a client that connected without ?after= resumes here.
+        yield json.dumps({"type": "ready", "after": sent.position if user_id else None}).encode()
+        yield b"\n"
         async for message in drain(connection, lambda quotes: list(quotes.values())):
             if isinstance(message, NoticeEvent):
                 if sent.advance(message.id):

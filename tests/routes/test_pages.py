@@ -217,6 +217,22 @@ def test_subscribing_and_unsubscribing_a_topic(
     assert missing.status_code == 404
 
 
+def test_regression_an_id_beyond_64_bits_is_a_422_not_an_overflow(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    # Found by the OpenAPI fuzzer: SQLite raised OverflowError, which was a 500.
+    make_user(session, "alice")
+    token = login_as("alice")
+    huge = 2**63
+    for path in (
+        f"/notifications/{huge}/read",
+        f"/settings/topics/{huge}",
+        f"/alerts/{huge}/delete",
+    ):
+        assert client.post(path, data={"csrf_token": token}).status_code == 422, path
+    assert client.get(f"/notifications?before={huge}").status_code == 422
+
+
 def test_marking_someone_elses_notification_read_is_a_404(
     client: TestClient, session: Session, login_as: Callable[[str], str]
 ) -> None:

@@ -1,0 +1,199 @@
+"""Interfaces for programs against a real uvicorn: NDJSON stream, WebSocket, the client."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from typing import Any
+
+import httpx
+from sqlmodel import Session
+from websockets.sync.client import connect
+
+from dashboard import tokens
+from dashboard.client import NotificationEvent, PriceEvent, StreamClient
+from dashboard.models import Audience
+from tests.conftest import LiveServer, wait_until
+from tests.factories import add_notification, add_tick, make_instrument, make_user
+
+
+def token_for(session: Session, username: str, *, is_admin: bool = False) -> str:
+    user = make_user(session, username, is_admin=is_admin)
+    assert user.id is not None
+    return tokens.issue(session=session, user_id=user.id, name="test")[1]
+
+
+class NdjsonReader:
+    """Reads /api/stream lines in a thread into a queue."""
+
+    def __init__(self, server: LiveServer, path: str, token: str | None = None) -> None:
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.keepalives = 0
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=server.base_url, timeout=httpx.Timeout(10, read=None))
+        self._response = self._client.send(
+            self._client.build_request("GET", path, headers=headers), stream=True
+        )
+        self.status = self._response.status_code
+        self.content_type = self._response.headers.get("content-type", "")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for line in self._response.iter_lines():
+                if line.strip():
+                    self.lines.put(json.loads(line))
+                else:
+                    self.keepalives += 1
+        except (httpx.HTTPError, RuntimeError):
+            pass
+
+    def wait_for(
+        self, predicate, timeout: float = 10
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+        seen: list[dict[str, Any]] = []
+        while True:
+            line = self.lines.get(timeout=timeout)
+            seen.append(line)
+            if predicate(line):
+                return line, seen
+
+    def close(self) -> None:
+        stream = self._response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            import socket
+
+            sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        self._response.close()
+        self._client.close()
+
+
+def test_ndjson_stream_filters_symbols_and_carries_only_my_notifications(
+    live_server: LiveServer, session: Session
+) -> None:
+    acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    add_tick(session, acme, 1.0)
+    alice_token = token_for(session, "alice")
+    bob = make_user(session, "bob")
+    reader = NdjsonReader(live_server, "/api/stream?symbols=ACME", alice_token)
+    assert reader.status == 200 and reader.content_type.startswith("application/x-ndjson")
+    ready, _ = reader.wait_for(lambda line: line["type"] == "ready")
+    assert isinstance(ready["after"], int)
+    add_tick(session, globex, 5.0)
+    tick = add_tick(session, acme, 2.5)
+    price, seen = reader.wait_for(lambda line: line.get("tick_id") == tick.id)
+    assert price == {
+        "type": "price",
+        "symbol": "ACME",
+        "price": 2.5,
+        "ts": price["ts"],
+        "tick_id": tick.id,
+        "stale": False,
+    }
+    assert all(line.get("symbol") != "GLBX" for line in seen)
+    add_notification(session, "for bob", audience=Audience.user, user=bob)
+    mine = add_notification(session, "<b>hi</b> & bye")
+    got, seen = reader.wait_for(lambda line: line["type"] == "notification")
+    assert got["id"] == mine.id and got["title"] == "<b>hi</b> & bye"  # JSON carries text as text
+    assert set(got) == {"type", "id", "title", "body", "severity", "created_at", "link"}
+    reader.close()
+
+
+def test_ndjson_stream_errors(live_server: LiveServer, session: Session) -> None:
+    make_instrument(session, "ACME")
+    with live_server.client() as client:
+        assert client.get("/api/stream?symbols=NOPE").status_code == 422
+        bad = client.get("/api/stream", headers={"Authorization": "Bearer dash_nope"})
+        assert bad.status_code == 401 and bad.json()["detail"] == "Invalid or revoked API token."
+
+
+def test_ndjson_resumes_across_a_restart_with_each_notification_once(
+    live_server: LiveServer, session: Session
+) -> None:
+    token = token_for(session, "alice")
+    first = add_notification(session, "before")
+    reader = NdjsonReader(live_server, f"/api/stream?after={first.id}", token)
+    seen_live = add_notification(session, "live")
+    reader.wait_for(lambda line: line.get("id") == seen_live.id)
+    reader.close()
+    live_server.stop()
+    missed = [add_notification(session, f"while down {i}") for i in range(3)]
+    live_server.start()
+    resumed = NdjsonReader(live_server, f"/api/stream?after={seen_live.id}", token)
+    _, seen = resumed.wait_for(lambda line: line["type"] == "ready")
+    assert [line["id"] for line in seen if line["type"] == "notification"] == [n.id for n in missed]
+    resumed.close()
+
+
+def test_websocket_delivers_my_notifications_and_marks_them_read(
+    live_server: LiveServer, session: Session
+) -> None:
+    token = token_for(session, "alice")
+    bob = make_user(session, "bob")
+    old = add_notification(session, "old")
+    url = live_server.base_url.replace("http", "ws") + f"/ws?token={token}&after=0"
+    with connect(url) as ws:
+        replayed = json.loads(ws.recv(timeout=10))
+        assert (
+            replayed["type"] == "notification"
+            and replayed["id"] == old.id
+            and replayed["read"] is False
+        )
+        add_notification(session, "bob's", audience=Audience.user, user=bob)
+        new = add_notification(session, "new")
+        live = json.loads(ws.recv(timeout=10))
+        assert live["id"] == new.id  # bob's came first in the store, but is not alice's
+        ws.send(json.dumps({"type": "read", "id": new.id}))
+        replies = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
+        assert {"type": "read", "id": new.id, "unread": 1} in replies
+        assert {"type": "unread", "count": 1} in replies
+        ws.send(json.dumps({"type": "read", "id": 999}))
+        assert json.loads(ws.recv(timeout=10)) == {"type": "error", "detail": "no notification 999"}
+    anonymous = live_server.base_url.replace("http", "ws") + "/ws"
+    with connect(anonymous) as ws:
+        ws.send(json.dumps({"type": "read", "id": old.id}))
+        assert "log in" in json.loads(ws.recv(timeout=10))["detail"]
+
+
+def test_the_client_reconnects_and_resumes_without_loss_or_duplicates(
+    live_server: LiveServer, session: Session
+) -> None:
+    acme = make_instrument(session, "ACME")
+    token = token_for(session, "alice")
+    events: queue.Queue[object] = queue.Queue()
+    client = StreamClient(
+        live_server.base_url, token=token, symbols=["ACME"], backoff=0.05, max_backoff=0.2
+    )
+
+    def run() -> None:
+        for event in client:
+            events.put(event)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_until(lambda: client.connections == 1 and client.after is not None)
+    before = add_notification(session, "before the restart")
+    got = events.get(timeout=10)
+    assert isinstance(got, NotificationEvent) and got.id == before.id
+
+    live_server.stop()
+    missed = [add_notification(session, f"while down {i}") for i in range(3)]
+    live_server.start()
+    wait_until(lambda: client.connections == 2, timeout=20)
+    after = add_notification(session, "after")
+    received: list[int] = []
+    while len(received) < 4:
+        event = events.get(timeout=10)
+        if isinstance(event, NotificationEvent):
+            received.append(event.id)
+        else:
+            assert isinstance(event, PriceEvent)
+    assert received == [n.id for n in missed] + [after.id]
+    client.close()
+    add_tick(session, acme, 1.0)  # the next line it reads lets it notice
+    thread.join(10)
+    assert not thread.is_alive()
