@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -18,12 +18,14 @@ from dashboard.deps import (
     RowId,
     ServicesDep,
     SessionDep,
+    get_api_user,
     require_csrf_for_session,
 )
 from dashboard.models import Instrument, Tick, User
 from dashboard.services import Services
 
-router = APIRouter(prefix="/api", tags=["prices"])
+# Every route resolves its caller, so a wrong token is a 401 even where none is needed.
+router = APIRouter(prefix="/api", tags=["prices"], dependencies=[Depends(get_api_user)])
 
 
 class InstrumentOut(BaseModel):
