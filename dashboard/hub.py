@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dashboard._loop import call_on_loop
+
 logger = logging.getLogger(__name__)
 
 Tiles = Mapping[str, str]
@@ -132,6 +134,8 @@ class Hub:
         self._by_user: dict[int, set[Connection]] = {}
         self.latest_tiles: dict[str, str] = {}
         self.latest_quotes: dict[str, bytes] = {}
+        # The loop the connections live on, for calls from worker threads (set at start).
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.overflows = 0
 
     def connect(
@@ -209,7 +213,13 @@ class Hub:
         return delivered
 
     def publish_read_state(self, user_id: int) -> None:
-        """Tell ``user_id``'s open streams that their read state changed (another tab)."""
+        """Tell ``user_id``'s open streams that their read state changed (another tab).
+
+        Safe from any thread: the routes that mark things read run in worker threads.
+        """
+        call_on_loop(self.loop, lambda: self._read_state_changed(user_id))
+
+    def _read_state_changed(self, user_id: int) -> None:
         for connection in self._by_user.get(user_id, ()):
             connection.read_state_changed = True
             connection.wake.set()

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dashboard import notices
+from dashboard._loop import call_on_loop
 from dashboard.alerts import AlertEvaluator, Move
 from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
@@ -40,17 +41,22 @@ class Poller:
     def __init__(self, *, interval: float) -> None:
         self._interval = interval
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.last_poll_monotonic: float | None = None
 
     def wake(self) -> None:
-        """Poll now instead of at the end of the interval (a local writer has written)."""
-        self._wake.set()
+        """Poll now instead of at the end of the interval (a local writer has written).
+
+        Safe from any thread: sync routes run in worker threads.
+        """
+        call_on_loop(self._loop, self._wake.set)
 
     async def poll_once(self) -> bool:
         """Handle one batch; return True when more rows are waiting."""
         raise NotImplementedError
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         while True:
             try:
                 more = await self.poll_once()

@@ -48,6 +48,7 @@ class Services:
     async def start(self) -> None:
         """Prime the pollers (so the first page is complete) and start the tasks."""
         await asyncio.to_thread(schema.check_current, self.engine)
+        self.hub.loop = asyncio.get_running_loop()
         await self.price_poller.prime()
         await self.notification_poller.prime()
         self._spawn(self.price_poller.run(), "price-poller")
