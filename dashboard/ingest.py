@@ -92,7 +92,7 @@ def parse_records(
             if isinstance(raw_price, bool) or raw_price is None:
                 raise ValueError
             price = float(raw_price)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             errors.append(ItemError(index, "price must be a number", symbol))
             continue
         if not math.isfinite(price) or price <= 0:
@@ -115,15 +115,22 @@ def parse_records(
 def records_from_text(text: str, *, kind: str) -> list[Any]:
     """Records from a body or file: ``json`` (array), ``ndjson`` or ``csv`` (with a header)."""
     if kind == "json":
-        data = json.loads(text)
+        data = _loads(text)
         if not isinstance(data, list):
             raise ValueError("a JSON body must be an array of objects")
         return data
     if kind == "ndjson":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [_loads(line) for line in text.splitlines() if line.strip()]
     if kind == "csv":
         return list(csv.DictReader(io.StringIO(text)))
     raise ValueError(f"unknown format {kind!r}")
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def kind_of(path: Path) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
 from dashboard import notices, topics
-from dashboard.deps import AdminDep, CsrfChecked, HtmxDep, ServicesDep, SessionDep
+from dashboard.deps import MAX_ROW_ID, AdminDep, CsrfChecked, HtmxDep, ServicesDep, SessionDep
 from dashboard.models import Audience, Notification, Severity, Topic, User
 from dashboard.routes._html import render_page, see_other
 from dashboard.services import Services
@@ -56,7 +56,7 @@ def admin_page(
     services: ServicesDep,
     session: SessionDep,
     user: AdminDep,
-    sent: int | None = None,
+    sent: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
     context = _admin_context(services, session, draft=notices.Draft(), errors={})
     context["sent"] = session.get(Notification, sent) if sent else None

@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from dashboard import auth, notices, replay, tokens
+from dashboard.deps import MAX_ROW_ID
 from dashboard.hub import Connection, NoticeEvent, ReadStateChanged, drain
 from dashboard.render import notification_json
 from dashboard.services import Services
@@ -54,6 +56,11 @@ async def websocket_stream(
     services: Services = websocket.app.state.services
     await websocket.accept()
     user_id = auth.session_user_id(websocket)
+    if token is None and user_id is not None and not _same_origin(websocket):
+        # The cookie rides along on a cross-site handshake (WebSockets have no CORS): a
+        # page elsewhere must not read this user's notifications or mark them read.
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="cross-origin")
+        return
     if token is not None:
         user_id = await asyncio.to_thread(_token_user_id, services, token)
         if user_id is None:
@@ -70,6 +77,14 @@ async def websocket_stream(
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: programs send no Origin
+    host = websocket.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
 
 
 def _token_user_id(services: Services, token: str) -> int | None:
@@ -100,7 +115,13 @@ async def _send(socket: _Socket, cursor: int | None) -> None:
 
 async def _receive(socket: _Socket) -> None:
     while True:
-        text = await socket.websocket.receive_text()
+        frame = await socket.websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(frame.get("code", 1000))
+        text = frame.get("text")
+        if text is None:
+            await socket.send(json.dumps(_error("send text frames with JSON, not binary")))
+            continue
         if text.strip() == "ping":
             await socket.send("pong")
             continue
@@ -165,7 +186,11 @@ async def _subscription(kind: str, symbols: Any, socket: _Socket) -> list[dict[s
 async def _read(notification_id: Any, socket: _Socket) -> dict[str, Any]:
     if socket.user_id is None:
         return _error("log in (or connect with ?token=) to mark notifications read")
-    if not isinstance(notification_id, int) or isinstance(notification_id, bool):
+    if (
+        not isinstance(notification_id, int)
+        or isinstance(notification_id, bool)
+        or not 1 <= notification_id <= MAX_ROW_ID
+    ):
         return _error('"id" must be a notification id')
     user_id = socket.user_id
     unread = await asyncio.to_thread(_mark_read, socket.services, user_id, notification_id)

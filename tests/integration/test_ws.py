@@ -109,3 +109,38 @@ def test_a_bad_token_closes_with_1008_and_a_good_one_is_served(
     ):
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_regression_a_cookie_socket_from_another_origin_is_refused(
+    live_server: LiveServer, session: Session
+) -> None:
+    # Found in review: a page on another origin could read alice's notifications.
+    make_user(session, "alice")
+    client = live_server.login("alice")
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    url = ws_url(live_server, "?after=0")
+    evil = {"Cookie": cookie, "Origin": "https://evil.example"}
+    with connect(url, additional_headers=evil) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    same = {"Cookie": cookie, "Origin": live_server.base_url}
+    with connect(url, additional_headers=same) as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "pong"
+    client.close()
+
+
+def test_binary_frames_and_impossible_ids_get_an_error_and_the_socket_stays(
+    live_server: LiveServer, session: Session
+) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    token = tokens.issue(session=session, user_id=alice.id, name="t")[1]
+    with connect(ws_url(live_server, f"?token={token}")) as ws:
+        ws.send(b"\x00\x01")
+        assert "not binary" in receive_json(ws)["detail"]
+        for bad in (2**63, 0, -1, True, "7"):
+            ws.send(json.dumps({"type": "read", "id": bad}))
+            assert receive_json(ws) == {"type": "error", "detail": '"id" must be a notification id'}
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "pong"

@@ -115,3 +115,24 @@ def test_who_may_ingest(
     ok = client.post("/api/ticks", json=body, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200
     assert len(session.exec(select(Tick)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"symbol": "ACME", "price": 1' + b"0" * 400 + b"}]",  # a number no float holds
+        b"[" * 100_000,  # nested past the parser's recursion limit
+    ],
+)
+def test_regression_extreme_bodies_are_a_422_not_a_500(
+    client: TestClient, session: Session, admin_token: str, body: bytes
+) -> None:
+    # Found in review: OverflowError and RecursionError escaped as 500s.
+    make_instrument(session, "ACME")
+    response = client.post(
+        "/api/ticks",
+        content=body,
+        headers={"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert session.exec(select(Tick)).all() == []

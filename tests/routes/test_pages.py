@@ -231,6 +231,9 @@ def test_regression_an_id_beyond_64_bits_is_a_422_not_an_overflow(
     ):
         assert client.post(path, data={"csrf_token": token}).status_code == 422, path
     assert client.get(f"/notifications?before={huge}").status_code == 422
+    make_user(session, "admin", is_admin=True)
+    login_as("admin")
+    assert client.get(f"/admin?sent={huge}").status_code == 422
 
 
 def test_marking_someone_elses_notification_read_is_a_404(
