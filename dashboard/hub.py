@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from dashboard._loop import call_on_loop
 
@@ -77,12 +77,13 @@ class Connection:
     overflowed: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer_prices(self, batch: PriceBatch, relevant: Mapping[str, Any]) -> None:
+    def offer_prices(self, relevant: Mapping[str, Any], message: bytes | None) -> None:
+        """Take this batch's updates; ``message`` is their shared encoding, if any."""
         if not relevant or self.closed:
             return
         if self.pending_prices is None:
             self.pending_prices = relevant
-            self.pending_message = batch.message if relevant is batch.tiles else None
+            self.pending_message = message
         else:
             # Conflation: this reader has not taken the last batch yet; keep the newest
             # update per symbol and build its message when it is ready for one.
@@ -128,8 +129,12 @@ READ_STATE_CHANGED = ReadStateChanged()
 class Hub:
     """Keeps the open connections and the latest tile of every symbol."""
 
-    def __init__(self, *, mailbox_size: int) -> None:
+    def __init__(
+        self, *, mailbox_size: int, encode_tiles: Callable[[Tiles], bytes] | None = None
+    ) -> None:
         self._mailbox_size = mailbox_size
+        # Encodes a watchlist's subset of a batch once for every connection showing it.
+        self._encode_tiles = encode_tiles
         self._connections: set[Connection] = set()
         self._by_user: dict[int, set[Connection]] = {}
         self.latest_tiles: dict[str, str] = {}
@@ -184,20 +189,30 @@ class Hub:
     def publish_prices(self, batch: PriceBatch) -> None:
         self.latest_tiles.update(batch.tiles)
         self.latest_quotes.update(batch.quotes)
-        # Connections showing the same subset of symbols share one filtered mapping.
-        filtered: dict[tuple[PriceFormat, frozenset[str]], Mapping[str, Any]] = {}
+        # Connections showing the same subset of symbols share one filtered mapping and,
+        # for pages, one encoded message: per batch, work per distinct subset, not per reader.
+        filtered: dict[tuple[PriceFormat, frozenset[str]], tuple[Mapping[str, Any], bytes | None]]
+        filtered = {}
         for connection in self._connections:
             updates = batch.updates(connection.price_format)
+            message = batch.message if connection.price_format == "html" else None
             wanted = connection.symbols
             if wanted is not None:
                 key = (connection.price_format, wanted)
                 cached = filtered.get(key)
                 if cached is None:
                     subset = {s: u for s, u in updates.items() if s in wanted}
-                    cached = updates if subset.keys() == updates.keys() else subset
+                    if subset.keys() == updates.keys():
+                        cached = (updates, message)
+                    else:
+                        encoded = None
+                        if subset and message is not None and self._encode_tiles is not None:
+                            # A message exists only for html readers: the subset is tiles.
+                            encoded = self._encode_tiles(cast(Tiles, subset))
+                        cached = (subset, encoded)
                     filtered[key] = cached
-                updates = cached
-            connection.offer_prices(batch, updates)
+                updates, message = cached
+            connection.offer_prices(updates, message)
 
     def publish_notice(self, notice: NoticeEvent, audience: Audience) -> int:
         """Queue ``notice`` for every open connection of its audience; return how many."""

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from dashboard.models import (
@@ -100,9 +102,7 @@ def mark_read(*, session: Session, user_id: int, notification_id: int) -> Notifi
     ).first()
     if notification is None:
         return None
-    if session.get(NotificationRead, (user_id, notification_id)) is None:
-        session.add(NotificationRead(user_id=user_id, notification_id=notification_id))
-        session.commit()
+    _insert_reads(session, user_id, [notification_id])
     return notification
 
 
@@ -111,12 +111,25 @@ def mark_all_read(*, session: Session, user_id: int) -> int:
     unread_ids = session.exec(
         select(Notification.id).where(visible_to(user_id), ~_is_read(user_id))
     ).all()
+    ids = [i for i in unread_ids if i is not None]
+    _insert_reads(session, user_id, ids)
+    return len(ids)
+
+
+def _insert_reads(session: Session, user_id: int, notification_ids: Sequence[int]) -> None:
+    """Record reads; one that is already there is left alone.
+
+    Two clicks (or two tabs) at once both insert: ON CONFLICT DO NOTHING makes the second
+    a no-op instead of an IntegrityError.
+    """
+    if not notification_ids:
+        return
     now = utcnow()
-    for notification_id in unread_ids:
-        assert notification_id is not None
-        session.add(NotificationRead(user_id=user_id, notification_id=notification_id, read_at=now))
+    rows = [{"user_id": user_id, "notification_id": n, "read_at": now} for n in notification_ids]
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert_(NotificationRead).values(rows).on_conflict_do_nothing())
     session.commit()
-    return len(unread_ids)
 
 
 @dataclass(frozen=True, slots=True)

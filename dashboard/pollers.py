@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 _ERROR_BACKOFF_SECONDS = 1.0
 # The reference price (first tick of the window) is re-read this often.
 _REFERENCE_REFRESH_SECONDS = 60.0
+# Looking for newly added instruments (asked for by clients) at most this often.
+_REFRESH_MIN_SECONDS = 1.0
 
 
 class Poller:
@@ -109,11 +112,13 @@ class PricePoller(Poller):
         self.states: dict[str, TileState] = {}
         self.cursor = 0
         self._references_read_at = 0.0
+        self._refresh_lock = asyncio.Lock()
+        self._refreshed_at = -math.inf
 
     async def prime(self) -> None:
         """Load instruments, recent ticks and reference prices; render every tile."""
         self.cursor = await asyncio.to_thread(self._newest_tick_id)
-        await self.refresh_instruments()
+        await self._refresh_instruments()
         now = utcnow()
         for state in self.states.values():
             state.refresh_staleness(now)
@@ -132,7 +137,18 @@ class PricePoller(Poller):
             return session.exec(select(func.max(Tick.id))).one() or 0
 
     async def refresh_instruments(self) -> None:
-        """Pick up instruments added since start (read in a thread, applied on the loop)."""
+        """Pick up instruments added since start (read in a thread, applied on the loop).
+
+        Anyone can ask for an unknown symbol, so refreshes run one at a time and at most
+        once a second; asking more often waits for the running one or returns at once.
+        """
+        async with self._refresh_lock:
+            if time.monotonic() - self._refreshed_at < _REFRESH_MIN_SECONDS:
+                return
+            await self._refresh_instruments()
+            self._refreshed_at = time.monotonic()
+
+    async def _refresh_instruments(self) -> None:
         known = set(self._by_instrument)
         loaded = await asyncio.to_thread(self._read_new_instruments, known, self.cursor)
         for instrument_id, state in loaded:
@@ -207,7 +223,7 @@ class PricePoller(Poller):
     async def poll_once(self) -> bool:
         rows = await asyncio.to_thread(self._fetch, self.cursor)
         if any(row.instrument_id not in self._by_instrument for row in rows):
-            await self.refresh_instruments()  # an instrument was added since start
+            await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {}
         previous: dict[int, float | None] = {}
         for row in rows:
@@ -216,10 +232,15 @@ class PricePoller(Poller):
                 previous.setdefault(row.instrument_id, state.price)
                 state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
                 changed[state.symbol] = state
-        if self._alerts is not None and rows:
-            await self._evaluate_alerts(rows, previous)
         if rows:
+            # Advanced before alerts are checked: a failed check must not make the next
+            # poll apply these ticks again (and read their price as the "previous" one).
             self.cursor = rows[-1].id
+        if self._alerts is not None and rows:
+            try:
+                await self._evaluate_alerts(rows, previous)
+            except Exception:
+                logger.exception("alert evaluation failed for ticks up to %s", self.cursor)
         now = utcnow()
         for state in self.states.values():
             if state.refresh_staleness(now):

@@ -102,7 +102,7 @@ def build_services(settings: Settings) -> Services:
     templates = Jinja2Blocks(directory=str(resource_dir("templates")))
     install_filters(templates.env)
     renderer = Renderer(templates.env)
-    hub = Hub(mailbox_size=settings.mailbox_size)
+    hub = Hub(mailbox_size=settings.mailbox_size, encode_tiles=renderer.tiles_message)
     notification_poller = NotificationPoller(
         open_session=open_session,
         hub=hub,

@@ -48,6 +48,9 @@ def sparkline_points(
 
     A flat series is drawn through the middle; fewer than two prices draw nothing.
     """
+    # A copy first: pages render in worker threads while the poller appends on the loop,
+    # and iterating a deque that changes raises. tuple() copies it in one step.
+    prices = tuple(prices)
     if len(prices) < 2:
         return ""
     low, high = min(prices), max(prices)
@@ -82,6 +85,8 @@ class TileState:
         self.history = deque(self.history, maxlen=self.sparkline_size)
 
     def apply_tick(self, *, tick_id: int, price: float, ts: datetime) -> None:
+        if tick_id <= self.tick_id:
+            return  # already shown: a retried poll must not draw it twice
         self.previous_price = self.price
         self.price = price
         self.tick_id = tick_id

@@ -104,3 +104,18 @@ def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close
 
     got = asyncio.run(scenario())
     assert got == [NoticeEvent(id=5, message=b"n5"), READ_STATE_CHANGED, b"X=x1", None]
+
+
+def test_regression_readers_of_one_watchlist_share_one_encoded_message() -> None:
+    # Found in review: each connection showing a strict subset encoded its own message.
+    encodes: list[object] = []
+
+    def counting_encode(tiles: object) -> bytes:
+        encodes.append(tiles)
+        return encode(tiles)
+
+    hub = Hub(mailbox_size=4, encode_tiles=counting_encode)
+    readers = [hub.connect(user_id=None, symbols=["X"]) for _ in range(100)]
+    hub.publish_prices(batch(X="x1", Y="y1"))
+    messages = {id(r.take_prices(counting_encode)) for r in readers}
+    assert len(encodes) == 1 and len(messages) == 1

@@ -98,3 +98,37 @@ def test_an_invalid_draft_names_the_field_and_writes_nothing(
         notices.create_notification(session=session, draft=draft, created_by=None)
     assert message in raised.value.errors[field]
     assert session.exec(select(Notification)).all() == []
+
+
+def test_regression_two_simultaneous_mark_reads_both_succeed(engine, session: Session) -> None:  # type: ignore[no-untyped-def]
+    # Found in review: a double click raced check-then-insert into an IntegrityError (500).
+    import threading
+
+    from dashboard.db import session_factory
+
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    open_session = session_factory(engine)
+    errors: list[BaseException] = []
+    for i in range(20):
+        notification = add_notification(session, f"n{i}")
+        assert notification.id is not None
+        start = threading.Barrier(2)
+
+        def click(notification_id: int, start: threading.Barrier) -> None:
+            start.wait()
+            try:
+                with open_session() as own:
+                    assert notices.mark_read(
+                        session=own, user_id=alice.id or 0, notification_id=notification_id
+                    )
+            except BaseException as error:  # collected for the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=click, args=(notification.id, start)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    assert errors == []
+    assert notices.unread_count(session=session, user_id=alice.id) == 0

@@ -148,3 +148,39 @@ def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(
     add_tick(session, late, 123.45)
     asyncio.run(poller.poll_once())
     assert list(poller.states["LATE"].history) == [100.0, 123.45]
+
+
+def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Found in review: the cursor moved only after alerts were checked, so a failure made
+    # the next poll apply the same ticks again (a doubled sparkline point).
+    from dashboard.alerts import AlertEvaluator
+
+    class FailingOnce(AlertEvaluator):
+        failures = 0
+
+        def evaluate(self, moves, *, now=None):  # type: ignore[no-untyped-def]
+            if not self.failures:
+                self.failures += 1
+                raise RuntimeError("store hiccup")
+            return super().evaluate(moves, now=now)
+
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 100.0)
+    poller = PricePoller(
+        open_session=session_factory(engine),
+        hub=Hub(mailbox_size=8),
+        renderer=make_renderer(settings),
+        interval=1,
+        batch_size=100,
+        sparkline_points=10,
+        reference_window=timedelta(hours=24),
+        alerts=FailingOnce(open_session=session_factory(engine)),
+    )
+    asyncio.run(poller.prime())
+    last = add_tick(session, acme, 110.0)
+    asyncio.run(poller.poll_once())  # the alert check fails; the tiles still update
+    asyncio.run(poller.poll_once())
+    assert poller.cursor == last.id
+    assert list(poller.states["ACME"].history) == [100.0, 110.0]
