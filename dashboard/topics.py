@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
@@ -30,3 +31,60 @@ def set_subscription(*, session: Session, user_id: int, topic_id: int, subscribe
         session.delete(existing)
     session.commit()
     return True
+
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class TopicInvalid(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(errors.values()))
+        self.errors = errors
+
+
+def _check_name(name: str, errors: dict[str, str]) -> str:
+    name = name.strip()
+    if not name or len(name) > 80:
+        errors["name"] = "A name is 1 to 80 characters."
+    return name
+
+
+def create(*, session: Session, slug: str, name: str, description: str = "") -> Topic:
+    """A new topic; its slug is how notifications and APIs name it."""
+    errors: dict[str, str] = {}
+    slug = slug.strip().lower()
+    if not SLUG_PATTERN.fullmatch(slug):
+        errors["slug"] = "A slug is 1-40 lower-case letters, digits or '-'."
+    elif session.exec(select(Topic).where(Topic.slug == slug)).first() is not None:
+        errors["slug"] = f"The topic {slug!r} exists already."
+    name = _check_name(name, errors)
+    if len(description) > 200:
+        errors["description"] = "Keep the description to 200 characters."
+    if errors:
+        raise TopicInvalid(errors)
+    topic = Topic(slug=slug, name=name, description=description.strip())
+    session.add(topic)
+    session.commit()
+    session.refresh(topic)
+    return topic
+
+
+def rename(
+    *, session: Session, slug: str, name: str, description: str | None = None
+) -> Topic | None:
+    """Change a topic's name (and description); None when there is no such topic."""
+    topic = session.exec(select(Topic).where(Topic.slug == slug)).first()
+    if topic is None:
+        return None
+    errors: dict[str, str] = {}
+    topic.name = _check_name(name, errors)
+    if description is not None:
+        if len(description) > 200:
+            errors["description"] = "Keep the description to 200 characters."
+        topic.description = description.strip()
+    if errors:
+        session.rollback()
+        raise TopicInvalid(errors)
+    session.add(topic)
+    session.commit()
+    return topic

@@ -5,6 +5,7 @@ import threading
 
 from dashboard.hub import READ_STATE_CHANGED, Hub, drain
 from dashboard.pollers import Poller
+from tests.conftest import wait_until_async
 
 
 class CountingPoller(Poller):
@@ -25,8 +26,7 @@ def test_regression_a_wake_from_a_worker_thread_wakes_the_poller_at_once() -> No
     async def scenario() -> None:
         poller = CountingPoller()
         task = asyncio.create_task(poller.run())
-        while poller.polls < 1:
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: poller.polls >= 1)
         # The wake-up must come while the loop is asleep in select(), as it is between
         # requests; a thread that calls at once can slip in before the loop sleeps.
         threading.Timer(0.2, poller.wake).start()

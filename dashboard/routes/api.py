@@ -21,7 +21,7 @@ from dashboard.deps import (
     get_api_user,
     require_csrf_for_session,
 )
-from dashboard.models import Instrument, Tick, User
+from dashboard.models import Instrument, Tick, Topic, User
 from dashboard.services import Services
 
 # Every route resolves its caller, so a wrong token is a 401 even where none is needed.
@@ -301,7 +301,43 @@ class TopicOut(BaseModel):
 
 @router.get("/topics", tags=["notifications"])
 def list_topics(session: SessionDep) -> list[TopicOut]:
-    return [
-        TopicOut(slug=t.slug, name=t.name, description=t.description)
-        for t in topics.all_topics(session=session)
-    ]
+    return [_topic_out(t) for t in topics.all_topics(session=session)]
+
+
+class TopicIn(BaseModel):
+    slug: str = Field(max_length=100)
+    name: str = Field(max_length=1000)
+    description: str = Field("", max_length=10_000)
+
+
+class TopicUpdate(BaseModel):
+    name: str = Field(max_length=1000)
+    description: str | None = Field(None, max_length=10_000)
+
+
+def _topic_out(topic: Topic) -> TopicOut:
+    return TopicOut(slug=topic.slug, name=topic.name, description=topic.description)
+
+
+@router.post("/topics", tags=["admin"], status_code=status.HTTP_201_CREATED)
+def create_topic(payload: TopicIn, session: SessionDep, admin: ApiAdmin) -> TopicOut:
+    try:
+        topic = topics.create(
+            session=session, slug=payload.slug, name=payload.name, description=payload.description
+        )
+    except topics.TopicInvalid as invalid:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
+    return _topic_out(topic)
+
+
+@router.patch("/topics/{slug}", tags=["admin"])
+def rename_topic(slug: str, payload: TopicUpdate, session: SessionDep, admin: ApiAdmin) -> TopicOut:
+    try:
+        topic = topics.rename(
+            session=session, slug=slug, name=payload.name, description=payload.description
+        )
+    except topics.TopicInvalid as invalid:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
+    if topic is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No topic {slug!r}.")
+    return _topic_out(topic)

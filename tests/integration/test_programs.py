@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 from dashboard import tokens
 from dashboard.client import NotificationEvent, PriceEvent, StreamClient
 from dashboard.models import Audience
-from tests.conftest import LiveServer, wait_until
+from tests.conftest import LiveServer, wait_until, wait_until_async
 from tests.factories import add_notification, add_tick, make_instrument, make_user
 
 
@@ -197,3 +197,61 @@ def test_the_client_reconnects_and_resumes_without_loss_or_duplicates(
     add_tick(session, acme, 1.0)  # the next line it reads lets it notice
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_async_client_yields_the_same_events(live_server: LiveServer, session: Session) -> None:
+    import asyncio
+
+    token = token_for(session, "alice")
+
+    async def scenario() -> list[int]:
+        client = StreamClient(live_server.base_url, token=token, backoff=0.05)
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for event in client:
+                if isinstance(event, NotificationEvent):
+                    got.append(event.id)
+                    if len(got) == 2:
+                        client.close()
+                        return
+
+        consumer = asyncio.create_task(consume())
+        await wait_until_async(lambda: client.after is not None)  # connected, caught up
+        first = await asyncio.to_thread(add_notification, session, "one")
+        second = await asyncio.to_thread(add_notification, session, "two")
+        await asyncio.wait_for(consumer, 10)
+        assert got == [first.id, second.id]
+        return got
+
+    assert len(asyncio.run(scenario())) == 2
+
+
+def test_tail_prints_events_and_refuses_a_bad_token(live_server: LiveServer) -> None:
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from dashboard.cli import _json_line, _pretty, app
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    price = PriceEvent(symbol="ACME", price=12.5, ts=when, tick_id=7, stale=False)
+    notice = NotificationEvent(
+        id=3, title="Hi", body="there", severity="warning", created_at=when, link=None
+    )
+    assert _pretty(price) == "03:04:05  ACME       12.5"
+    assert _pretty(notice) == "03:04:05  [warning] #3 Hi - there"
+    assert json.loads(_json_line(price)) == {
+        "type": "price",
+        "symbol": "ACME",
+        "price": 12.5,
+        "ts": when.isoformat(),
+        "tick_id": 7,
+        "stale": False,
+    }
+    assert json.loads(_json_line(notice))["type"] == "notification"
+    refused = CliRunner().invoke(
+        app, ["tail", "--url", live_server.base_url, "--token", "dash_wrong"]
+    )
+    assert refused.exit_code == 1
+    assert "401: Invalid or revoked API token." in refused.output

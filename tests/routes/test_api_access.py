@@ -24,6 +24,8 @@ ROUTES: list[tuple[str, str, Any, tuple[int, int, int, int]]] = [
     ("POST", "/api/notifications/read-all", None, (401, 200, 200, 401)),
     ("POST", "/api/notifications", {"title": "Hi"}, (401, 403, 201, 401)),
     ("POST", "/api/ticks", [{"symbol": "ACME", "price": 2}], (401, 403, 200, 401)),
+    ("POST", "/api/topics", {"slug": "fx", "name": "FX"}, (401, 403, 201, 401)),
+    ("PATCH", "/api/topics/markets", {"name": "Markets & more"}, (401, 403, 200, 401)),
 ]
 
 
