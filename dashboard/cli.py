@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -128,11 +130,8 @@ def ingest(
 ) -> None:
     """Write the ticks in FILE (CSV, NDJSON, or a JSON array): all of them, or none."""
     engine = _migrated_engine(Settings())
-    try:
-        records = ingest_ticks.records_from_text(
-            file.read_text(encoding="utf-8"), kind=ingest_ticks.kind_of(file)
-        )
-        parsed = ingest_ticks.parse_records(records, default_symbol=symbol)
+    with _bad_input_reported(file):
+        parsed = ingest_ticks.parse_records(_records(file), default_symbol=symbol)
         with (
             session_scope(session_factory(engine)) as session,
             typer.progressbar(length=len(parsed), label="writing ticks") as bar,
@@ -145,11 +144,6 @@ def ingest(
                 done = written
 
             ids = ingest_ticks.write(session=session, ticks=parsed, progress=advance)
-    except ingest_ticks.IngestInvalid as invalid:
-        _report_invalid(invalid)
-    except (UnicodeDecodeError, ValueError) as bad:
-        typer.echo(f"error: cannot read {file}: {bad}", err=True)
-        raise typer.Exit(code=1) from None
     typer.echo(f"wrote {len(ids)} ticks")
 
 
@@ -161,10 +155,8 @@ def replay(
 ) -> None:
     """Play a recorded series from FILE as live ticks of SYMBOL, RATE per second."""
     engine = _migrated_engine(Settings())
-    try:
-        records = ingest_ticks.records_from_text(
-            file.read_text(encoding="utf-8"), kind=ingest_ticks.kind_of(file)
-        )
+    with _bad_input_reported(file):
+        records = _records(file)
         # The recorded times are not kept: each value becomes a tick stamped as it plays.
         parsed = ingest_ticks.parse_records(
             [
@@ -188,11 +180,6 @@ def replay(
                 delay = started + (n + 1) * interval - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-    except ingest_ticks.IngestInvalid as invalid:
-        _report_invalid(invalid)
-    except (UnicodeDecodeError, ValueError) as bad:
-        typer.echo(f"error: cannot read {file}: {bad}", err=True)
-        raise typer.Exit(code=1) from None
     typer.echo(f"replayed {len(parsed)} ticks of {symbol}")
 
 
@@ -259,6 +246,24 @@ def _json_line(event: Event) -> str:
             "link": event.link,
         }
     )
+
+
+def _records(file: Path) -> list[object]:
+    return ingest_ticks.records_from_text(
+        file.read_text(encoding="utf-8"), kind=ingest_ticks.kind_of(file)
+    )
+
+
+@contextmanager
+def _bad_input_reported(file: Path) -> Iterator[None]:
+    """Bad items or an unreadable file: say which, exit 1; nothing was written."""
+    try:
+        yield
+    except ingest_ticks.IngestInvalid as invalid:
+        _report_invalid(invalid)
+    except (UnicodeDecodeError, ValueError) as bad:
+        typer.echo(f"error: cannot read {file}: {bad}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def _report_invalid(invalid: ingest_ticks.IngestInvalid) -> NoReturn:

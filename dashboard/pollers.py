@@ -83,6 +83,17 @@ class _TickRow:
     ts: datetime
 
 
+def tile_for(instrument: Instrument, *, sparkline_size: int) -> TileState:
+    """A tile for ``instrument`` with no price yet."""
+    return TileState(
+        symbol=instrument.symbol,
+        name=instrument.name,
+        decimals=instrument.decimals,
+        ttl_seconds=instrument.ttl_seconds,
+        sparkline_size=sparkline_size,
+    )
+
+
 class PricePoller(Poller):
     """Turns new ticks into tile fragments and publishes one message per batch."""
 
@@ -167,13 +178,7 @@ class PricePoller(Poller):
             for instrument in instruments:
                 if instrument.id is None or instrument.id in known:
                     continue
-                state = TileState(
-                    symbol=instrument.symbol,
-                    name=instrument.name,
-                    decimals=instrument.decimals,
-                    ttl_seconds=instrument.ttl_seconds,
-                    sparkline_size=self._sparkline_points,
-                )
+                state = tile_for(instrument, sparkline_size=self._sparkline_points)
                 # Only ticks up to the cursor: the poll loop applies the ones after it.
                 recent = session.exec(
                     select(Tick)

@@ -20,9 +20,9 @@ from dashboard.deps import (
     UserDep,
 )
 from dashboard.models import Instrument, User
+from dashboard.pollers import tile_for
 from dashboard.routes._html import render_page, safe_next, see_other
 from dashboard.services import Services
-from dashboard.tiles import TileState
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,13 +75,7 @@ def instrument_context(
     if instrument is None or instrument.id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
     # An instrument added since start is known to the poller only once it ticks.
-    tile = services.price_poller.states.get(symbol) or TileState(
-        symbol=instrument.symbol,
-        name=instrument.name,
-        decimals=instrument.decimals,
-        ttl_seconds=instrument.ttl_seconds,
-        sparkline_size=1,
-    )
+    tile = services.price_poller.states.get(symbol) or tile_for(instrument, sparkline_size=1)
     user_alerts = (
         alerts.for_user(session=session, user_id=user.id, symbol=symbol)
         if user is not None and user.id is not None
