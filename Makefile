@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test migrate demo lint typecheck format screenshots clean
+.PHONY: run test install install-test migrate demo lint typecheck format screenshots bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,7 @@ screenshots: install-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
+bench: install
+	$(BIN)/python bench/fanout.py --streams 100 300 1000 --seconds 10
