@@ -147,14 +147,17 @@ class StreamClient:
         return item
 
     @staticmethod
-    def _refusal(response: httpx.Response, body: bytes) -> StreamRefused | None:
+    def _failure(response: httpx.Response, body: bytes) -> Exception:
+        """What a non-200 answer means: refused for good, or worth another try."""
         if response.status_code in (401, 403, 404, 422):
             try:
                 detail = str(json.loads(body).get("detail"))
             except ValueError:
                 detail = body.decode(errors="replace")
             return StreamRefused(response.status_code, detail)
-        return None
+        return httpx.HTTPStatusError(
+            f"status {response.status_code}", request=response.request, response=response
+        )
 
     def __iter__(self) -> Iterator[Event]:
         attempt = 0
@@ -165,14 +168,7 @@ class StreamClient:
                 try:
                     with client.stream("GET", url, params=params, headers=headers) as response:
                         if response.status_code != 200:
-                            refusal = self._refusal(response, response.read())
-                            if refusal is not None:
-                                raise refusal
-                            raise httpx.HTTPStatusError(
-                                f"status {response.status_code}",
-                                request=response.request,
-                                response=response,
-                            )
+                            raise self._failure(response, response.read())
                         attempt = 0
                         self.connections += 1
                         for line in response.iter_lines():
@@ -197,14 +193,7 @@ class StreamClient:
                         "GET", url, params=params, headers=headers
                     ) as response:
                         if response.status_code != 200:
-                            refusal = self._refusal(response, await response.aread())
-                            if refusal is not None:
-                                raise refusal
-                            raise httpx.HTTPStatusError(
-                                f"status {response.status_code}",
-                                request=response.request,
-                                response=response,
-                            )
+                            raise self._failure(response, await response.aread())
                         attempt = 0
                         self.connections += 1
                         async for line in response.aiter_lines():

@@ -1,4 +1,4 @@
-"""SQLModel tables. Alembic migrations create them; the app never calls ``create_all``."""
+"""SQLModel tables. Alembic migrations are the only thing that creates or changes them."""
 
 from __future__ import annotations
 

@@ -35,7 +35,13 @@ def test_notifications_posted_while_the_server_is_down_appear_once_after_it_retu
     for notification in missed:
         expect(page.locator(f"#notification-{notification.id}")).to_have_count(1)
     titles = page.locator("#inbox .notification-title").all_inner_texts()
-    assert titles == ["while down 2", "while down 1", "while down 0", "seen live", "before the restart"]
+    assert titles == [
+        "while down 2",
+        "while down 1",
+        "while down 0",
+        "seen live",
+        "before the restart",
+    ]
     expect(page.locator("#unread-count")).to_have_text("5")
     assert page.evaluate("window.__sameDocument") is True
     page.close()
