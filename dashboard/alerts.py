@@ -52,7 +52,6 @@ class AlertEvaluator:
 
     def __init__(self, *, open_session: SessionFactory) -> None:
         self._open_session = open_session
-        self.fired = 0
 
     def evaluate(self, moves: Sequence[Move], *, now: datetime | None = None) -> list[int]:
         """Fire every armed alert one of ``moves`` crosses; return the notifications written."""
@@ -74,7 +73,6 @@ class AlertEvaluator:
                     notification_id = _claim_and_notify(session, alert, move, *hit, now=now)
                     if notification_id is not None:
                         written.append(notification_id)
-        self.fired += len(written)
         return written
 
 

@@ -71,7 +71,6 @@ class SimulatedFeed:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._walks: list[_Walk] | None = None
         self.has_lease = False
-        self.ticks_written = 0
 
     async def run(self) -> None:
         renew_every = self._lease_ttl.total_seconds() / 3
@@ -86,7 +85,7 @@ class SimulatedFeed:
                         logger.info("simulated feed running in %s", self.holder)
                         self._walks = None  # another process may have written meanwhile
                 if self.has_lease:
-                    self.ticks_written += await asyncio.to_thread(self.step)
+                    await asyncio.to_thread(self.step)
                     self._on_write()
             except Exception:
                 logger.exception("simulated feed step failed")

@@ -45,7 +45,6 @@ class Poller:
         self._interval = interval
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.last_poll_monotonic: float | None = None
 
     def wake(self) -> None:
         """Poll now instead of at the end of the interval (a local writer has written).
@@ -63,7 +62,6 @@ class Poller:
         while True:
             try:
                 more = await self.poll_once()
-                self.last_poll_monotonic = time.monotonic()
             except Exception:
                 logger.exception("%s failed; retrying", type(self).__name__)
                 await asyncio.sleep(_ERROR_BACKOFF_SECONDS)

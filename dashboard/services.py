@@ -91,10 +91,6 @@ class Services:
                 logger.exception("could not release the feed lease")
         self.engine.dispose()
 
-    @property
-    def running(self) -> bool:
-        return bool(self._tasks) and not any(t.done() for t in self._tasks)
-
 
 def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.database_url)

@@ -255,3 +255,21 @@ def test_tail_prints_events_and_refuses_a_bad_token(live_server: LiveServer) -> 
     )
     assert refused.exit_code == 1
     assert "401: Invalid or revoked API token." in refused.output
+
+
+def test_idle_streams_get_keepalives_from_one_shared_timer(settings, session: Session) -> None:  # type: ignore[no-untyped-def]
+    from dashboard.app import create_app
+    from tests.sse import SSEReader
+
+    quick = settings.model_copy(update={"keepalive_interval": 0.1})
+    server = LiveServer(lambda: create_app(quick))
+    server.start()
+    try:
+        ndjson = NdjsonReader(server, "/api/stream")
+        with server.client() as client:
+            sse = SSEReader(client, "/events")
+            wait_until(lambda: ndjson.keepalives >= 2 and sse.comments >= 2)
+            sse.close()
+        ndjson.close()
+    finally:
+        server.stop()
