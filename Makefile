@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-test migrate demo lint typecheck format screenshots bench clean
+.PHONY: run test test-postgres install install-test migrate demo lint typecheck format screenshots bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,10 @@ clean:
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
 	$(BIN)/python bench/fanout.py --streams 100 300 1000 --seconds 10
+
+# The suite against PostgreSQL (127.0.0.1:5432, database `test`; each test gets its own
+# schema). Unclosed-connection warnings raised while objects are garbage-collected are
+# ignored here: some test servers' connections are collected after their test ends, and
+# finding which is still open work (see the notes of the PostgreSQL issue).
+test-postgres: install-test
+	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest -W "ignore::pytest.PytestUnraisableExceptionWarning"

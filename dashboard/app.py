@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(LoginRequired, _redirect_to_login)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _store_refused_data)
     return app
 
 
@@ -104,6 +106,22 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             status_code=422,
         )
     return JSONResponse({"detail": errors}, status_code=422)
+
+
+async def _store_refused_data(request: Request, exc: Exception) -> Response:
+    # The store refused a value the validators let through (PostgreSQL rejects NUL bytes
+    # in text, for one): the input is bad, nothing was written, and it is not a 500.
+    logger.info("store refused input on %s: %s", request.url.path, exc)
+    detail = "The input contains characters that cannot be stored (such as NUL)."
+    if _wants_html(request):
+        return render_page(
+            request,
+            "pages/error.html",
+            {"status": 422, "detail": detail},
+            user=None,
+            status_code=422,
+        )
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app_from_env() -> FastAPI:

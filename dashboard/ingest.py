@@ -87,6 +87,9 @@ def parse_records(
             errors.append(ItemError(index, "symbol is missing"))
             continue
         symbol = symbol.strip()
+        if len(symbol) > 20 or not symbol.isprintable():
+            errors.append(ItemError(index, "symbol is not a valid symbol"))
+            continue
         raw_price = record.get("price", record.get("value"))
         try:
             if isinstance(raw_price, bool) or raw_price is None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +17,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 from dashboard import schema
@@ -23,12 +28,50 @@ from dashboard.db import make_engine
 from dashboard.settings import Settings
 from tests.factories import PASSWORD
 
+POSTGRES_URL = os.environ.get(
+    "DASHBOARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'test.db'}"
-    schema.upgrade(url)
-    return url
+
+@functools.cache
+def _postgres_available() -> bool:
+    engine = create_engine(POSTGRES_URL, poolclass=NullPool)
+    try:
+        with engine.connect():
+            return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+# `make test` runs on SQLite; DASHBOARD_TEST_STORES=sqlite,postgresql adds PostgreSQL.
+STORES = os.environ.get("DASHBOARD_TEST_STORES", "sqlite").split(",")
+
+
+@pytest.fixture(params=STORES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated store per test: an SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        schema.upgrade(url)
+        yield url
+        return
+    if os.environ.get("CI") and not _postgres_available():
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    if not _postgres_available():
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
+    rendered = url.render_as_string(hide_password=False)
+    schema.upgrade(rendered)
+    yield rendered
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    admin.dispose()
 
 
 @pytest.fixture

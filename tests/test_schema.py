@@ -32,8 +32,10 @@ def test_migrations_create_exactly_the_models_tables(database_url: str) -> None:
     engine.dispose()
 
 
-def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'pragmas.db'}"
+    schema.upgrade(url)
+    engine = make_engine(url)
     with engine.connect() as connection:
         raw = connection.connection.dbapi_connection
         assert raw is not None

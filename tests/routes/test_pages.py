@@ -275,3 +275,21 @@ def test_bad_query_input_is_a_clear_4xx_never_a_500(
     login_as("alice")
     response = client.get(path)
     assert 400 <= response.status_code < 500
+
+
+def test_text_the_store_cannot_hold_is_a_422(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    # Found by the fuzzer on PostgreSQL, which refuses NUL bytes in text.
+    token = csrf_from(client.get("/login").text)
+    response = client.post(
+        "/login", data={"username": "ali\x00ce", "password": "x" * 10, "csrf_token": token}
+    )
+    assert response.status_code in (401, 422)  # SQLite finds no such user; PostgreSQL refuses
+    make_user(session, "admin", is_admin=True)
+    csrf = login_as("admin")
+    posted = client.post(
+        "/admin/notifications", data={"csrf_token": csrf, "title": "nul \x00 here"}
+    )
+    assert posted.status_code in (303, 422)
+    assert posted.status_code != 500
