@@ -289,7 +289,9 @@ def test_text_the_store_cannot_hold_is_a_422(
     make_user(session, "admin", is_admin=True)
     csrf = login_as("admin")
     posted = client.post(
-        "/admin/notifications", data={"csrf_token": csrf, "title": "nul \x00 here"}
+        "/admin/notifications",
+        data={"csrf_token": csrf, "title": "nul \x00 here"},
+        follow_redirects=False,
     )
     assert posted.status_code in (303, 422)
     assert posted.status_code != 500
