@@ -181,9 +181,15 @@ def for_user(*, session: Session, user_id: int, symbol: str | None = None) -> li
     return [AlertView(a, s, d) for a, s, d in session.exec(query).all()]
 
 
-def rearm(*, session: Session, user_id: int, alert_id: int) -> bool:
+def _owned(session: Session, user_id: int, alert_id: int) -> PriceAlert | None:
+    """The user's alert; someone else's looks exactly like a missing one."""
     alert = session.get(PriceAlert, alert_id)
-    if alert is None or alert.user_id != user_id:
+    return alert if alert is not None and alert.user_id == user_id else None
+
+
+def rearm(*, session: Session, user_id: int, alert_id: int) -> bool:
+    alert = _owned(session, user_id, alert_id)
+    if alert is None:
         return False
     alert.armed, alert.fired_at, alert.notification_id = True, None, None
     session.add(alert)
@@ -192,8 +198,8 @@ def rearm(*, session: Session, user_id: int, alert_id: int) -> bool:
 
 
 def delete(*, session: Session, user_id: int, alert_id: int) -> bool:
-    alert = session.get(PriceAlert, alert_id)
-    if alert is None or alert.user_id != user_id:
+    alert = _owned(session, user_id, alert_id)
+    if alert is None:
         return False
     session.delete(alert)
     session.commit()

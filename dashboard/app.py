@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -77,17 +78,29 @@ async def _redirect_to_login(request: Request, _exc: Exception) -> Response:
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+def _error(
+    request: Request,
+    status_code: int,
+    detail: Any,
+    *,
+    page_detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error page for a browser, ``{"detail": …}`` JSON for everyone else."""
     if _wants_html(request):
         return render_page(
             request,
             "pages/error.html",
-            {"status": exc.status_code, "detail": exc.detail},
+            {"status": status_code, "detail": page_detail or detail},
             user=None,
-            status_code=exc.status_code,
+            status_code=status_code,
         )
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(request, exc.status_code, exc.detail, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -96,32 +109,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
-    if _wants_html(request):
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        return render_page(
-            request,
-            "pages/error.html",
-            {"status": 422, "detail": detail},
-            user=None,
-            status_code=422,
-        )
-    return JSONResponse({"detail": errors}, status_code=422)
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return _error(request, 422, errors, page_detail=summary)
 
 
 async def _store_refused_data(request: Request, exc: Exception) -> Response:
     # The store refused a value the validators let through (PostgreSQL rejects NUL bytes
     # in text, for one): the input is bad, nothing was written, and it is not a 500.
     logger.info("store refused input on %s: %s", request.url.path, exc)
-    detail = "The input contains characters that cannot be stored (such as NUL)."
-    if _wants_html(request):
-        return render_page(
-            request,
-            "pages/error.html",
-            {"status": 422, "detail": detail},
-            user=None,
-            status_code=422,
-        )
-    return JSONResponse({"detail": detail}, status_code=422)
+    return _error(
+        request, 422, "The input contains characters that cannot be stored (such as NUL)."
+    )
 
 
 def create_app_from_env() -> FastAPI:
