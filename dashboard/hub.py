@@ -73,6 +73,9 @@ class Connection:
     notices: deque[NoticeEvent] = field(default_factory=deque)
     keepalive_due: bool = False
     read_state_changed: bool = False
+    # Notification ids another tab marked read or archived since the stream last looked.
+    read_ids: set[int] = field(default_factory=set)
+    archived_ids: set[int] = field(default_factory=set)
     closed: bool = False
     overflowed: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,11 +122,12 @@ class Connection:
         self.wake.clear()
 
 
+@dataclass(frozen=True, slots=True)
 class ReadStateChanged:
-    """Marker yielded by :func:`drain` when the user's read state changed elsewhere."""
+    """Yielded by :func:`drain` when the user's read state changed (in any tab)."""
 
-
-READ_STATE_CHANGED = ReadStateChanged()
+    read_ids: frozenset[int] = frozenset()
+    archived_ids: frozenset[int] = frozenset()
 
 
 class Hub:
@@ -227,16 +231,27 @@ class Hub:
                 delivered += 1
         return delivered
 
-    def publish_read_state(self, user_id: int) -> None:
+    def publish_read_state(
+        self,
+        user_id: int,
+        *,
+        read_ids: Iterable[int] = (),
+        archived_ids: Iterable[int] = (),
+    ) -> None:
         """Tell ``user_id``'s open streams that their read state changed (another tab).
 
         Safe from any thread: the routes that mark things read run in worker threads.
         """
-        call_on_loop(self.loop, lambda: self._read_state_changed(user_id))
+        read, archived = frozenset(read_ids), frozenset(archived_ids)
+        call_on_loop(self.loop, lambda: self._read_state_changed(user_id, read, archived))
 
-    def _read_state_changed(self, user_id: int) -> None:
+    def _read_state_changed(
+        self, user_id: int, read_ids: frozenset[int], archived_ids: frozenset[int]
+    ) -> None:
         for connection in self._by_user.get(user_id, ()):
             connection.read_state_changed = True
+            connection.read_ids |= read_ids
+            connection.archived_ids |= archived_ids
             connection.wake.set()
 
     def keepalive(self) -> None:
@@ -261,7 +276,7 @@ async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIte
     """Yield what arrives in ``connection``'s mailbox until it is closed.
 
     Yields :class:`NoticeEvent` objects (so the stream can add per-user extras such as the
-    unread count), :data:`READ_STATE_CHANGED`, price messages (what ``encode_prices``
+    unread count), :class:`ReadStateChanged`, price messages (what ``encode_prices``
     makes of the pending updates, or the shared SSE bytes), and ``None`` for a keep-alive.
     """
     while True:
@@ -271,8 +286,14 @@ async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIte
         if connection.closed:
             return
         if connection.read_state_changed:
+            change = ReadStateChanged(
+                read_ids=frozenset(connection.read_ids),
+                archived_ids=frozenset(connection.archived_ids),
+            )
             connection.read_state_changed = False
-            yield READ_STATE_CHANGED
+            connection.read_ids.clear()
+            connection.archived_ids.clear()
+            yield change
         message = connection.take_prices(encode_prices)
         if message is not None:
             yield message

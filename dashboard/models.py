@@ -65,6 +65,11 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=40, unique=True, index=True)
     password_hash: str = Field(max_length=200)
     is_admin: bool = False
+    # Hides non-critical notifications to everyone (critical ones cannot be muted).
+    mute_broadcasts: bool = False
+    # Bumped with every change to the user's read state or subscriptions, in the same
+    # transaction, so an unread count can say how new it is (see notices.badge).
+    inbox_version: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
@@ -102,6 +107,8 @@ class Topic(SQLModel, table=True):
     slug: str = Field(max_length=40, unique=True, index=True)
     name: str = Field(max_length=80)
     description: str = Field(default="", max_length=200)
+    # A retired topic takes no new notifications or subscribers; its history stays.
+    archived_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class Subscription(SQLModel, table=True):
@@ -130,6 +137,44 @@ class NotificationRead(SQLModel, table=True):
         foreign_key="notification.id", primary_key=True, ondelete="CASCADE"
     )
     read_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class NotificationArchive(SQLModel, table=True):
+    """A notification one user moved out of the inbox (it stays in their history)."""
+
+    __tablename__ = "notification_archive"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    notification_id: int = Field(
+        foreign_key="notification.id", primary_key=True, ondelete="CASCADE"
+    )
+    archived_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+
+
+class ScheduledNotification(SQLModel, table=True):
+    """A notification to publish at ``send_at``.
+
+    It becomes a :class:`Notification` row only then, so notification ids keep growing in
+    the order readers may see them (the streams' cursor depends on that).
+    """
+
+    __tablename__ = "scheduled_notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=120)
+    body: str = Field(default="", max_length=2000)
+    severity: Severity = Field(default=Severity.info, max_length=10)
+    audience: Audience = Field(max_length=10)
+    topic_id: int | None = Field(default=None, foreign_key="topic.id", ondelete="CASCADE")
+    user_id: int | None = Field(default=None, foreign_key="user.id", ondelete="CASCADE")
+    link: str | None = Field(default=None, max_length=500)
+    created_by: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    send_at: datetime = Field(sa_column=_timestamp(index=True))
+    # Set, in the same transaction as the insert, by the one process that published it.
+    notification_id: int | None = Field(
+        default=None, foreign_key="notification.id", ondelete="SET NULL", index=True
+    )
 
 
 class Lease(SQLModel, table=True):

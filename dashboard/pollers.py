@@ -357,3 +357,25 @@ def _audience_of(notification: Notification, subscribers: dict[int, set[int]]) -
     if notification.audience == NoticeAudience.topic and notification.topic_id is not None:
         return Audience(user_ids=frozenset(subscribers.get(notification.topic_id, ())))
     return Audience()
+
+
+class ScheduledPublisher(Poller):
+    """Publishes scheduled notifications when their time comes (once, across processes)."""
+
+    def __init__(
+        self, *, open_session: SessionFactory, interval: float, on_published: Callable[[], None]
+    ) -> None:
+        super().__init__(interval=interval)
+        self._open_session = open_session
+        self._on_published = on_published
+
+    def _publish(self) -> list[int]:
+        with self._open_session() as session:
+            return notices.publish_due(session=session)
+
+    async def poll_once(self) -> bool:
+        published = await asyncio.to_thread(self._publish)
+        if published:
+            logger.info("published scheduled notifications %s", published)
+            self._on_published()
+        return False

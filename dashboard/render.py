@@ -17,7 +17,8 @@ from markupsafe import Markup
 from sse_starlette import ServerSentEvent
 
 from dashboard import tiles
-from dashboard.models import Notification
+from dashboard.models import Notification, Severity
+from dashboard.notices import Badge
 from dashboard.tiles import TileState
 
 KEEPALIVE = ServerSentEvent(comment="ping").encode()
@@ -84,8 +85,9 @@ class Renderer:
         self._tile = env.get_template("partials/tile.html")
         self._item = env.get_template("partials/notification.html")
         self._badge = env.get_template("partials/unread_badge.html")
-        self._items: dict[tuple[int, bool], str] = {}
-        # Few distinct counts exist at any time; each is rendered and encoded once.
+        self._toast = env.get_template("partials/toast.html")
+        self._items: dict[tuple[int, bool, bool], str] = {}
+        # Readers of one broadcast share a badge when their counts and versions agree.
         self.unread_badge_message = lru_cache(maxsize=1024)(self._encode_badge)
 
     def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
@@ -97,28 +99,53 @@ class Renderer:
         return ServerSentEvent(data="".join(values)).encode()
 
     def notification_item(
-        self, notification: Notification, *, read: bool = False, csrf_token: str = ""
+        self,
+        notification: Notification,
+        *,
+        read: bool = False,
+        csrf_token: str = "",
+        oob: bool = False,
     ) -> str:
         """The inbox ``<li>``; without a CSRF token it is shareable between users."""
         if csrf_token:
-            return self._item.render(n=notification, read=read, csrf_token=csrf_token)
+            return self._item.render(n=notification, read=read, csrf_token=csrf_token, oob=oob)
         assert notification.id is not None
-        key = (notification.id, read)
+        key = (notification.id, read, oob)
         item = self._items.get(key)
         if item is None:
             if len(self._items) >= _ITEM_CACHE_SIZE:
                 self._items.pop(next(iter(self._items)))
-            item = self._items[key] = self._item.render(n=notification, read=read)
+            item = self._items[key] = self._item.render(n=notification, read=read, oob=oob)
         return item
 
     def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
-        """The SSE message that prepends a notification to ``#inbox``; its id is the cursor."""
+        """The SSE message that prepends a notification to ``#inbox``; its id is the cursor.
+
+        An unread critical notification also raises a toast (``#toasts``), which a
+        person must dismiss.
+        """
         item = self.notification_item(notification, read=read)
         html = Markup('<hx-partial hx-target="#inbox" hx-swap="afterbegin">{}</hx-partial>')
-        return ServerSentEvent(data=html.format(Markup(item)), id=str(notification.id)).encode()
+        data = html.format(Markup(item))
+        if notification.severity == Severity.critical and not read:
+            toast = Markup(self._toast.render(n=notification))
+            data += Markup(
+                '<hx-partial hx-target="#toasts" hx-swap="afterbegin">{}</hx-partial>'
+            ).format(toast)
+        return ServerSentEvent(data=data, id=str(notification.id)).encode()
 
-    def unread_badge(self, count: int, *, oob: bool = False) -> str:
-        return self._badge.render(count=count, oob=oob)
+    def read_state_message(
+        self, read: Iterable[Notification], archived_ids: Iterable[int]
+    ) -> bytes:
+        """Restyle items another tab marked read, and take archived ones out of ``#inbox``."""
+        swaps = [self.notification_item(n, read=True, oob=True) for n in read]
+        swaps += [
+            f'<li hx-swap-oob="delete:#inbox > #notification-{int(i)}"></li>' for i in archived_ids
+        ]
+        return ServerSentEvent(data="".join(swaps)).encode()
 
-    def _encode_badge(self, count: int) -> bytes:
-        return ServerSentEvent(data=self.unread_badge(count, oob=True)).encode()
+    def unread_badge(self, badge: Badge, *, oob: bool = False) -> str:
+        return self._badge.render(badge=badge, oob=oob)
+
+    def _encode_badge(self, badge: Badge) -> bytes:
+        return ServerSentEvent(data=self.unread_badge(badge, oob=True)).encode()

@@ -9,6 +9,7 @@ the mailbox (see :class:`Cursor`).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 from dashboard import notices
@@ -62,9 +63,38 @@ async def missed(
             return
 
 
-async def unread_up_to(services: Services, user_id: int, cursor: Cursor) -> int:
+async def badge_up_to(services: Services, user_id: int, cursor: Cursor) -> notices.Badge:
     """Unread count up to the cursor: later ones are counted as they are delivered."""
-    return await asyncio.to_thread(_unread, services, user_id, cursor.position)
+    return await asyncio.to_thread(_badge, services, user_id, cursor.position)
+
+
+# A stream restyles at most this many notifications after one read-state change (the
+# newest ones: the inbox shows 20 and a history page 50); older ones are right on reload.
+RESTYLE_LIMIT = 100
+
+
+async def read_state(
+    services: Services, user_id: int, cursor: Cursor, read_ids: frozenset[int]
+) -> tuple[notices.Badge, list[notices.InboxItem]]:
+    """After a read-state change: the new badge, and the read notifications this stream sent."""
+    shown = sorted((i for i in read_ids if i <= cursor.position), reverse=True)[:RESTYLE_LIMIT]
+    return await asyncio.to_thread(_read_state, services, user_id, cursor.position, shown)
+
+
+def unread_json(
+    badge: notices.Badge, read: list[notices.InboxItem], archived_ids: frozenset[int]
+) -> bytes:
+    """What program streams get after a read-state change: count, version and which ids."""
+    return json.dumps(
+        {
+            "type": "unread",
+            "count": badge.count,
+            "version": badge.stamp,
+            "read": sorted(item.notification.id or 0 for item in read),
+            "archived": sorted(archived_ids),
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def _newest(services: Services) -> int:
@@ -77,6 +107,15 @@ def _page(services: Services, user_id: int, after: int) -> list[notices.InboxIte
         return notices.missed(session=session, user_id=user_id, after=after, limit=PAGE)
 
 
-def _unread(services: Services, user_id: int, up_to: int) -> int:
+def _badge(services: Services, user_id: int, up_to: int) -> notices.Badge:
     with services.open_session() as session:
-        return notices.unread_count(session=session, user_id=user_id, up_to=up_to)
+        return notices.badge(session=session, user_id=user_id, up_to=up_to)
+
+
+def _read_state(
+    services: Services, user_id: int, up_to: int, ids: list[int]
+) -> tuple[notices.Badge, list[notices.InboxItem]]:
+    with services.open_session() as session:
+        badge = notices.badge(session=session, user_id=user_id, up_to=up_to)
+        items = notices.by_ids(session=session, user_id=user_id, ids=ids)
+        return badge, [item for item in items if item.read]

@@ -19,7 +19,7 @@ from dashboard.alerts import AlertEvaluator
 from dashboard.db import SessionFactory, make_engine, session_factory
 from dashboard.feed import SimulatedFeed
 from dashboard.hub import Hub, run_keepalive
-from dashboard.pollers import NotificationPoller, PricePoller
+from dashboard.pollers import NotificationPoller, PricePoller, ScheduledPublisher
 from dashboard.render import Renderer, install_filters
 from dashboard.resources import resource_dir
 from dashboard.retention import run_retention
@@ -40,6 +40,7 @@ class Services:
     hub: Hub
     price_poller: PricePoller
     notification_poller: NotificationPoller
+    scheduled_publisher: ScheduledPublisher
     feed: SimulatedFeed | None
     # Set by sse-starlette when the server is told to exit; shared by every stream.
     shutdown_event: anyio.Event | None = None
@@ -53,6 +54,7 @@ class Services:
         await self.notification_poller.prime()
         self._spawn(self.price_poller.run(), "price-poller")
         self._spawn(self.notification_poller.run(), "notification-poller")
+        self._spawn(self.scheduled_publisher.run(), "scheduled-publisher")
         self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
         self.shutdown_event = anyio.Event()
         self._spawn(self._end_streams_on_shutdown(self.shutdown_event), "stream-shutdown")
@@ -106,6 +108,11 @@ def build_services(settings: Settings) -> Services:
         interval=settings.notification_poll_interval,
         batch_size=settings.poll_batch_size,
     )
+    scheduled_publisher = ScheduledPublisher(
+        open_session=open_session,
+        interval=settings.schedule_poll_interval,
+        on_published=notification_poller.wake,
+    )
     price_poller = PricePoller(
         open_session=open_session,
         hub=hub,
@@ -135,5 +142,6 @@ def build_services(settings: Settings) -> Services:
         hub=hub,
         price_poller=price_poller,
         notification_poller=notification_poller,
+        scheduled_publisher=scheduled_publisher,
         feed=feed,
     )

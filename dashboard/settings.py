@@ -33,6 +33,9 @@ class Settings(BaseSettings):
 
     price_poll_interval: float = Field(0.1, gt=0)
     notification_poll_interval: float = Field(0.1, gt=0)
+    schedule_poll_interval: float = Field(
+        0.5, gt=0, description="Seconds between looks for scheduled notifications that are due."
+    )
     poll_batch_size: int = Field(500, ge=1)
     keepalive_interval: float = Field(15.0, gt=0)
     sse_send_timeout: float = Field(30.0, gt=0)

@@ -7,11 +7,16 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from dashboard.models import Subscription, Topic
+from dashboard import notices
+from dashboard.models import Subscription, Topic, utcnow
 
 
-def all_topics(*, session: Session) -> Sequence[Topic]:
-    return session.exec(select(Topic).order_by(col(Topic.name))).all()
+def all_topics(*, session: Session, include_retired: bool = False) -> Sequence[Topic]:
+    """Topics by name; retired ones only when asked for."""
+    query = select(Topic).order_by(col(Topic.name))
+    if not include_retired:
+        query = query.where(col(Topic.archived_at).is_(None))
+    return session.exec(query).all()
 
 
 def subscribed_topic_ids(*, session: Session, user_id: int) -> set[int]:
@@ -20,17 +25,42 @@ def subscribed_topic_ids(*, session: Session, user_id: int) -> set[int]:
     )
 
 
+class TopicRetired(ValueError):
+    """Nobody can subscribe to a retired topic (leaving it is still allowed)."""
+
+
 def set_subscription(*, session: Session, user_id: int, topic_id: int, subscribed: bool) -> bool:
-    """Subscribe or unsubscribe; False when the topic does not exist."""
-    if session.get(Topic, topic_id) is None:
+    """Subscribe or unsubscribe; False when the topic does not exist.
+
+    Raises :class:`TopicRetired` when subscribing to a retired topic.
+    """
+    topic = session.get(Topic, topic_id)
+    if topic is None:
         return False
     existing = session.get(Subscription, (user_id, topic_id))
     if subscribed and existing is None:
+        if topic.archived_at is not None:
+            raise TopicRetired(f"The topic {topic.name!r} is retired.")
         session.add(Subscription(user_id=user_id, topic_id=topic_id))
     elif not subscribed and existing is not None:
         session.delete(existing)
+    else:
+        return True
+    # What the user sees in the inbox changed, and so may the unread count.
+    notices.bump_version(session, user_id)
     session.commit()
     return True
+
+
+def set_retired(*, session: Session, slug: str, retired: bool) -> Topic | None:
+    """Retire a topic (no new notifications or subscribers) or bring it back."""
+    topic = session.exec(select(Topic).where(Topic.slug == slug)).first()
+    if topic is None:
+        return None
+    topic.archived_at = utcnow() if retired else None
+    session.add(topic)
+    session.commit()
+    return topic
 
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

@@ -1,4 +1,5 @@
-// Small glue for htmx 4: CSRF header on htmx requests, the connection chip, local times.
+// Small glue for htmx 4: CSRF header on htmx requests, the connection chip, the unread
+// badge's version guard, de-duplicated inbox items, toasts and relative times.
 (() => {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
@@ -24,5 +25,84 @@
   // A stream that ends cleanly (server restart) is reconnected by htmx; say so meanwhile.
   document.addEventListener("htmx:sse:before:connection", (event) => {
     if (event.detail.connection?.attempt > 0) setConnection("reconnecting", "reconnecting");
+  });
+
+  // A badge carries (version, cursor). A click's answer and the stream's message about the
+  // same click can arrive in either order: the older count must never replace the newer.
+  function stamp(el) {
+    return [Number(el.dataset.version || 0), Number(el.dataset.cursor || 0)];
+  }
+  function isOlder(incoming, current) {
+    const [v1, c1] = stamp(incoming);
+    const [v2, c2] = stamp(current);
+    return v1 < v2 || (v1 === v2 && c1 < c2);
+  }
+  document.addEventListener("htmx:before:swap", (event) => {
+    const tasks = event.detail.tasks;
+    if (!Array.isArray(tasks)) return;
+    for (let i = tasks.length - 1; i >= 0; i--) {
+      const { target, fragment } = tasks[i];
+      if (!target || !fragment) continue;
+      let stale = false;
+      if (target.id === "unread-count") {
+        const incoming = fragment.querySelector("#unread-count");
+        stale = incoming !== null && isOlder(incoming, target);
+      } else if (target.id === "inbox") {
+        // Never show one notification twice (a reconnect racing a replay, two answers).
+        const item = fragment.querySelector("li[id^='notification-']");
+        stale = item !== null && document.getElementById(item.id) !== null;
+      } else if (target.id === "toasts") {
+        const toast = fragment.querySelector(".toast");
+        stale = toast !== null && document.getElementById(toast.id) !== null;
+      }
+      if (stale) tasks.splice(i, 1);
+    }
+  });
+
+  // Toasts (critical notifications) stay until dismissed: by their button or Escape.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest?.("[data-dismiss]");
+    if (button) document.getElementById(button.dataset.dismiss)?.remove();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    const toast = document.querySelector("#toasts .toast");
+    if (toast) {
+      toast.remove();
+      event.preventDefault();
+    }
+  });
+
+  // "3 min ago" in the reader's language; the server's UTC time stays as the tooltip.
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const steps = [["second", 60], ["minute", 60], ["hour", 24], ["day", 7], ["week", 4.35], ["month", 12], ["year", Infinity]];
+  function ago(date) {
+    let amount = (date.getTime() - Date.now()) / 1000;
+    for (const [unit, size] of steps) {
+      if (Math.abs(amount) < size) return relative.format(Math.round(amount), unit);
+      amount /= size;
+    }
+    return "";
+  }
+  function localise(root) {
+    for (const el of root.querySelectorAll("time.relative[datetime]")) {
+      const date = new Date(el.getAttribute("datetime"));
+      if (Number.isNaN(date.getTime())) continue;
+      if (!el.title) el.title = date.toLocaleString();
+      el.textContent = Math.abs(Date.now() - date.getTime()) < 45000 ? "just now" : ago(date);
+    }
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    localise(document);
+    setInterval(() => localise(document), 30000);
+    new MutationObserver((mutations) => {
+      for (const m of mutations) {
+        for (const node of m.addedNodes) {
+          if (node.nodeType === 1 && (node.matches("time.relative") || node.querySelector("time.relative"))) {
+            localise(node.parentNode || node);
+          }
+        }
+      }
+    }).observe(document.body, { childList: true, subtree: true });
   });
 })();

@@ -3,11 +3,11 @@ from __future__ import annotations
 import asyncio
 
 from dashboard.hub import (
-    READ_STATE_CHANGED,
     Audience,
     Hub,
     NoticeEvent,
     PriceBatch,
+    ReadStateChanged,
     drain,
 )
 
@@ -88,7 +88,8 @@ def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close
         connection = hub.connect(user_id=1)
         notice = NoticeEvent(id=5, message=b"n5")
         hub.publish_notice(notice, Audience(everyone=True))
-        hub.publish_read_state(1)
+        hub.publish_read_state(1, read_ids=[5])
+        hub.publish_read_state(1, read_ids=[4], archived_ids=[3])
         hub.publish_prices(batch(X="x1"))
         hub.keepalive()
         got: list[object] = []
@@ -103,7 +104,9 @@ def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close
         return got
 
     got = asyncio.run(scenario())
-    assert got == [NoticeEvent(id=5, message=b"n5"), READ_STATE_CHANGED, b"X=x1", None]
+    # Two changes before the stream looked arrive as one, holding both.
+    change = ReadStateChanged(read_ids=frozenset({4, 5}), archived_ids=frozenset({3}))
+    assert got == [NoticeEvent(id=5, message=b"n5"), change, b"X=x1", None]
 
 
 def test_regression_readers_of_one_watchlist_share_one_encoded_message() -> None:

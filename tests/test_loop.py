@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from dashboard.hub import READ_STATE_CHANGED, Hub, drain
+from dashboard.hub import Hub, ReadStateChanged, drain
 from dashboard.pollers import Poller
 from tests.conftest import wait_until_async
 
@@ -42,9 +42,9 @@ def test_read_state_published_from_a_thread_reaches_the_stream() -> None:
         hub = Hub(mailbox_size=4)
         hub.loop = asyncio.get_running_loop()
         connection = hub.connect(user_id=1)
-        threading.Thread(target=hub.publish_read_state, args=(1,)).start()
+        threading.Thread(target=hub.publish_read_state, args=(1,), kwargs={"read_ids": [7]}).start()
         async for item in drain(connection, lambda m: m):
             return item
         return None
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 5)) is READ_STATE_CHANGED
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == ReadStateChanged(read_ids=frozenset({7}))

@@ -50,7 +50,7 @@ def test_unread_count_and_mark_read(session: Session) -> None:
     # Another user's notification looks exactly like a missing one.
     assert notices.mark_read(session=session, user_id=alice.id, notification_id=private.id) is None
     assert notices.mark_read(session=session, user_id=alice.id, notification_id=999) is None
-    assert notices.mark_all_read(session=session, user_id=alice.id) == 1
+    assert notices.mark_all_read(session=session, user_id=alice.id) == [second.id]
     assert notices.unread_count(session=session, user_id=alice.id) == 0
     assert notices.unread_count(session=session, user_id=bob.id) == 3
     assert second.id is not None
@@ -84,7 +84,8 @@ def test_a_valid_draft_is_written(session: Session) -> None:
         (notices.Draft(title="ok", body="x" * 2001), "body", "2000 characters"),
         (notices.Draft(title="ok", severity="loud"), "severity", "Choose info"),
         (notices.Draft(title="ok", audience="martians"), "audience", "Choose everyone"),
-        (notices.Draft(title="ok", audience="topic", topic="nope"), "topic", "existing topic"),
+        (notices.Draft(title="ok", audience="topic", topic="nope"), "topic", "No topic 'nope'"),
+        (notices.Draft(title="ok", audience="topic"), "topic", "Choose an existing topic"),
         (notices.Draft(title="ok", audience="user", username="ghost"), "username", "No user"),
         (notices.Draft(title="ok", audience="user"), "username", "Enter a username"),
         (notices.Draft(title="ok", link="javascript:alert(1)"), "link", "starts with"),

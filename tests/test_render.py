@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dashboard.models import Audience, Notification, Severity, utcnow
+from dashboard.notices import Badge
 from dashboard.render import Renderer
 from dashboard.services import build_services
 from dashboard.settings import Settings
@@ -51,8 +52,20 @@ def test_tiles_message_is_one_unnamed_message_without_an_id(settings: Settings) 
     assert message == b"data: <a1><b1>\r\n\r\n"
 
 
-def test_unread_badge_message_is_encoded_once_per_count(settings: Settings) -> None:
+def test_unread_badge_message_is_encoded_once_per_badge_and_carries_its_version(
+    settings: Settings,
+) -> None:
     r = renderer(settings)
-    assert r.unread_badge_message(3) is r.unread_badge_message(3)
-    assert b'id="unread-count"' in r.unread_badge_message(3)
-    assert b">3</span>" in r.unread_badge_message(3)
+    badge = Badge(version=4, cursor=17, count=3)
+    message = r.unread_badge_message(badge)
+    assert r.unread_badge_message(Badge(version=4, cursor=17, count=3)) is message
+    assert b'id="unread-count"' in message and b">3</span>" in message
+    assert b'data-version="4" data-cursor="17"' in message
+
+
+def test_badges_order_by_version_then_cursor() -> None:
+    # What the page's guard relies on: a later read-state change beats any older count,
+    # and for one version the count that includes more notifications is newer.
+    assert Badge(version=2, cursor=1, count=0) > Badge(version=1, cursor=99, count=5)
+    assert Badge(version=1, cursor=5, count=2) > Badge(version=1, cursor=4, count=1)
+    assert Badge(version=1, cursor=4, count=1).plus_one(5) == Badge(version=1, cursor=5, count=2)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dashboard import auth
+from dashboard import auth, notices
 from dashboard.models import User
 from dashboard.services import Services
 
@@ -21,8 +21,20 @@ def render_page(
     status_code: int = 200,
     block_names: list[str] | None = None,
 ) -> HTMLResponse:
-    """Render a page, or some of its named blocks, with what every page needs."""
+    """Render a page, or some of its named blocks, with what every page needs.
+
+    A signed-in user's page shows the unread badge and keeps it (and any inbox list on
+    the page) live through one stream; a page may pass its own ``badge`` and ``stream_url``.
+    """
     services: Services = request.app.state.services
+    if user is not None and user.id is not None and "badge" not in context:
+        with services.open_session() as session:
+            badge = notices.badge(session=session, user_id=user.id)
+        context = {
+            "badge": badge,
+            "stream_url": f"/events?view=inbox&after={badge.cursor}",
+            **context,
+        }
     context = {"user": user, "csrf_token": auth.csrf_token(request), **context}
     response = services.templates.TemplateResponse(
         request, template, context, status_code=status_code, block_names=block_names or []

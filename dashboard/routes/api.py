@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from dashboard import ingest, notices, topics
+from dashboard import ingest, notices, replay, topics
 from dashboard.deps import (
     ApiAdmin,
     ApiUser,
@@ -21,7 +22,7 @@ from dashboard.deps import (
     get_api_user,
     require_csrf_for_session,
 )
-from dashboard.models import Instrument, Tick, Topic, User
+from dashboard.models import Instrument, ScheduledNotification, Tick, Topic, User
 from dashboard.services import Services
 
 # Every route resolves its caller, so a wrong token is a 401 even where none is needed.
@@ -234,6 +235,9 @@ class ReadOut(BaseModel):
     id: int | None = None
     marked: int
     unread: int
+    version: str = Field(
+        description="How new the unread count is: a count with a smaller version is older."
+    )
 
 
 @router.post("/notifications/{notification_id}/read", tags=["notifications"])
@@ -250,10 +254,9 @@ def mark_notification_read(
     require_csrf_for_session(request)
     if notices.mark_read(session=session, user_id=me.id, notification_id=notification_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(me.id)
-    return ReadOut(
-        id=notification_id, marked=1, unread=notices.unread_count(session=session, user_id=me.id)
-    )
+    services.hub.publish_read_state(me.id, read_ids=[notification_id])
+    badge = notices.badge(session=session, user_id=me.id)
+    return ReadOut(id=notification_id, marked=1, unread=badge.count, version=badge.stamp)
 
 
 @router.post("/notifications/read-all", tags=["notifications"])
@@ -263,9 +266,10 @@ def mark_all_notifications_read(
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    marked = notices.mark_all_read(session=session, user_id=me.id)
-    services.hub.publish_read_state(me.id)
-    return ReadOut(marked=marked, unread=0)
+    changed = notices.mark_all_read(session=session, user_id=me.id)
+    services.hub.publish_read_state(me.id, read_ids=changed[: replay.RESTYLE_LIMIT])
+    badge = notices.badge(session=session, user_id=me.id)
+    return ReadOut(marked=len(changed), unread=badge.count, version=badge.stamp)
 
 
 class NotificationIn(BaseModel):
@@ -276,32 +280,59 @@ class NotificationIn(BaseModel):
     topic: str = ""
     username: str = ""
     link: str = ""
+    send_at: datetime | None = Field(
+        None, description="Publish at this time (ISO 8601; no zone means UTC) instead of now."
+    )
 
 
-@router.post("/notifications", tags=["admin"], status_code=status.HTTP_201_CREATED)
+class ScheduledOut(BaseModel):
+    scheduled_id: int
+    send_at: datetime
+
+
+@router.post(
+    "/notifications",
+    tags=["admin"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=NotificationOut,
+    responses={202: {"model": ScheduledOut, "description": "Scheduled for ``send_at``."}},
+)
 def post_notification(
     payload: NotificationIn, services: ServicesDep, session: SessionDep, admin: ApiAdmin
-) -> NotificationOut:
-    """Send a notification to everyone, a topic (``topic`` = slug) or one user (``username``)."""
+) -> Any:
+    """Send a notification to everyone, a topic (``topic`` = slug) or one user (``username``).
+
+    With ``send_at`` it is stored and published at that time (202 with its schedule id).
+    """
+    fields = payload.model_dump(exclude={"send_at"})
+    send_at = payload.send_at.isoformat() if payload.send_at else ""
     try:
-        notification = notices.create_notification(
-            session=session, draft=notices.Draft(**payload.model_dump()), created_by=admin.id
+        created = notices.schedule(
+            session=session,
+            draft=notices.Draft(**fields, send_at=send_at),
+            created_by=admin.id,
         )
     except notices.DraftInvalid as invalid:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
+    if isinstance(created, ScheduledNotification):
+        assert created.id is not None
+        out = ScheduledOut(scheduled_id=created.id, send_at=created.send_at)
+        return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
     services.notification_poller.wake()
-    return _out(notices.InboxItem(notification=notification, read=False))
+    return _out(notices.InboxItem(notification=created, read=False))
 
 
 class TopicOut(BaseModel):
     slug: str
     name: str
     description: str
+    retired: bool
 
 
 @router.get("/topics", tags=["notifications"])
-def list_topics(session: SessionDep) -> list[TopicOut]:
-    return [_topic_out(t) for t in topics.all_topics(session=session)]
+def list_topics(session: SessionDep, retired: bool = False) -> list[TopicOut]:
+    """Topics one can subscribe to (with ``retired=true``, retired ones too)."""
+    return [_topic_out(t) for t in topics.all_topics(session=session, include_retired=retired)]
 
 
 class TopicIn(BaseModel):
@@ -311,12 +342,18 @@ class TopicIn(BaseModel):
 
 
 class TopicUpdate(BaseModel):
-    name: str = Field(max_length=1000)
+    name: str | None = Field(None, max_length=1000)
     description: str | None = Field(None, max_length=10_000)
+    retired: bool | None = Field(None, description="Retire (true) or restore (false) the topic.")
 
 
 def _topic_out(topic: Topic) -> TopicOut:
-    return TopicOut(slug=topic.slug, name=topic.name, description=topic.description)
+    return TopicOut(
+        slug=topic.slug,
+        name=topic.name,
+        description=topic.description,
+        retired=topic.archived_at is not None,
+    )
 
 
 @router.post("/topics", tags=["admin"], status_code=status.HTTP_201_CREATED)
@@ -332,12 +369,21 @@ def create_topic(payload: TopicIn, session: SessionDep, admin: ApiAdmin) -> Topi
 
 @router.patch("/topics/{slug}", tags=["admin"])
 def rename_topic(slug: str, payload: TopicUpdate, session: SessionDep, admin: ApiAdmin) -> TopicOut:
-    try:
-        topic = topics.rename(
-            session=session, slug=slug, name=payload.name, description=payload.description
-        )
-    except topics.TopicInvalid as invalid:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
+    """Rename, re-describe, retire or restore a topic (only the fields given change)."""
+    topic = session.exec(select(Topic).where(Topic.slug == slug)).first()
     if topic is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No topic {slug!r}.")
+    if payload.name is not None or payload.description is not None:
+        try:
+            topics.rename(
+                session=session,
+                slug=slug,
+                name=topic.name if payload.name is None else payload.name,
+                description=payload.description,
+            )
+        except topics.TopicInvalid as invalid:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
+    if payload.retired is not None:
+        topics.set_retired(session=session, slug=slug, retired=payload.retired)
+    session.refresh(topic)
     return _topic_out(topic)

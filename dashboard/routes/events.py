@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse
 
-from dashboard import auth, replay, watchlists
+from dashboard import auth, notices, replay, watchlists
 from dashboard.hub import NoticeEvent, ReadStateChanged, drain
 from dashboard.render import KEEPALIVE
 from dashboard.services import Services
@@ -23,13 +23,20 @@ SHUTDOWN_GRACE_SECONDS = 2.0
 async def events(
     request: Request,
     after: str | None = None,
+    view: str | None = None,
     last_event_id: str | None = Header(default=None),
 ) -> EventSourceResponse:
+    """``?view=inbox`` (pages without tiles): the inbox, badge and toasts, no prices."""
     services: Services = request.app.state.services
     cursor = replay.parse_cursor(last_event_id)
     if cursor is None:
         cursor = replay.parse_cursor(after)
-    stream = _stream(services, user_id=auth.session_user_id(request), cursor=cursor)
+    stream = _stream(
+        services,
+        user_id=auth.session_user_id(request),
+        cursor=cursor,
+        prices=view != "inbox",
+    )
     return EventSourceResponse(
         stream,
         ping=0,  # the hub's one shared keep-alive replaces a timer per connection
@@ -41,35 +48,41 @@ async def events(
 
 
 async def _stream(
-    services: Services, *, user_id: int | None, cursor: int | None
+    services: Services, *, user_id: int | None, cursor: int | None, prices: bool
 ) -> AsyncIterator[bytes]:
     hub, renderer = services.hub, services.renderer
-    symbols = None
-    if user_id is not None:
-        symbols = await asyncio.to_thread(_watchlist, services, user_id)
+    symbols: list[str] | None = []
+    if prices:
+        symbols = None
+        if user_id is not None:
+            symbols = await asyncio.to_thread(_watchlist, services, user_id)
     # Registered before the snapshot and the replay are read: nothing falls between.
     connection = hub.connect(user_id=user_id, symbols=symbols)
     try:
-        yield renderer.tiles_message(hub.snapshot(symbols))
+        if prices:
+            yield renderer.tiles_message(hub.snapshot(symbols))
         sent = replay.Cursor(0)
-        unread = 0
+        badge = notices.Badge(version=0, cursor=0, count=0)
         if user_id is not None:
             sent = await replay.start(services, cursor)
             async for item in replay.missed(services, user_id, sent):
                 yield renderer.notice_message(item.notification, read=item.read)
-            unread = await replay.unread_up_to(services, user_id, sent)
-            yield renderer.unread_badge_message(unread)
+            badge = await replay.badge_up_to(services, user_id, sent)
+            yield renderer.unread_badge_message(badge)
         async for message in drain(connection, renderer.tiles_message):
             if isinstance(message, NoticeEvent):
                 if sent.advance(message.id):
-                    unread += 1
+                    badge = badge.plus_one(message.id)
                     yield message.message
-                    yield renderer.unread_badge_message(unread)
+                    yield renderer.unread_badge_message(badge)
             elif isinstance(message, ReadStateChanged):
                 # Rare (a person clicked), and only this user's streams: recount exactly.
                 assert user_id is not None
-                unread = await replay.unread_up_to(services, user_id, sent)
-                yield renderer.unread_badge_message(unread)
+                badge, read = await replay.read_state(services, user_id, sent, message.read_ids)
+                yield renderer.read_state_message(
+                    [item.notification for item in read], message.archived_ids
+                )
+                yield renderer.unread_badge_message(badge)
             elif message is None:
                 yield KEEPALIVE
             else:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, notices, ticks, tokens, topics, watchlists
+from dashboard import alerts, auth, notices, replay, ticks, tokens, topics, watchlists
 from dashboard.deps import (
     MAX_ROW_ID,
     CsrfChecked,
@@ -19,7 +20,7 @@ from dashboard.deps import (
     SessionDep,
     UserDep,
 )
-from dashboard.models import Instrument, User
+from dashboard.models import Instrument, Severity, User
 from dashboard.pollers import tile_for
 from dashboard.routes._html import render_page, safe_next, see_other
 from dashboard.services import Services
@@ -35,15 +36,17 @@ def dashboard_page(
     request: Request, services: ServicesDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     inbox: list[notices.InboxItem] = []
-    unread = 0
+    badge = None
+    cursor = 0
     symbols = None
     if user is not None:
         assert user.id is not None
-        inbox = notices.inbox(session=session, user_id=user.id, limit=INBOX_SIZE)
-        unread = notices.unread_count(session=session, user_id=user.id)
+        # The cursor first, and the inbox up to it: the stream replays what comes after,
+        # so a notification written meanwhile is shown exactly once.
+        badge = notices.badge(session=session, user_id=user.id)
+        cursor = badge.cursor
+        inbox = notices.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
         symbols = watchlists.symbols_for(session=session, user_id=user.id)
-    # The newest notification this page shows: the stream replays whatever comes after.
-    cursor = max((item.notification.id or 0 for item in inbox), default=0)
     return render_page(
         request,
         "pages/dashboard.html",
@@ -51,8 +54,8 @@ def dashboard_page(
             "tiles": services.price_poller.tiles(symbols),
             "customised": symbols is not None,
             "inbox": inbox,
-            "unread": unread,
-            "cursor": cursor,
+            "badge": badge,
+            "stream_url": f"/events?after={cursor}",
         },
         user=user,
     )
@@ -148,7 +151,7 @@ def settings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLR
 
 def _settings_context(session: Session, user_id: int) -> dict[str, object]:
     return {
-        "topics": topics.all_topics(session=session),
+        "topics": topics.all_topics(session=session, include_retired=True),
         "subscribed": topics.subscribed_topic_ids(session=session, user_id=user_id),
         "alerts": alerts.for_user(session=session, user_id=user_id),
         "watchlist": watchlists.choices(session=session, user_id=user_id),
@@ -225,17 +228,22 @@ def save_watchlist(
 def set_topic_subscription(
     request: Request,
     topic_id: RowId,
+    services: ServicesDep,
     session: SessionDep,
     user: UserDep,
     htmx: HtmxDep,
     subscribed: Annotated[bool, Form()] = False,
 ) -> Response:
     assert user.id is not None
-    found = topics.set_subscription(
-        session=session, user_id=user.id, topic_id=topic_id, subscribed=subscribed
-    )
+    try:
+        found = topics.set_subscription(
+            session=session, user_id=user.id, topic_id=topic_id, subscribed=subscribed
+        )
+    except topics.TopicRetired as retired:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(retired)) from None
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such topic.")
+    services.hub.publish_read_state(user.id)  # the unread count may have changed
     if not htmx:
         return see_other("/settings")
     return render_page(
@@ -247,27 +255,124 @@ def set_topic_subscription(
     )
 
 
+@router.post("/settings/broadcasts", dependencies=[CsrfChecked])
+def set_broadcasts_muted(
+    services: ServicesDep,
+    session: SessionDep,
+    user: UserDep,
+    muted: Annotated[bool, Form()] = False,
+) -> Response:
+    """Mute notifications to everyone; critical ones still come through."""
+    assert user.id is not None
+    notices.set_muted(session=session, user_id=user.id, muted=muted)
+    services.hub.publish_read_state(user.id)
+    return see_other("/settings#topics")
+
+
 @router.get("/notifications", response_class=HTMLResponse)
 def notifications_page(
     request: Request,
     session: SessionDep,
     user: UserDep,
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    unread: bool = False,
+    severity: Severity | None = None,
+    topic: Annotated[str, Query(max_length=40)] = "",
+    archived: bool = False,
 ) -> HTMLResponse:
+    """History, newest first, filtered and paged by id (``before``); works without JS."""
     assert user.id is not None
-    items = notices.inbox(session=session, user_id=user.id, before=before, limit=HISTORY_PAGE + 1)
-    older = items[HISTORY_PAGE].notification.id if len(items) > HISTORY_PAGE else None
+    all_topics = topics.all_topics(session=session, include_retired=True)
+    topic_id = None
+    if topic:
+        topic_id = next((t.id for t in all_topics if t.slug == topic), None)
+        if topic_id is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
+    filters = notices.Filters(
+        unread_only=unread, severity=severity, topic_id=topic_id, archived=archived
+    )
+    badge = notices.badge(session=session, user_id=user.id)
+    items = notices.inbox(
+        session=session,
+        user_id=user.id,
+        before=min(before, badge.cursor + 1) if before else badge.cursor + 1,
+        limit=HISTORY_PAGE + 1,
+        filters=filters,
+    )
+    more = len(items) > HISTORY_PAGE
     items = items[:HISTORY_PAGE]
+    query = {
+        k: v
+        for k, v in {
+            "unread": "1" if unread else "",
+            "severity": severity.value if severity else "",
+            "topic": topic,
+            "archived": "1" if archived else "",
+        }.items()
+        if v
+    }
     return render_page(
         request,
         "pages/notifications.html",
         {
             "items": items,
-            "unread": notices.unread_count(session=session, user_id=user.id),
-            "next_before": items[-1].notification.id if older is not None else None,
+            "filters": filters,
+            "topic": topic,
+            "topics": all_topics,
+            "severities": [s.value for s in Severity],
+            # New arrivals are prepended live only to the unfiltered first page.
+            "live_list": before is None and filters == notices.Filters(),
+            "older_url": (
+                "/notifications?" + urlencode({**query, "before": items[-1].notification.id})
+                if more
+                else None
+            ),
+            "newest_url": "/notifications?" + urlencode(query) if before else None,
+            "here": request.url.path + ("?" + request.url.query if request.url.query else ""),
+            "badge": badge,
+            "stream_url": f"/events?view=inbox&after={badge.cursor}",
         },
         user=user,
     )
+
+
+@router.get("/notifications/{notification_id}", response_class=HTMLResponse)
+def notification_page(
+    request: Request,
+    notification_id: RowId,
+    services: ServicesDep,
+    session: SessionDep,
+    user: UserDep,
+) -> HTMLResponse:
+    """One notification in full; opening it marks it read, as opening a message does."""
+    assert user.id is not None
+    item = _mark_read_or_404(services, session, user.id, notification_id)
+    return render_page(request, "pages/notification.html", {"item": item}, user=user)
+
+
+@router.get("/notifications/{notification_id}/open")
+def open_notification_link(
+    notification_id: RowId, services: ServicesDep, session: SessionDep, user: UserDep
+) -> Response:
+    """Follow a notification's link, marking it read on the way."""
+    assert user.id is not None
+    item = _mark_read_or_404(services, session, user.id, notification_id)
+    if not item.notification.link:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
+    return see_other(item.notification.link)
+
+
+def _mark_read_or_404(
+    services: Services, session: Session, user_id: int, notification_id: int
+) -> notices.InboxItem:
+    item = notices.find(session=session, user_id=user_id, notification_id=notification_id)
+    if item is None:
+        # Someone else's notification looks exactly like a missing one.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    if not item.read:
+        notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
+        services.hub.publish_read_state(user_id, read_ids=[notification_id])
+    return item
 
 
 @router.post("/notifications/{notification_id}/read", dependencies=[CsrfChecked])
@@ -285,16 +390,45 @@ def mark_read(
         session=session, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
-        # Someone else's notification looks exactly like a missing one.
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(user.id)
+    services.hub.publish_read_state(user.id, read_ids=[notification_id])
     if not htmx:
         return see_other(safe_next(next))
-    unread = notices.unread_count(session=session, user_id=user.id)
+    # The badge rides along, stamped with its version: the page keeps whichever is newer,
+    # this answer or the stream's message about the same click.
+    badge = notices.badge(session=session, user_id=user.id)
     item = services.renderer.notification_item(
         notification, read=True, csrf_token=auth.csrf_token(request)
     )
-    return HTMLResponse(item + services.renderer.unread_badge(unread, oob=True))
+    return HTMLResponse(item + services.renderer.unread_badge(badge, oob=True))
+
+
+@router.post("/notifications/{notification_id}/{action}", dependencies=[CsrfChecked])
+def archive(
+    notification_id: RowId,
+    action: Literal["archive", "unarchive"],
+    services: ServicesDep,
+    session: SessionDep,
+    user: UserDep,
+    htmx: HtmxDep,
+    next: Annotated[str, Form(max_length=2000)] = "/notifications",
+) -> Response:
+    """Archive (out of the inbox, and read) or move back to the inbox."""
+    assert user.id is not None
+    archived = action == "archive"
+    notification = notices.set_archived(
+        session=session, user_id=user.id, notification_id=notification_id, archived=archived
+    )
+    if notification is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    services.hub.publish_read_state(
+        user.id,
+        read_ids=[notification_id] if archived else [],
+        archived_ids=[notification_id] if archived else [],
+    )
+    if not htmx:
+        return see_other(safe_next(next))
+    return Response(status_code=status.HTTP_200_OK)  # the form's hx-swap="delete" removes it
 
 
 @router.post("/notifications/read-all", dependencies=[CsrfChecked])
@@ -305,6 +439,6 @@ def mark_all_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    notices.mark_all_read(session=session, user_id=user.id)
-    services.hub.publish_read_state(user.id)
+    changed = notices.mark_all_read(session=session, user_id=user.id)
+    services.hub.publish_read_state(user.id, read_ids=changed[: replay.RESTYLE_LIMIT])
     return see_other(safe_next(next))

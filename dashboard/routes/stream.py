@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from dashboard import auth, replay, tokens
 from dashboard.deps import bearer_token
-from dashboard.hub import NoticeEvent, drain
+from dashboard.hub import NoticeEvent, ReadStateChanged, drain
 from dashboard.render import notification_json
 from dashboard.services import Services
 
@@ -115,6 +115,10 @@ async def _lines(
             if isinstance(message, NoticeEvent):
                 if sent.advance(message.id):
                     yield message.json + b"\n"
+            elif isinstance(message, ReadStateChanged):
+                assert user_id is not None
+                badge, read = await replay.read_state(services, user_id, sent, message.read_ids)
+                yield replay.unread_json(badge, read, message.archived_ids) + b"\n"
             elif isinstance(message, list):
                 yield b"".join(quote + b"\n" for quote in message)
             elif message is None:

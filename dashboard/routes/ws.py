@@ -105,8 +105,8 @@ async def _send(socket: _Socket, cursor: int | None) -> None:
                 await socket.send(message.json.decode())
         elif isinstance(message, ReadStateChanged):
             assert user_id is not None
-            unread = await replay.unread_up_to(services, user_id, socket.sent)
-            await socket.send(json.dumps({"type": "unread", "count": unread}))
+            badge, read = await replay.read_state(services, user_id, socket.sent, message.read_ids)
+            await socket.send(replay.unread_json(badge, read, message.archived_ids).decode())
         elif isinstance(message, list):
             for quote in message:
                 await socket.send(quote.decode())
@@ -193,18 +193,19 @@ async def _read(notification_id: Any, socket: _Socket) -> dict[str, Any]:
     ):
         return _error('"id" must be a notification id')
     user_id = socket.user_id
-    unread = await asyncio.to_thread(_mark_read, socket.services, user_id, notification_id)
-    if unread is None:
+    badge = await asyncio.to_thread(_mark_read, socket.services, user_id, notification_id)
+    if badge is None:
         return _error(f"no notification {notification_id}")
-    socket.services.hub.publish_read_state(user_id)  # the user's other tabs and sockets
-    return {"type": "read", "id": notification_id, "unread": unread}
+    # The user's other tabs and sockets.
+    socket.services.hub.publish_read_state(user_id, read_ids=[notification_id])
+    return {"type": "read", "id": notification_id, "unread": badge.count, "version": badge.stamp}
 
 
-def _mark_read(services: Services, user_id: int, notification_id: int) -> int | None:
+def _mark_read(services: Services, user_id: int, notification_id: int) -> notices.Badge | None:
     with services.open_session() as session:
         if (
             notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
             is None
         ):
             return None
-        return notices.unread_count(session=session, user_id=user_id)
+        return notices.badge(session=session, user_id=user_id)

@@ -149,8 +149,17 @@ def test_websocket_delivers_my_notifications_and_marks_them_read(
         assert live["id"] == new.id  # bob's came first in the store, but is not alice's
         ws.send(json.dumps({"type": "read", "id": new.id}))
         replies = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
-        assert {"type": "read", "id": new.id, "unread": 1} in replies
-        assert {"type": "unread", "count": 1} in replies
+        read_reply = {"type": "read", "id": new.id, "unread": 1, "version": f"1.{new.id}"}
+        assert read_reply in replies
+        # The socket's own stream hears of the change too (as every other tab does).
+        pushed = {
+            "type": "unread",
+            "count": 1,
+            "version": f"1.{new.id}",
+            "read": [new.id],
+            "archived": [],
+        }
+        assert pushed in replies
         ws.send(json.dumps({"type": "read", "id": 999}))
         assert json.loads(ws.recv(timeout=10)) == {"type": "error", "detail": "no notification 999"}
     anonymous = live_server.base_url.replace("http", "ws") + "/ws"
