@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -16,11 +17,13 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from dashboard import auth
 from dashboard.deps import LoginRequired
+from dashboard.models import User
 from dashboard.resources import resource_dir
 from dashboard.routes import admin, alerts, api, events, pages, stream, ws
 from dashboard.routes._html import render_page
-from dashboard.services import build_services
+from dashboard.services import Services, build_services
 from dashboard.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ async def _redirect_to_login(request: Request, _exc: Exception) -> Response:
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
-def _error(
+async def _error(
     request: Request,
     status_code: int,
     detail: Any,
@@ -88,19 +91,30 @@ def _error(
 ) -> Response:
     """An error page for a browser, ``{"detail": …}`` JSON for everyone else."""
     if _wants_html(request):
+        # The header still shows who is signed in (and their badge) on an error page.
+        user = await asyncio.to_thread(_signed_in_user, request)
         return render_page(
             request,
             "pages/error.html",
             {"status": status_code, "detail": page_detail or detail},
-            user=None,
+            user=user,
             status_code=status_code,
         )
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
 
 
+def _signed_in_user(request: Request) -> User | None:
+    user_id = auth.session_user_id(request)
+    if user_id is None:
+        return None
+    services: Services = request.app.state.services
+    with services.open_session() as session:
+        return session.get(User, user_id)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return _error(request, exc.status_code, exc.detail, headers=exc.headers)
+    return await _error(request, exc.status_code, exc.detail, headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -110,14 +124,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         for e in exc.errors()
     ]
     summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-    return _error(request, 422, errors, page_detail=summary)
+    return await _error(request, 422, errors, page_detail=summary)
 
 
 async def _store_refused_data(request: Request, exc: Exception) -> Response:
     # The store refused a value the validators let through (PostgreSQL rejects NUL bytes
     # in text, for one): the input is bad, nothing was written, and it is not a 500.
     logger.info("store refused input on %s: %s", request.url.path, exc)
-    return _error(
+    return await _error(
         request, 422, "The input contains characters that cannot be stored (such as NUL)."
     )
 

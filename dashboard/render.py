@@ -137,8 +137,15 @@ class Renderer:
     def read_state_message(
         self, read: Iterable[Notification], archived_ids: Iterable[int]
     ) -> bytes:
-        """Restyle items another tab marked read, and take archived ones out of ``#inbox``."""
-        swaps = [self.notification_item(n, read=True, oob=True) for n in read]
+        """Restyle items another tab marked read, and take archived ones out of ``#inbox``.
+
+        An archived item is only deleted: replacing it too would put a new element in
+        place of the one the delete (or the clicking tab's own answer) is aimed at.
+        """
+        archived_ids = set(archived_ids)
+        swaps = [
+            self.notification_item(n, read=True, oob=True) for n in read if n.id not in archived_ids
+        ]
         swaps += [
             f'<li hx-swap-oob="delete:#inbox > #notification-{int(i)}"></li>' for i in archived_ids
         ]

@@ -276,12 +276,20 @@ def notifications_page(
     user: UserDep,
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     unread: bool = False,
-    severity: Severity | None = None,
+    severity: Annotated[str, Query(max_length=20)] = "",
     topic: Annotated[str, Query(max_length=40)] = "",
     archived: bool = False,
 ) -> HTMLResponse:
-    """History, newest first, filtered and paged by id (``before``); works without JS."""
+    """History, newest first, filtered and paged by id (``before``); works without JS.
+
+    The filter form sends empty fields for "any", so empty means no filter.
+    """
     assert user.id is not None
+    if severity and severity not in Severity.__members__:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Choose a severity: {', '.join(Severity.__members__)}.",
+        )
     all_topics = topics.all_topics(session=session, include_retired=True)
     topic_id = None
     if topic:
@@ -289,7 +297,10 @@ def notifications_page(
         if topic_id is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
     filters = notices.Filters(
-        unread_only=unread, severity=severity, topic_id=topic_id, archived=archived
+        unread_only=unread,
+        severity=Severity(severity) if severity else None,
+        topic_id=topic_id,
+        archived=archived,
     )
     badge = notices.badge(session=session, user_id=user.id)
     items = notices.inbox(
@@ -305,7 +316,7 @@ def notifications_page(
         k: v
         for k, v in {
             "unread": "1" if unread else "",
-            "severity": severity.value if severity else "",
+            "severity": severity,
             "topic": topic,
             "archived": "1" if archived else "",
         }.items()
