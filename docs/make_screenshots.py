@@ -129,6 +129,24 @@ def main() -> None:
         context.close()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
+        log_in(page, base, "alice")
+        page.goto(f"{base}/notifications")
+        page.locator("#connection", has_text="live").wait_for()
+        with Session(engine) as session:
+            notices.create_notification(
+                session=session,
+                draft=notices.Draft(
+                    title="Exchange connectivity degraded",
+                    body="Orders may be delayed; we are on it.",
+                    severity="critical",
+                ),
+                created_by=None,
+            )
+        page.locator(".toast").wait_for()
+        page.screenshot(path=str(OUT / "notifications.png"), full_page=True)
+        context.close()
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
         log_in(page, base, "admin")
         page.goto(f"{base}/admin")
         page.screenshot(path=str(OUT / "admin.png"), full_page=True)

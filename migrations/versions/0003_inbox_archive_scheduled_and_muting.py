@@ -16,7 +16,6 @@ from sqlalchemy.dialects import postgresql
 
 import dashboard.models
 
-
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None

@@ -183,3 +183,42 @@ def test_no_stream_or_route_carries_another_users_private_notification(
         reader.close()
     ndjson.close()
     browser.close()
+
+
+def test_an_overflowing_mailbox_closes_the_stream_and_the_resume_loses_nothing(
+    settings,
+    session: Session,  # type: ignore[no-untyped-def]
+) -> None:
+    from dashboard.app import create_app
+    from dashboard.models import Notification
+
+    make_user(session, "alice")
+    tiny = settings.model_copy(update={"mailbox_size": 2})
+    server = LiveServer(lambda: create_app(tiny))
+    server.start()
+    try:
+        alice = server.login("alice")
+        stream = SSEReader(alice, "/events?view=inbox&after=0")
+        stream.wait_for(lambda m: badge_in(m) is not None)
+        # Ten in one transaction: the poller hands them over in one go, the mailbox of two
+        # overflows, and the server closes this connection rather than drop any.
+        batch = [Notification(title=f"burst {i}", audience=Audience.everyone) for i in range(10)]
+        session.add_all(batch)
+        session.commit()
+        wait_until(lambda: stream.ended.is_set())
+        assert server.services.hub.overflows == 1
+        while not stream.messages.empty():
+            stream.seen.append(stream.messages.get())
+        received = [m.id for m in stream.seen if m.id is not None]
+        resumed = SSEReader(
+            alice,
+            "/events?view=inbox&after=0",
+            headers={"Last-Event-ID": received[-1]} if received else {},
+        )
+        resumed.wait_for(lambda m: item_in(m, batch[-1].id))
+        received += [m.id for m in resumed.seen if m.id is not None]
+        assert received == [str(n.id) for n in batch]  # each once, in order
+        resumed.close()
+        alice.close()
+    finally:
+        server.stop()
