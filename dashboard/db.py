@@ -11,12 +11,21 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from dashboard import postgres
+
 
 def make_engine(database_url: str) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and foreign keys per connection."""
+    """Create the engine; SQLite gets WAL, a busy timeout and foreign keys per connection.
+
+    On PostgreSQL, inserts into the streamed tables commit in id order and are announced
+    to other processes (see :mod:`dashboard.postgres`).
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        if url.get_backend_name() == "postgresql":
+            postgres.install_commit_order(engine)
+        return engine
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

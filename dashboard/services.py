@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,7 +15,7 @@ import anyio
 from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine
 
-from dashboard import schema
+from dashboard import postgres, schema
 from dashboard.alerts import AlertEvaluator
 from dashboard.db import SessionFactory, make_engine, session_factory
 from dashboard.feed import SimulatedFeed
@@ -26,6 +27,9 @@ from dashboard.retention import run_retention
 from dashboard.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# How long stop() waits for queries still running in worker threads.
+_QUERY_GRACE_SECONDS = 2.0
 
 
 @dataclass
@@ -58,6 +62,9 @@ class Services:
         self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
         self.shutdown_event = anyio.Event()
         self._spawn(self._end_streams_on_shutdown(self.shutdown_event), "stream-shutdown")
+        if self.engine.dialect.name == "postgresql":
+            wake = {"tick": self.price_poller.wake, "notification": self.notification_poller.wake}
+            self._spawn(postgres.listen(self.settings.database_url, wake), "listen")
         if self.feed is not None:
             self._spawn(self.feed.run(), "simulated-feed")
         self._spawn(
@@ -91,7 +98,19 @@ class Services:
                 await asyncio.to_thread(self.feed.release)
             except Exception:
                 logger.exception("could not release the feed lease")
+        await self._let_queries_finish()
         self.engine.dispose()
+
+    async def _let_queries_finish(self) -> None:
+        # A stream cancelled at shutdown may leave a query running in a worker thread.
+        # dispose() closes only the connections in the pool; one checked out would be
+        # left for the garbage collector, unclosed, so give those a moment to come back.
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        if checked_out is None:
+            return
+        deadline = time.monotonic() + _QUERY_GRACE_SECONDS
+        while checked_out() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
 
 def build_services(settings: Settings) -> Services:
