@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres install install-test migrate demo lint typecheck format screenshots bench clean
+.PHONY: run test test-postgres install install-test migrate demo lint typecheck format screenshots bench bench-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ clean:
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
 	$(BIN)/python bench/fanout.py --streams 100 300 1000 --seconds 10
+
+# Cross-process wake-up on PostgreSQL: posted on one server -> a stream on another.
+bench-postgres: install
+	$(BIN)/python bench/cross_process.py --posts 50
 
 # The whole suite against PostgreSQL (127.0.0.1:5432, database `test`; each test gets its
 # own schema).

@@ -62,7 +62,7 @@ class Services:
         self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
         self.shutdown_event = anyio.Event()
         self._spawn(self._end_streams_on_shutdown(self.shutdown_event), "stream-shutdown")
-        if self.engine.dialect.name == "postgresql":
+        if self.engine.dialect.name == "postgresql" and self.settings.pg_listen:
             wake = {"tick": self.price_poller.wake, "notification": self.notification_poller.wake}
             self._spawn(postgres.listen(self.settings.database_url, wake), "listen")
         if self.feed is not None:

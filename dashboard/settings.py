@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     sparkline_points: int = Field(60, ge=2)
     reference_window_hours: float = Field(24.0, gt=0)
     feed_lease_seconds: float = Field(5.0, gt=0)
+    pg_listen: bool = Field(
+        True,
+        description="On PostgreSQL, LISTEN for other processes' writes (turn off behind a "
+        "pooler in transaction mode, where LISTEN does not work; polling still delivers).",
+    )
     tick_retention_hours: float = Field(
         48.0, gt=0, description="Ticks older than this are pruned (each symbol keeps its newest)."
     )
