@@ -99,6 +99,7 @@ def test_a_process_that_loses_the_claim_writes_nothing(engine: Engine, session: 
     assert len(session.exec(select(Notification)).all()) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_two_processes_racing_fire_an_alert_exactly_once(
     database_url: str, session: Session
 ) -> None:

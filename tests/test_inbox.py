@@ -222,6 +222,7 @@ def test_a_scheduled_notification_is_published_at_its_time_and_only_then(session
     assert session.get(Notification, published[0]).title == "later"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_two_processes_racing_publish_a_scheduled_notification_once(engine: Engine) -> None:
     open_session = session_factory(engine)
     with open_session() as session:
