@@ -115,6 +115,11 @@ def main() -> None:
                 page.locator("#unread-count", has_text="3").wait_for()
             time.sleep(1.5)  # let a few ticks flash: this is a photograph, not a test
             page.screenshot(path=str(OUT / name), full_page=name != "dashboard-mobile.png")
+            if name == "dashboard-mobile.png":
+                page.get_by_role("button", name="Inbox").click()
+                page.locator("#inbox-panel.is-open").wait_for()
+                time.sleep(0.3)  # the drawer slides in
+                page.screenshot(path=str(OUT / "dashboard-mobile-inbox.png"))
             context.close()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()

@@ -2,6 +2,7 @@
 // badge's version guard, de-duplicated inbox items, toasts and relative times.
 (() => {
   "use strict";
+  document.documentElement.classList.add("js");
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content;
 
   document.addEventListener("htmx:config:request", (event) => {
@@ -70,7 +71,31 @@
     if (toast) {
       toast.remove();
       event.preventDefault();
+    } else if (drawerOpen()) {
+      setDrawer(false);
+      event.preventDefault();
     }
+  });
+
+  // On narrow screens the inbox is a drawer: the Inbox button opens it, Close or Escape
+  // shuts it and gives focus back to the button. (Without JS it stays in the page.)
+  const drawer = () => document.getElementById("inbox-panel");
+  const drawerToggle = () => document.getElementById("inbox-toggle");
+  function drawerOpen() {
+    return drawer()?.classList.contains("is-open") ?? false;
+  }
+  function setDrawer(open) {
+    const panel = drawer();
+    const toggle = drawerToggle();
+    if (!panel || !toggle) return;
+    panel.classList.toggle("is-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+    if (open) panel.querySelector("[data-close-drawer]")?.focus();
+    else toggle.focus();
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest?.("#inbox-toggle")) setDrawer(!drawerOpen());
+    else if (event.target.closest?.("[data-close-drawer]")) setDrawer(false);
   });
 
   // "3 min ago" in the reader's language; the server's UTC time stays as the tooltip.
