@@ -161,3 +161,57 @@ def test_keyboard_only_login_subscribe_alert_and_admin_post(
     admin.keyboard.press("Enter")
     expect(admin.locator(".form-success")).to_contain_text("Typed, not clicked")
     admin_context.close()
+
+
+@pytest.mark.parametrize(
+    ("who", "path"),
+    [
+        ("anonymous", "/login"),
+        ("alice", "/"),
+        ("alice", "/notifications"),
+        ("alice", "/settings"),
+        ("alice", "/instruments/ACME"),
+        ("admin", "/admin"),
+    ],
+)
+def test_every_form_control_is_reachable_by_tab_with_a_visible_focus_ring(
+    browser: Browser, live_server: LiveServer, demo: dict[str, int], who: str, path: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    if who != "anonymous":
+        log_in(page, live_server.base_url, who, PASSWORD)
+    page.goto(live_server.base_url + path)
+    page.wait_for_load_state("load")
+    controls = page.evaluate(
+        """() => [...document.querySelectorAll(
+                'main form input:not([type=hidden]), main form select, main form textarea,'
+                + ' main form button')]
+            .filter(el => el.offsetParent !== null && !el.disabled)
+            .map((el, i) => {
+                // A radio group is one Tab stop (arrow keys move within it).
+                el.dataset.kbd = el.type === 'radio' ? 'radio:' + el.name : String(i);
+                return el.dataset.kbd; })"""
+    )
+    assert controls, "no form controls found"
+    controls = sorted(set(controls))
+    reached: set[str] = set()
+    unringed: list[str] = []
+    page.evaluate("document.activeElement?.blur()")
+    for _ in range(len(controls) * 3 + 60):
+        page.keyboard.press("Tab")
+        state = page.evaluate(
+            """() => { const el = document.activeElement;
+                 const s = getComputedStyle(el);
+                 return [el.dataset.kbd || '', s.outlineStyle, el.outerHTML.slice(0, 80)]; }"""
+        )
+        key, outline, html = state
+        if key:
+            reached.add(key)
+            if outline in ("none", ""):
+                unringed.append(html)
+        if reached == set(controls):
+            break
+    assert reached == set(controls), f"not reachable by Tab: {sorted(set(controls) - reached)}"
+    assert unringed == []
+    context.close()
