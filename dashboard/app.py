@@ -19,9 +19,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from dashboard import auth
 from dashboard.deps import LoginRequired
+from dashboard.metrics import registry_for
+from dashboard.middleware import BodySizeLimit, RequestContext
 from dashboard.models import User
 from dashboard.resources import resource_dir
-from dashboard.routes import admin, alerts, api, events, pages, stream, ws
+from dashboard.routes import admin, alerts, api, events, ops, pages, stream, ws
 from dashboard.routes._html import render_page
 from dashboard.services import Services, build_services
 from dashboard.settings import Settings
@@ -55,6 +57,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.https_only_cookies,
     )
+    # Outermost last: every answer (a 413 included) gets a request id and security headers.
+    app.add_middleware(
+        BodySizeLimit,
+        limit_for=lambda path: (
+            settings.max_ingest_bytes if path == "/api/ticks" else settings.max_body_bytes
+        ),
+    )
+    app.add_middleware(RequestContext, hsts=settings.https_only_cookies)
+    app.state.metrics = registry_for(services)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
@@ -63,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(ws.router)
+    app.include_router(ops.router)
     app.add_exception_handler(LoginRequired, _redirect_to_login)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -19,6 +19,7 @@ from dashboard import auth, demo, schema, tokens
 from dashboard import ingest as ingest_ticks
 from dashboard.client import Event, PriceEvent, StreamClient, StreamRefused
 from dashboard.db import make_engine, session_factory, session_scope
+from dashboard.logs import logging_config
 from dashboard.models import User, utcnow
 from dashboard.settings import Settings
 
@@ -48,6 +49,8 @@ def serve(
         port=port,
         workers=workers,
         timeout_graceful_shutdown=5,
+        log_config=logging_config(log_format=settings.log_format, level=settings.log_level),
+        access_log=False,  # dashboard.access logs each request with its id instead
     )
 
 

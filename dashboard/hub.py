@@ -25,6 +25,7 @@ Tiles = Mapping[str, str]
 Quotes = Mapping[str, bytes]
 """JSON-encoded price objects by symbol (for WebSocket and NDJSON readers)."""
 PriceFormat = Literal["html", "json"]
+StreamKind = Literal["sse", "ndjson", "ws"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class Connection:
     symbols: frozenset[str] | None
     mailbox_size: int
     price_format: PriceFormat = "html"
+    kind: StreamKind = "sse"
     pending_prices: Mapping[str, Any] | None = None
     # The shared SSE batch message, while the pending prices are exactly one batch.
     pending_message: bytes | None = None
@@ -145,7 +147,11 @@ class Hub:
         self.latest_quotes: dict[str, bytes] = {}
         # The loop the connections live on, for calls from worker threads (set at start).
         self.loop: asyncio.AbstractEventLoop | None = None
+        # Plain counters, read by the metrics collector at scrape time.
         self.overflows = 0
+        self.price_batches = 0
+        self.notices_published = 0
+        self.deliveries = 0
 
     def connect(
         self,
@@ -153,12 +159,14 @@ class Hub:
         user_id: int | None,
         symbols: Iterable[str] | None = None,
         price_format: PriceFormat = "html",
+        kind: StreamKind = "sse",
     ) -> Connection:
         connection = Connection(
             user_id=user_id,
             symbols=None if symbols is None else frozenset(symbols),
             mailbox_size=self._mailbox_size,
             price_format=price_format,
+            kind=kind,
         )
         self._connections.add(connection)
         if user_id is not None:
@@ -184,6 +192,12 @@ class Hub:
     def online_user_ids(self) -> set[int]:
         return set(self._by_user)
 
+    def connections_by_kind(self) -> dict[str, int]:
+        counts = {"sse": 0, "ndjson": 0, "ws": 0}
+        for connection in self._connections:
+            counts[connection.kind] += 1
+        return counts
+
     def snapshot(self, symbols: Iterable[str] | None = None) -> dict[str, str]:
         """The latest tile fragment of each symbol (all symbols when ``symbols`` is None)."""
         if symbols is None:
@@ -191,6 +205,7 @@ class Hub:
         return {s: self.latest_tiles[s] for s in symbols if s in self.latest_tiles}
 
     def publish_prices(self, batch: PriceBatch) -> None:
+        self.price_batches += 1
         self.latest_tiles.update(batch.tiles)
         self.latest_quotes.update(batch.quotes)
         # Connections showing the same subset of symbols share one filtered mapping and,
@@ -216,6 +231,8 @@ class Hub:
                         cached = (subset, encoded)
                     filtered[key] = cached
                 updates, message = cached
+            if updates:
+                self.deliveries += 1
             connection.offer_prices(updates, message)
 
     def publish_notice(self, notice: NoticeEvent, audience: Audience) -> int:
@@ -229,6 +246,8 @@ class Hub:
             for connection in connections:
                 connection.offer_notice(notice)
                 delivered += 1
+        self.notices_published += 1
+        self.deliveries += delivered
         return delivered
 
     def publish_read_state(

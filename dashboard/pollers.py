@@ -45,6 +45,17 @@ class Poller:
         self._interval = interval
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # When the last poll succeeded (monotonic clock), for /readyz and /metrics.
+        self.last_success: float | None = None
+        self.failures = 0
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    def lag(self) -> float | None:
+        """Seconds since the last successful poll (None before the first)."""
+        return None if self.last_success is None else time.monotonic() - self.last_success
 
     def wake(self) -> None:
         """Poll now instead of at the end of the interval (a local writer has written).
@@ -63,9 +74,11 @@ class Poller:
             try:
                 more = await self.poll_once()
             except Exception:
+                self.failures += 1
                 logger.exception("%s failed; retrying", type(self).__name__)
                 await asyncio.sleep(_ERROR_BACKOFF_SECONDS)
                 continue
+            self.last_success = time.monotonic()
             if more:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -120,6 +133,7 @@ class PricePoller(Poller):
         self._by_instrument: dict[int, TileState] = {}
         self.states: dict[str, TileState] = {}
         self.cursor = 0
+        self.ticks_seen = 0
         self._references_read_at = 0.0
         self._refresh_lock = asyncio.Lock()
         self._refreshed_at = -math.inf
@@ -235,6 +249,7 @@ class PricePoller(Poller):
                 previous.setdefault(row.instrument_id, state.price)
                 state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
                 changed[state.symbol] = state
+        self.ticks_seen += len(rows)
         if rows:
             # Advanced before alerts are checked: a failed check must not make the next
             # poll apply these ticks again (and read their price as the "previous" one).

@@ -20,7 +20,8 @@ from dashboard.alerts import AlertEvaluator
 from dashboard.db import SessionFactory, make_engine, session_factory
 from dashboard.feed import SimulatedFeed
 from dashboard.hub import Hub, run_keepalive
-from dashboard.pollers import NotificationPoller, PricePoller, ScheduledPublisher
+from dashboard.pollers import NotificationPoller, Poller, PricePoller, ScheduledPublisher
+from dashboard.ratelimit import LoginLimiter
 from dashboard.render import Renderer, install_filters
 from dashboard.resources import resource_dir
 from dashboard.retention import run_retention
@@ -45,6 +46,7 @@ class Services:
     price_poller: PricePoller
     notification_poller: NotificationPoller
     scheduled_publisher: ScheduledPublisher
+    login_limiter: LoginLimiter
     feed: SimulatedFeed | None
     # Set by sse-starlette when the server is told to exit; shared by every stream.
     shutdown_event: anyio.Event | None = None
@@ -75,6 +77,17 @@ class Services:
             ),
             "tick-retention",
         )
+
+    def pollers(self) -> dict[str, Poller]:
+        return {
+            "prices": self.price_poller,
+            "notifications": self.notification_poller,
+            "scheduled": self.scheduled_publisher,
+        }
+
+    def tasks_running(self) -> bool:
+        """Every background task is alive (none has ended or crashed)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
@@ -162,5 +175,10 @@ def build_services(settings: Settings) -> Services:
         price_poller=price_poller,
         notification_poller=notification_poller,
         scheduled_publisher=scheduled_publisher,
+        login_limiter=LoginLimiter(
+            storage_uri=settings.rate_limit_storage,
+            per_account=settings.login_limit_per_account,
+            per_address=settings.login_limit_per_address,
+        ),
         feed=feed,
     )

@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     sparkline_points: int = Field(60, ge=2)
     reference_window_hours: float = Field(24.0, gt=0)
     feed_lease_seconds: float = Field(5.0, gt=0)
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body.")
+    max_ingest_bytes: int = Field(
+        32 * 1_048_576, ge=1024, description="Largest body for POST /api/ticks."
+    )
+    login_limit_per_account: str = Field(
+        "10/15minutes", description="Failed logins allowed per account (limits syntax)."
+    )
+    login_limit_per_address: str = Field(
+        "50/15minutes", description="Failed logins allowed per client address."
+    )
+    rate_limit_storage: str = Field(
+        "memory://", description="Where login counts live: memory:// or redis://host:port."
+    )
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     pg_listen: bool = Field(
         True,
         description="On PostgreSQL, LISTEN for other processes' writes (turn off behind a "

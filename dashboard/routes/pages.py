@@ -116,13 +116,29 @@ def login_page(request: Request, user: CurrentUser, next: str | None = None) -> 
 @router.post("/login", dependencies=[CsrfChecked])
 def login(
     request: Request,
+    services: ServicesDep,
     session: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
+    limiter = services.login_limiter
+    address = request.client.host if request.client else "unknown"
+    refusal = limiter.check(username, address)
+    if refusal is not None:
+        # Checked before the password: a guesser learns nothing more until the window ends.
+        response = render_page(
+            request,
+            "pages/login.html",
+            {"next": safe_next(next), "username": username, "error": refusal.message},
+            user=None,
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
     user = auth.authenticate(session=session, username=username.strip(), password=password)
     if user is None:
+        limiter.failed(username, address)
         # One message whatever was wrong, so the form does not reveal who has an account.
         return render_page(
             request,
@@ -131,6 +147,7 @@ def login(
             user=None,
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+    limiter.succeeded(username)
     auth.log_in(request, user)
     return see_other(safe_next(next))
 

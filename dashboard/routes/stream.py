@@ -96,7 +96,7 @@ async def _lines(
     services: Services, *, user_id: int | None, symbols: list[str] | None, cursor: int | None
 ) -> AsyncIterator[bytes]:
     hub = services.hub
-    connection = hub.connect(user_id=user_id, symbols=symbols, price_format="json")
+    connection = hub.connect(user_id=user_id, symbols=symbols, price_format="json", kind="ndjson")
     try:
         wanted = symbols if symbols is not None else list(hub.latest_quotes)
         for symbol in wanted:

@@ -39,7 +39,7 @@ class _Socket:
         self.services = services
         self.user_id = user_id
         self.connection: Connection = services.hub.connect(
-            user_id=user_id, symbols=(), price_format="json"
+            user_id=user_id, symbols=(), price_format="json", kind="ws"
         )
         self.sent = replay.Cursor(0)
         self._lock = asyncio.Lock()

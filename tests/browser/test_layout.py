@@ -34,7 +34,7 @@ def no_horizontal_scroll(page: Page) -> bool:
 def test_on_a_phone_tiles_reflow_and_the_inbox_is_a_drawer(
     browser: Browser, live_server: LiveServer, market: None
 ) -> None:
-    context = browser.new_context(viewport={"width": 360, "height": 740})
+    context = browser.new_context(viewport={"width": 360, "height": 740}, bypass_csp=True)
     page = context.new_page()
     log_in(page, live_server.base_url, "alice", PASSWORD)
     expect(page.locator("#connection")).to_have_text("live")

@@ -1,0 +1,79 @@
+"""Prometheus metrics, read from the hub's and pollers' plain counters at scrape time.
+
+The hot path only bumps integers; the standard client library turns them into the
+exposition format when ``/metrics`` is scraped. Each app has its own registry, so several
+apps in one process (tests) do not collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from dashboard.services import Services
+
+
+class DashboardCollector(Collector):
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[Metric]:
+        services = self._services
+        hub = services.hub
+        streams = GaugeMetricFamily(
+            "dashboard_open_streams", "Open streams by kind.", labels=["kind"]
+        )
+        for kind, count in hub.connections_by_kind().items():
+            streams.add_metric([kind], count)
+        yield streams
+        published = CounterMetricFamily(
+            "dashboard_events_published", "Events rendered once and fanned out.", labels=["kind"]
+        )
+        published.add_metric(["prices"], hub.price_batches)
+        published.add_metric(["notification"], hub.notices_published)
+        yield published
+        yield CounterMetricFamily(
+            "dashboard_deliveries",
+            "Events handed to connections' mailboxes.",
+            value=hub.deliveries,
+        )
+        yield CounterMetricFamily(
+            "dashboard_mailbox_overflows",
+            "Connections closed because their notification mailbox overflowed.",
+            value=hub.overflows,
+        )
+        yield CounterMetricFamily(
+            "dashboard_ticks",
+            "Ticks read by the price poller.",
+            value=services.price_poller.ticks_seen,
+        )
+        lag = GaugeMetricFamily(
+            "dashboard_poll_lag_seconds",
+            "Seconds since each poller's last success.",
+            labels=["poller"],
+        )
+        failures = CounterMetricFamily(
+            "dashboard_poll_failures", "Failed polls (retried).", labels=["poller"]
+        )
+        for name, poller in services.pollers().items():
+            seconds = poller.lag()
+            if seconds is not None:
+                lag.add_metric([name], seconds)
+            failures.add_metric([name], poller.failures)
+        yield lag
+        yield failures
+
+
+def registry_for(services: Services) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DashboardCollector(services))
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
