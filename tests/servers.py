@@ -16,8 +16,10 @@ from tests.conftest import free_port, wait_until
 class ServeProcess:
     """``dashboard serve`` on a free port with the given settings (environment variables)."""
 
-    def __init__(self, log_dir: Path, name: str, env: dict[str, str], *args: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self, log_dir: Path, name: str, env: dict[str, str], *args: str, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log_dir / f"{name}.log"
         full_env = {

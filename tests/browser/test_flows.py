@@ -81,3 +81,32 @@ def test_a_price_alert_is_set_crossed_and_arrives_as_a_notification(
     expect(item).to_contain_text("105")
     expect(page.locator("#unread-count")).to_have_text("1")
     context.close()
+
+
+def test_the_pages_work_under_the_content_security_policy_without_violations(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    make_user(session, "admin", is_admin=True)
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 100.0)
+    context = browser.new_context()
+    page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    log_in(page, live_server.base_url, "admin", PASSWORD)
+    expect(page.locator("#connection")).to_have_text("live")
+    tick = add_tick(session, acme, 101.0)
+    expect(page.locator("#tile-ACME")).to_have_attribute("data-tick-id", str(tick.id))
+    page.goto(f"{live_server.base_url}/instruments/ACME")
+    expect(page.locator("#chart-state")).to_have_text("live")
+    page.goto(f"{live_server.base_url}/admin")
+    page.get_by_label("Title").fill("Under CSP")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator(".preview")).to_contain_text("Under CSP")
+    assert violations == []
+    context.close()

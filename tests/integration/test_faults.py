@@ -1,0 +1,135 @@
+"""Faults a long-open dashboard meets: the server killed outright, clients that stop reading."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import socket
+import threading
+from pathlib import Path
+
+from sqlmodel import Session
+from websockets.sync.client import connect
+
+from dashboard import tokens
+from dashboard.client import NotificationEvent, StreamClient
+from dashboard.settings import Settings
+from tests.conftest import LiveServer, csrf_from, wait_until
+from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
+from tests.servers import ServeProcess
+from tests.sse import SSEReader
+
+
+def test_kill_9_then_restart_every_kind_of_client_gets_each_missed_one_once(
+    tmp_path: Path, database_url: str, session: Session
+) -> None:
+    alice = make_user(session, "alice")
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 10.0)
+    assert alice.id is not None
+    _, token = tokens.issue(session=session, user_id=alice.id, name="t")
+    first = add_notification(session, "before")
+    env = {"DASHBOARD_DATABASE_URL": database_url}
+    server = ServeProcess(tmp_path, "before-kill", env)
+    port = server.port
+
+    browser = server.client()
+    csrf = csrf_from(browser.get("/login").text)
+    browser.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
+    sse = SSEReader(browser, "/events?after=0")
+    sse.wait_for(lambda m: m.id == str(first.id))
+
+    program_events: queue.Queue[object] = queue.Queue()
+    program = StreamClient(server.base_url, token=token, after=0, backoff=0.05, max_backoff=0.3)
+
+    def read_program() -> None:
+        for event in program:
+            program_events.put(event)
+
+    threading.Thread(target=read_program, daemon=True).start()
+    ws_url = server.base_url.replace("http", "ws") + f"/ws?token={token}&after=0"
+    sockets = contextlib.ExitStack()
+    ws = sockets.enter_context(connect(ws_url))
+    assert json.loads(ws.recv(timeout=10))["id"] == first.id
+
+    server.kill()
+    missed = [add_notification(session, f"while dead {i}") for i in range(5)]
+    tick = add_tick(session, acme, 12.25)
+    restarted = ServeProcess(tmp_path, "after-kill", env, port=port)
+    try:
+        expected = [str(n.id) for n in missed]
+        # The browser: EventSource reconnects with the last id it saw.
+        resumed = SSEReader(browser, "/events?after=0", headers={"Last-Event-ID": str(first.id)})
+        snapshot = resumed.wait_for(lambda m: 'id="tile-ACME"' in m.data)
+        assert f'data-tick-id="{tick.id}"' in snapshot.data  # tiles are current
+        resumed.wait_for(lambda m: m.id == expected[-1])
+        assert [m.id for m in resumed.seen if m.id] == expected
+
+        # The Python client reconnects by itself with ?after= the last id it saw.
+        got: list[int] = []
+        while len(got) < 1 + len(missed):
+            event = program_events.get(timeout=20)
+            if isinstance(event, NotificationEvent):
+                got.append(event.id)
+        assert got == [first.id] + [n.id for n in missed]
+        program.close()
+
+        # The WebSocket program reconnects with ?after= likewise.
+        sockets.close()
+        ws_url = restarted.base_url.replace("http", "ws") + f"/ws?token={token}&after={first.id}"
+        with connect(ws_url) as again:
+            frames = [json.loads(again.recv(timeout=10)) for _ in missed]
+        assert [f["id"] for f in frames] == [n.id for n in missed]
+        resumed.close()
+        sse.close()
+        browser.close()
+    finally:
+        restarted.stop()
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
+    settings: Settings, session: Session
+) -> None:
+    from dashboard.app import create_app
+    from dashboard.models import Tick, utcnow
+
+    instruments = [make_instrument(session, f"S{i:02d}") for i in range(20)]
+    for instrument in instruments:
+        add_tick(session, instrument, 1.0)
+    quick = settings.model_copy(update={"sse_send_timeout": 1.0})
+    server = LiveServer(lambda: create_app(quick))
+    server.start()
+    frozen = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        # A tiny receive buffer, and never a read: once the kernel's buffers are full
+        # (megabytes on loopback) the server's writes block, and the send timeout ends it.
+        frozen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        frozen.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        with server.client() as client:
+            healthy = SSEReader(client, "/events")
+            healthy.wait_for(lambda m: 'id="tile-S19"' in m.data)
+            hub = server.services.hub
+            wait_until(lambda: hub.connection_count == 2)
+            for step in range(2000):
+                # Every tile changes in each batch: about 30 KB per message.
+                rows = [
+                    Tick(instrument_id=i.id or 0, price=1.0 + step / 100, ts=utcnow())
+                    for i in instruments
+                ]
+                session.add_all(rows)
+                session.commit()
+                server.services.price_poller.wake()
+                newest = rows[-1].id
+                healthy.wait_for(lambda m, t=newest: f'data-tick-id="{t}"' in m.data)
+                healthy.seen.clear()
+                if hub.connection_count == 1:
+                    break
+            wait_until(lambda: hub.connection_count == 1, timeout=15)  # the frozen one is gone
+            last = add_tick(session, instruments[0], 99.0)
+            healthy.wait_for(lambda m: f'data-tick-id="{last.id}"' in m.data)
+            print(f"frozen client cut off after {step + 1} batches")
+            healthy.close()
+    finally:
+        frozen.close()
+        server.stop()
