@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres install install-test migrate demo lint typecheck format screenshots bench bench-postgres clean
+.PHONY: run test test-postgres install install-test migrate demo lint typecheck format screenshots bench bench-postgres soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ clean:
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
 	$(BIN)/python bench/fanout.py --streams 100 300 1000 --seconds 10
+
+# Longer fault runs for docs/reliability.md (not part of `make test`; several minutes).
+soak: install
+	$(BIN)/python bench/soak.py kill9 --streams 300 --missed 50
+	$(BIN)/python bench/soak.py sigterm --streams 300 --missed 50
+	$(BIN)/python bench/soak.py kill9 --streams 2000 --missed 20
+	$(BIN)/python bench/soak.py contention --streams 1000 --seconds 20
 
 # Cross-process wake-up on PostgreSQL: posted on one server -> a stream on another.
 bench-postgres: install
