@@ -94,9 +94,9 @@ def test_the_pages_work_under_the_content_security_policy_without_violations(
     violations: list[str] = []
     page.on(
         "console",
-        lambda message: violations.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     log_in(page, live_server.base_url, "admin", PASSWORD)
     expect(page.locator("#connection")).to_have_text("live")
