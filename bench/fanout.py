@@ -67,9 +67,15 @@ def prepare(url: str) -> None:
     engine.dispose()
 
 
-def publish(url: str, seconds: float, out: str) -> None:
-    """Write 20 symbols x 5 ticks/s into the store; record each tick's commit time."""
+def publish(url: str, seconds: float, out: str, push_port: int | None = None) -> None:
+    """Write 20 symbols x 5 ticks/s into the store; record each tick's commit time.
+
+    With ``push_port`` (the Node baseline, which cannot read SQLite here) each committed tick
+    is also POSTed to that server; the commit time stays the start of its latency.
+    """
     sys.path.insert(0, str(ROOT))
+    import http.client
+
     from sqlalchemy import insert
     from sqlmodel import Session, col
 
@@ -77,6 +83,7 @@ def publish(url: str, seconds: float, out: str) -> None:
     from dashboard.models import Tick, utcnow
 
     engine = make_engine(url)
+    pusher = http.client.HTTPConnection("127.0.0.1", push_port) if push_port else None
     written: dict[int, float] = {}
     step = 1.0 / TICKS_PER_SECOND_EACH
     started = time.monotonic()
@@ -91,6 +98,12 @@ def publish(url: str, seconds: float, out: str) -> None:
                 ).scalar_one()
                 session.commit()
                 written[tick_id] = time.time()
+                if pusher is not None:
+                    body = json.dumps(
+                        {"id": tick_id, "symbol": f"S{i:02d}", "price": 100.0 + n * 0.01}
+                    )
+                    pusher.request("POST", "/tick", body, {"Content-Type": "application/json"})
+                    pusher.getresponse().read()
             n += 1
             delay = started + n * step - time.monotonic()
             if delay > 0:
@@ -130,7 +143,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def run_one(port: int, pid: int, url: str, streams: int, seconds: float) -> dict[str, float]:
+async def run_one(
+    port: int, pid: int, url: str, streams: int, seconds: float, push_port: int | None = None
+) -> dict[str, float]:
     arrivals: dict[int, list[float]] = {}
     stop = asyncio.Event()
     opened: list[int] = []
@@ -144,7 +159,7 @@ async def run_one(port: int, pid: int, url: str, streams: int, seconds: float) -
     arrivals.clear()
     cpu_before = cpu_seconds(pid)
     out = str(Path(url.removeprefix("sqlite:///")).with_name(f"written-{streams}.json"))
-    publisher = multiprocessing.Process(target=publish, args=(url, seconds, out))
+    publisher = multiprocessing.Process(target=publish, args=(url, seconds, out, push_port))
     publisher.start()
     while publisher.is_alive():
         await asyncio.sleep(0.1)
@@ -164,7 +179,11 @@ async def run_one(port: int, pid: int, url: str, streams: int, seconds: float) -
     latencies.sort()
     last_per_symbol = sorted(written)[-INSTRUMENTS:]
     converged = sum(len(arrivals.get(t, [])) for t in last_per_symbol) / (INSTRUMENTS * streams)
+    delivered_updates = len(latencies)
     return {
+        "cpu_ms_per_delivered_update": cpu * 1000 / delivered_updates
+        if delivered_updates
+        else float("nan"),
         "streams": streams,
         "ticks_written": len(written),
         "deliveries": len(latencies),
@@ -177,49 +196,100 @@ async def run_one(port: int, pid: int, url: str, streams: int, seconds: float) -
     }
 
 
+def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DASHBOARD_DATABASE_URL": url, "DASHBOARD_SECRET_KEY": "bench-secret-key"}
+    if target == "dashboard":
+        command = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--no-feed"]
+    elif target == "naive":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baselines.naive_sse:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    else:
+        command = ["node", str(ROOT / "bench" / "baselines" / "node_sse.js"), str(port)]
+    server = subprocess.Popen(
+        command,
+        env=env,
+        cwd=ROOT if target == "naive" else workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the {target} server did not start") from None
+            time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["dashboard", "naive", "node"],
+        choices=["dashboard", "naive", "node"],
+    )
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
-    url = f"sqlite:///{workdir / 'bench.db'}"
-    prepare(url)
-    port = free_port()
-    env = {**os.environ, "DASHBOARD_DATABASE_URL": url, "DASHBOARD_SECRET_KEY": "bench-secret-key"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--no-feed"],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    results = []
+    for target in args.targets:
+        workdir = Path(tempfile.mkdtemp(prefix=f"dashboard-bench-{target}-"))
+        url = f"sqlite:///{workdir / 'bench.db'}"
+        prepare(url)
+        port = free_port()
+        server = start_server(target, url, port, workdir)
+        try:
+            for n in args.streams:
+                result = asyncio.run(
+                    run_one(
+                        port, server.pid, url, n, args.seconds, port if target == "node" else None
+                    )
+                )
+                result["target"] = target
+                results.append(result)
+                print(json.dumps(result), flush=True)
+        finally:
+            server.send_signal(signal.SIGTERM)
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.1)
-        results = [
-            asyncio.run(run_one(port, server.pid, url, n, args.seconds)) for n in args.streams
-        ]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=15)
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    print()
     print(
-        f"{'streams':>8} {'ticks':>6} {'deliveries':>10} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-        f"{'converged':>9} {'cpu s/1000 client-s':>19} {'KiB/idle stream':>15}"
+        "| server | streams | ticks | deliveries | p50 ms | p99 ms | max ms | converged "
+        "| CPU s / 1000 client-s | CPU ms / delivered update | KiB / idle stream |"
     )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
-            f"{r['streams']:>8} {r['ticks_written']:>6} {r['deliveries']:>10} {r['p50_ms']:>7.1f} "
-            f"{r['p99_ms']:>7.1f} {r['max_ms']:>7.1f} {r['converged']:>9.1%} "
-            f"{r['server_cpu_s_per_1000_client_s']:>19.2f} {r['rss_kib_per_idle_stream']:>15.1f}"
+            f"| {r['target']} | {r['streams']} | {r['ticks_written']} | {r['deliveries']} "
+            f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['converged']:.1%} "
+            f"| {r['server_cpu_s_per_1000_client_s']:.2f} | {r['cpu_ms_per_delivered_update']:.3f} "
+            f"| {r['rss_kib_per_idle_stream']:.1f} |"
         )
+    by_key = {(r["target"], r["streams"]): r for r in results}
+    print()
+    for n in args.streams:
+        ours = by_key.get(("dashboard", n))
+        for other in ("naive", "node"):
+            theirs = by_key.get((other, n))
+            if ours and theirs:
+                ratio = (
+                    ours["server_cpu_s_per_1000_client_s"]
+                    / theirs["server_cpu_s_per_1000_client_s"]
+                )
+                print(f"{n} streams: dashboard CPU per client-second = {ratio:.2f} x {other}")
 
 
 if __name__ == "__main__":
