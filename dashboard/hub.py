@@ -145,6 +145,7 @@ class Hub:
         self._by_user: dict[int, set[Connection]] = {}
         self.latest_tiles: dict[str, str] = {}
         self.latest_quotes: dict[str, bytes] = {}
+        self._snapshots: dict[frozenset[str] | None, bytes] = {}
         # The loop the connections live on, for calls from worker threads (set at start).
         self.loop: asyncio.AbstractEventLoop | None = None
         # Plain counters, read by the metrics collector at scrape time.
@@ -204,8 +205,29 @@ class Hub:
             return dict(self.latest_tiles)
         return {s: self.latest_tiles[s] for s in symbols if s in self.latest_tiles}
 
+    def set_latest(self, tiles: Tiles, quotes: Quotes) -> None:
+        """The current tile and quote of each symbol (at start, before any batch)."""
+        self.latest_tiles.update(tiles)
+        self.latest_quotes.update(quotes)
+        self._snapshots.clear()
+
+    def snapshot_message(self, symbols: Iterable[str] | None = None) -> bytes:
+        """The SSE message of :meth:`snapshot`, encoded once per set of symbols and batch.
+
+        Shared, not rebuilt per connection: an idle stream keeps a reference to the last
+        message it sent, and a private copy of every tile would cost each one ~14 KiB.
+        """
+        key = None if symbols is None else frozenset(symbols)
+        message = self._snapshots.get(key)
+        if message is None:
+            assert self._encode_tiles is not None
+            ordered = self.snapshot(symbols)
+            message = self._snapshots[key] = self._encode_tiles(ordered)
+        return message
+
     def publish_prices(self, batch: PriceBatch) -> None:
         self.price_batches += 1
+        self._snapshots.clear()
         self.latest_tiles.update(batch.tiles)
         self.latest_quotes.update(batch.quotes)
         # Connections showing the same subset of symbols share one filtered mapping and,

@@ -146,8 +146,7 @@ class PricePoller(Poller):
         for state in self.states.values():
             state.refresh_staleness(now)
         fragments = {s: self._renderer.tile(t, oob=True) for s, t in self.states.items()}
-        self._hub.latest_tiles.update(fragments)
-        self._hub.latest_quotes.update({s: quote_json(t) for s, t in self.states.items()})
+        self._hub.set_latest(fragments, {s: quote_json(t) for s, t in self.states.items()})
 
     def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
         """Current tile states in dashboard order (or in the order of ``symbols``)."""

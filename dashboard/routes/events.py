@@ -60,7 +60,7 @@ async def _stream(
     connection = hub.connect(user_id=user_id, symbols=symbols)
     try:
         if prices:
-            yield renderer.tiles_message(hub.snapshot(symbols))
+            yield hub.snapshot_message(symbols)
         sent = replay.Cursor(0)
         badge = notices.Badge(version=0, cursor=0, count=0)
         if user_id is not None:
