@@ -59,6 +59,7 @@ clean:
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
 	$(BIN)/python bench/fanout.py --streams 100 300 1000 --seconds 10
+	$(BIN)/python bench/notify.py --streams 100 1000 --posts 20
 
 # Longer fault runs for docs/reliability.md (not part of `make test`; several minutes).
 soak: install

@@ -12,8 +12,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -30,6 +32,8 @@ from dashboard.tiles import TileState
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 # After a failed poll, wait this long before trying again (the store may be restarting).
 _ERROR_BACKOFF_SECONDS = 1.0
 # The reference price (first tick of the window) is re-read this often.
@@ -45,9 +49,20 @@ class Poller:
         self._interval = interval
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # A thread of its own: the streams' per-connection queries (replays, badges) go to
+        # the shared default pool, and a reconnect storm of them must not make live
+        # delivery to everyone wait in the same queue.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=type(self).__name__)
         # When the last poll succeeded (monotonic clock), for /readyz and /metrics.
         self.last_success: float | None = None
         self.failures = 0
+
+    async def in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking store work on this poller's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def interval(self) -> float:
@@ -140,7 +155,7 @@ class PricePoller(Poller):
 
     async def prime(self) -> None:
         """Load instruments, recent ticks and reference prices; render every tile."""
-        self.cursor = await asyncio.to_thread(self._newest_tick_id)
+        self.cursor = await self.in_thread(self._newest_tick_id)
         await self._refresh_instruments()
         now = utcnow()
         for state in self.states.values():
@@ -172,13 +187,13 @@ class PricePoller(Poller):
 
     async def _refresh_instruments(self) -> None:
         known = set(self._by_instrument)
-        loaded = await asyncio.to_thread(self._read_new_instruments, known, self.cursor)
+        loaded = await self.in_thread(self._read_new_instruments, known, self.cursor)
         for instrument_id, state in loaded:
             if instrument_id not in self._by_instrument:
                 self._by_instrument[instrument_id] = state
                 self.states[state.symbol] = state
         if loaded:
-            await asyncio.to_thread(self._refresh_references)
+            await self.in_thread(self._refresh_references)
 
     def _read_new_instruments(self, known: set[int], cursor: int) -> list[tuple[int, TileState]]:
         loaded: list[tuple[int, TileState]] = []
@@ -237,7 +252,7 @@ class PricePoller(Poller):
             return [_TickRow(*row) for row in rows]
 
     async def poll_once(self) -> bool:
-        rows = await asyncio.to_thread(self._fetch, self.cursor)
+        rows = await self.in_thread(self._fetch, self.cursor)
         if any(row.instrument_id not in self._by_instrument for row in rows):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {}
@@ -294,7 +309,7 @@ class PricePoller(Poller):
             for instrument_id, instrument_ticks in ticks.items()
             if (state := self._by_instrument.get(instrument_id)) is not None
         ]
-        fired = await asyncio.to_thread(self._alerts.evaluate, moves)
+        fired = await self.in_thread(self._alerts.evaluate, moves)
         if fired and self._on_alerts_fired is not None:
             self._on_alerts_fired()  # on the loop: the notification poller's wake is an Event
 
@@ -320,7 +335,7 @@ class NotificationPoller(Poller):
 
     async def prime(self) -> None:
         """Start after the newest notification: older ones reach clients by replay."""
-        self.cursor = await asyncio.to_thread(self._newest_id)
+        self.cursor = await self.in_thread(self._newest_id)
 
     def _newest_id(self) -> int:
         with self._open_session() as session:
@@ -350,7 +365,7 @@ class NotificationPoller(Poller):
             return batch, subscribers
 
     async def poll_once(self) -> bool:
-        batch, subscribers = await asyncio.to_thread(self._fetch, self.cursor)
+        batch, subscribers = await self.in_thread(self._fetch, self.cursor)
         for notification in batch:
             assert notification.id is not None
             event = NoticeEvent(
@@ -388,7 +403,7 @@ class ScheduledPublisher(Poller):
             return notices.publish_due(session=session)
 
     async def poll_once(self) -> bool:
-        published = await asyncio.to_thread(self._publish)
+        published = await self.in_thread(self._publish)
         if published:
             logger.info("published scheduled notifications %s", published)
             self._on_published()

@@ -112,6 +112,8 @@ class Services:
             except Exception:
                 logger.exception("could not release the feed lease")
         await self._let_queries_finish()
+        for poller in self.pollers().values():
+            poller.close()
         self.engine.dispose()
 
     async def _let_queries_finish(self) -> None:
