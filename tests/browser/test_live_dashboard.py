@@ -66,10 +66,11 @@ def test_alice_sees_prices_and_the_admins_notification_live(
     admin_context.close()
 
 
-def test_the_admin_form_shows_a_field_error_inline_without_reload(
+def test_the_admin_form_shows_a_field_error_inline_then_sends_once_fixed(
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
     make_user(session, "admin", is_admin=True)
+    make_user(session, "bob")
     context = browser.new_context()
     page = context.new_page()
     log_in(page, live_server.base_url, "admin", PASSWORD)
@@ -81,5 +82,11 @@ def test_the_admin_form_shows_a_field_error_inline_without_reload(
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#username-error")).to_have_text("No user has that name.")
     expect(page.get_by_label("Title")).to_have_value("Hello")  # what was typed is kept
+    assert page.evaluate("window.__sameDocument") is True
+    page.get_by_label("Username (for “one user”)").fill("bob")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".form-success")).to_contain_text("Sent “Hello”")
+    expect(page.locator("#username-error")).to_have_count(0)
+    expect(page.locator("#recent")).to_contain_text("user: bob")
     assert page.evaluate("window.__sameDocument") is True
     context.close()
