@@ -58,7 +58,9 @@ clean:
 
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
-	$(BIN)/python bench/fanout.py --streams 100 300 1000 --seconds 10
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/fanout.py --streams 100 300 1000 2000 --seconds 10 --frozen 0.05 --out docs/bench-results.json
+	$(BIN)/python bench/plot.py docs/bench-results.json docs/images/bench.png
 	$(BIN)/python bench/notify.py --streams 100 1000 --posts 20
 
 # Longer fault runs for docs/reliability.md (not part of `make test`; several minutes).

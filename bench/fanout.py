@@ -143,13 +143,32 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def frozen_reader(port: int) -> socket.socket:
+    """A client that opens the stream and never reads it (a small receive buffer, too)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+    return sock
+
+
 async def run_one(
-    port: int, pid: int, url: str, streams: int, seconds: float, push_port: int | None = None
+    port: int,
+    pid: int,
+    url: str,
+    streams: int,
+    seconds: float,
+    push_port: int | None = None,
+    frozen: float = 0.0,
 ) -> dict[str, float]:
+    """``frozen``: the share of the ``streams`` that never read; figures are the others'."""
     arrivals: dict[int, list[float]] = {}
     stop = asyncio.Event()
     opened: list[int] = []
     rss_before = rss_kib(pid)
+    frozen_count = int(streams * frozen)
+    stuck = [frozen_reader(port) for _ in range(frozen_count)]
+    streams -= frozen_count
     tasks = [asyncio.create_task(client(port, arrivals, stop, opened)) for _ in range(streams)]
     deadline = time.monotonic() + 30
     while len(opened) < streams and time.monotonic() < deadline:
@@ -169,6 +188,8 @@ async def run_one(
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for sock in stuck:
+        sock.close()
     written = {int(k): v for k, v in json.loads(Path(out).read_text()).items()}
     latencies = [
         (t - written[tick_id]) * 1000
@@ -181,6 +202,7 @@ async def run_one(
     converged = sum(len(arrivals.get(t, [])) for t in last_per_symbol) / (INSTRUMENTS * streams)
     delivered_updates = len(latencies)
     return {
+        "frozen": frozen_count,
         "cpu_ms_per_delivered_update": cpu * 1000 / delivered_updates
         if delivered_updates
         else float("nan"),
@@ -265,20 +287,23 @@ def main() -> None:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
     print()
     print(
-        "| server | streams | ticks | deliveries | p50 ms | p99 ms | max ms | converged "
+        "| server | streams | frozen | ticks | deliveries | p50 ms | p99 ms | max ms | converged "
         "| CPU s / 1000 client-s | CPU ms / delivered update | KiB / idle stream |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
-            f"| {r['target']} | {r['streams']} | {r['ticks_written']} | {r['deliveries']} "
+            f"| {r['target']} | {r['streams']} | {r['frozen']} | {r['ticks_written']} "
+            f"| {r['deliveries']} "
             f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['converged']:.1%} "
             f"| {r['server_cpu_s_per_1000_client_s']:.2f} | {r['cpu_ms_per_delivered_update']:.3f} "
             f"| {r['rss_kib_per_idle_stream']:.1f} |"
         )
-    by_key = {(r["target"], r["streams"]): r for r in results}
+    by_key = {(r["target"], r["streams"]): r for r in results if not r["frozen"]}
     print()
     for n in args.streams:
         ours = by_key.get(("dashboard", n))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import random
@@ -74,6 +75,18 @@ def prepare(url: str, instruments: int = 20) -> str:
     return token
 
 
+_RUNNING: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """However a run ends (an error, Ctrl-C), no server it started outlives it."""
+    for process in _RUNNING:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
 class Server:
     def __init__(
         self, url: str, port: int, log: Path, *args: str, env: dict[str, str] | None = None
@@ -95,6 +108,7 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        _RUNNING.append(self.process)
         deadline = time.monotonic() + 30
         while True:
             try:

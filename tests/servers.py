@@ -35,7 +35,12 @@ class ServeProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(self._up, timeout=30)
+        try:
+            wait_until(self._up, timeout=30)
+        except BaseException:
+            self.process.kill()  # a server that never came up must not outlive the test
+            self.process.wait()
+            raise
 
     def _up(self) -> bool:
         if self.process.poll() is not None:

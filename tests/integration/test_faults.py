@@ -31,7 +31,19 @@ def test_kill_9_then_restart_every_kind_of_client_gets_each_missed_one_once(
     _, token = tokens.issue(session=session, user_id=alice.id, name="t")
     first = add_notification(session, "before")
     env = {"DASHBOARD_DATABASE_URL": database_url}
+    servers: list[ServeProcess] = []
+    try:
+        _kill_and_resume(tmp_path, env, token, session, acme, first, servers)
+    finally:
+        for server in servers:
+            server.stop()  # also when a step failed: no server outlives its test
+
+
+def _kill_and_resume(  # type: ignore[no-untyped-def]
+    tmp_path: Path, env: dict[str, str], token: str, session: Session, acme, first, servers
+) -> None:
     server = ServeProcess(tmp_path, "before-kill", env)
+    servers.append(server)
     port = server.port
 
     browser = server.client()
@@ -57,35 +69,33 @@ def test_kill_9_then_restart_every_kind_of_client_gets_each_missed_one_once(
     missed = [add_notification(session, f"while dead {i}") for i in range(5)]
     tick = add_tick(session, acme, 12.25)
     restarted = ServeProcess(tmp_path, "after-kill", env, port=port)
-    try:
-        expected = [str(n.id) for n in missed]
-        # The browser: EventSource reconnects with the last id it saw.
-        resumed = SSEReader(browser, "/events?after=0", headers={"Last-Event-ID": str(first.id)})
-        snapshot = resumed.wait_for(lambda m: 'id="tile-ACME"' in m.data)
-        assert f'data-tick-id="{tick.id}"' in snapshot.data  # tiles are current
-        resumed.wait_for(lambda m: m.id == expected[-1])
-        assert [m.id for m in resumed.seen if m.id] == expected
+    servers.append(restarted)
+    expected = [str(n.id) for n in missed]
+    # The browser: EventSource reconnects with the last id it saw.
+    resumed = SSEReader(browser, "/events?after=0", headers={"Last-Event-ID": str(first.id)})
+    snapshot = resumed.wait_for(lambda m: 'id="tile-ACME"' in m.data)
+    assert f'data-tick-id="{tick.id}"' in snapshot.data  # tiles are current
+    resumed.wait_for(lambda m: m.id == expected[-1])
+    assert [m.id for m in resumed.seen if m.id] == expected
 
-        # The Python client reconnects by itself with ?after= the last id it saw.
-        got: list[int] = []
-        while len(got) < 1 + len(missed):
-            event = program_events.get(timeout=20)
-            if isinstance(event, NotificationEvent):
-                got.append(event.id)
-        assert got == [first.id] + [n.id for n in missed]
-        program.close()
+    # The Python client reconnects by itself with ?after= the last id it saw.
+    got: list[int] = []
+    while len(got) < 1 + len(missed):
+        event = program_events.get(timeout=20)
+        if isinstance(event, NotificationEvent):
+            got.append(event.id)
+    assert got == [first.id] + [n.id for n in missed]
+    program.close()
 
-        # The WebSocket program reconnects with ?after= likewise.
-        sockets.close()
-        ws_url = restarted.base_url.replace("http", "ws") + f"/ws?token={token}&after={first.id}"
-        with connect(ws_url) as again:
-            frames = [json.loads(again.recv(timeout=10)) for _ in missed]
-        assert [f["id"] for f in frames] == [n.id for n in missed]
-        resumed.close()
-        sse.close()
-        browser.close()
-    finally:
-        restarted.stop()
+    # The WebSocket program reconnects with ?after= likewise.
+    sockets.close()
+    ws_url = restarted.base_url.replace("http", "ws") + f"/ws?token={token}&after={first.id}"
+    with connect(ws_url) as again:
+        frames = [json.loads(again.recv(timeout=10)) for _ in missed]
+    assert [f["id"] for f in frames] == [n.id for n in missed]
+    resumed.close()
+    sse.close()
+    browser.close()
 
 
 def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
