@@ -263,6 +263,13 @@ def main() -> None:
         default=["dashboard", "naive", "node"],
         choices=["dashboard", "naive", "node"],
     )
+    parser.add_argument(
+        "--frozen",
+        type=float,
+        default=0.0,
+        help="also run each N with this share of clients that never read (e.g. 0.05)",
+    )
+    parser.add_argument("--out", type=Path, help="write the results here as JSON (for plot.py)")
     args = parser.parse_args()
     results = []
     for target in args.targets:
@@ -273,14 +280,14 @@ def main() -> None:
         server = start_server(target, url, port, workdir)
         try:
             for n in args.streams:
-                result = asyncio.run(
-                    run_one(
-                        port, server.pid, url, n, args.seconds, port if target == "node" else None
+                for frozen in sorted({0.0, args.frozen}):
+                    push = port if target == "node" else None
+                    result = asyncio.run(
+                        run_one(port, server.pid, url, n, args.seconds, push, frozen)
                     )
-                )
-                result["target"] = target
-                results.append(result)
-                print(json.dumps(result), flush=True)
+                    result["target"] = target
+                    results.append(result)
+                    print(json.dumps(result), flush=True)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
