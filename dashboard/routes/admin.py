@@ -179,6 +179,28 @@ def cancel_scheduled(scheduled_id: RowId, session: SessionDep, user: AdminDep) -
     return see_other("/admin#scheduled")
 
 
+def _topic_errors(
+    request: Request,
+    services: Services,
+    session: Session,
+    user: User,
+    errors: dict[str, str],
+    draft: dict[str, str] | None = None,
+) -> Response:
+    """The admin page again, 422, with the topic form's errors (and what was typed)."""
+    context = _admin_context(
+        services, session, draft=notices.Draft(), errors={}, topic_errors=errors
+    )
+    context["topic_draft"] = draft
+    return render_page(
+        request,
+        "pages/admin.html",
+        context,
+        user=user,
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
 @router.post("/admin/topics", dependencies=[CsrfChecked])
 def create_topic(
     request: Request,
@@ -192,17 +214,8 @@ def create_topic(
     try:
         topics.create(session=session, slug=slug, name=name, description=description)
     except topics.TopicInvalid as invalid:
-        context = _admin_context(
-            services, session, draft=notices.Draft(), errors={}, topic_errors=invalid.errors
-        )
-        context["topic_draft"] = {"slug": slug, "name": name, "description": description}
-        return render_page(
-            request,
-            "pages/admin.html",
-            context,
-            user=user,
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+        draft = {"slug": slug, "name": name, "description": description}
+        return _topic_errors(request, services, session, user, invalid.errors, draft)
     return see_other("/admin#topics")
 
 
@@ -218,20 +231,8 @@ def rename_topic(
     try:
         topic = topics.rename(session=session, slug=slug, name=name)
     except topics.TopicInvalid as invalid:
-        context = _admin_context(
-            services,
-            session,
-            draft=notices.Draft(),
-            errors={},
-            topic_errors={f"rename-{slug}": invalid.errors.get("name", str(invalid))},
-        )
-        return render_page(
-            request,
-            "pages/admin.html",
-            context,
-            user=user,
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+        errors = {f"rename-{slug}": invalid.errors.get("name", str(invalid))}
+        return _topic_errors(request, services, session, user, errors)
     if topic is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No topic {slug!r}.")
     return see_other("/admin#topics")

@@ -237,6 +237,8 @@ def test_admin_creates_renames_retires_and_restores_topics(
     assert bad.status_code == 422 and 'id="slug-error"' in bad.text
     assert session.exec(select(Topic)).all() == []
     client.post("/admin/topics", data={"csrf_token": token, "slug": "rates", "name": "Rates"})
+    blank = client.post("/admin/topics/rates/rename", data={"csrf_token": token, "name": " "})
+    assert blank.status_code == 422 and 'id="rename-rates-error"' in blank.text
     client.post("/admin/topics/rates/rename", data={"csrf_token": token, "name": "Interest"})
     client.post("/admin/topics/rates/retire", data={"csrf_token": token})
     topic = session.exec(select(Topic)).one()
