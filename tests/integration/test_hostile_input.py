@@ -110,13 +110,18 @@ def fuzz_server(live_server: LiveServer, session: Session) -> tuple[LiveServer, 
     return live_server, token
 
 
-header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+# Printable ASCII without surrounding spaces: what an HTTP client can send as a header at
+# all (httpx refuses " " before it leaves the machine; found by a CI run).
+header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60).map(
+    str.strip
+)
 query_text = st.text(max_size=80)
 
 
 @settings(
     max_examples=60,
     deadline=None,
+    derandomize=True,  # the same 60 cases every run: a failure here is reproducible
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(last_event_id=header_text, after=query_text, symbols=query_text, view=query_text)
