@@ -116,7 +116,8 @@ async def scenario(name: str, streams: int, posts: int) -> dict[str, object]:
     all_live_s = time.perf_counter() - connect_started
     await asyncio.sleep(0.5)
     sent: dict[int, float] = {}
-    expected_per_post = streams if name == "everyone" else streams // users
+    # Stream i belongs to user i % users; posts of the 1 % scenario go to user0.
+    expected_per_post = streams if name == "everyone" else len(range(0, streams, users))
     async with httpx.AsyncClient(base_url=server.base, timeout=30) as api:
         for i in range(posts):
             await asyncio.sleep(random.uniform(0.2, 0.4))

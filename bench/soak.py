@@ -19,7 +19,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,40 +30,27 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import fanout  # noqa: E402  (bench/ is a directory of scripts, not a package)
+from fanout import free_port  # noqa: E402
+
 PASSWORD = "soak-password-1"
 EVENT_ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
 TICK_ID = re.compile(rb'data-tick-id="(\d+)"')
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def prepare(url: str, instruments: int = 20) -> str:
-    """Migrate, add instruments, users (admin, alice) and an admin token; return the token."""
+def prepare(url: str) -> str:
+    """The fan-out benchmark's store (20 instruments), plus users admin and alice and an
+    admin token; return the token."""
     from sqlmodel import Session
 
-    from dashboard import auth, schema, tokens
+    from dashboard import auth, tokens
     from dashboard.db import make_engine
-    from dashboard.models import Instrument
 
-    schema.upgrade(url)
+    fanout.prepare(url)
     engine = make_engine(url)
     with Session(engine) as session:
-        for i in range(instruments):
-            session.add(
-                Instrument(
-                    symbol=f"S{i:02d}",
-                    name=f"Symbol {i}",
-                    kind="equity",
-                    seed_price=100.0,
-                    ttl_seconds=60,
-                    position=i,
-                )
-            )
-        session.commit()
         admin = auth.create_user(
             session=session, username="admin", password=PASSWORD, is_admin=True
         )

@@ -308,6 +308,11 @@ class DraftInvalid(Exception):
 SCHEDULE_HORIZON = timedelta(days=366)
 
 
+# What a notification says and to whom: shared by a checked draft, a scheduled
+# notification and the notification it becomes.
+CONTENT_FIELDS = ("title", "body", "severity", "audience", "topic_id", "user_id", "link")
+
+
 @dataclass(frozen=True, slots=True)
 class Checked:
     """A valid draft, resolved to what the store holds."""
@@ -322,15 +327,7 @@ class Checked:
     send_at: datetime | None
 
     def fields(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "body": self.body,
-            "severity": self.severity,
-            "audience": self.audience,
-            "topic_id": self.topic_id,
-            "user_id": self.user_id,
-            "link": self.link,
-        }
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
 
 def check(*, session: Session, draft: Draft, now: datetime | None = None) -> Checked:
@@ -465,14 +462,7 @@ def publish_due(*, session: Session, now: datetime | None = None, limit: int = 5
     published: list[int] = []
     for row in due:
         notification = Notification(
-            title=row.title,
-            body=row.body,
-            severity=row.severity,
-            audience=row.audience,
-            topic_id=row.topic_id,
-            user_id=row.user_id,
-            link=row.link,
-            created_by=row.created_by,
+            **{name: getattr(row, name) for name in CONTENT_FIELDS}, created_by=row.created_by
         )
         session.add(notification)
         session.flush()
