@@ -19,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from dashboard import auth
 from dashboard.deps import LoginRequired
+from dashboard.gc_tuning import tune_for_many_connections
 from dashboard.metrics import registry_for
 from dashboard.middleware import BodySizeLimit, RequestContext
 from dashboard.models import User
@@ -153,4 +154,6 @@ def create_app_from_env() -> FastAPI:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return create_app(Settings())
+    app = create_app(Settings())
+    tune_for_many_connections()
+    return app

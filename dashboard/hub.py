@@ -5,6 +5,11 @@ ever receives references to those bytes. Prices are conflated (a slow reader get
 latest tile per symbol, never a backlog); notifications are queued in order and never
 dropped silently: a mailbox that overflows closes its connection, and the client resumes
 from its cursor.
+
+When an event reaches many readers, they are woken a slice at a time, one slice per turn
+of the event loop. With thousands of streams a round of sends takes longer than the poll
+interval; between slices the poller can publish its next batch, and the readers not yet
+reached send that instead, so the round no longer holds back everyone behind it.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class Audience:
 
 EncodePrices = Callable[[Mapping[str, Any]], Any]
 
+# Readers woken per turn of the event loop (see the module's docstring).
+WAKE_SLICE = 64
+
 
 @dataclass(eq=False, slots=True)
 class Connection:
@@ -81,11 +89,16 @@ class Connection:
     closed: bool = False
     overflowed: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # In the hub's queue of readers to wake.
+    wake_queued: bool = False
 
-    def offer_prices(self, relevant: Mapping[str, Any], message: bytes | None) -> None:
-        """Take this batch's updates; ``message`` is their shared encoding, if any."""
+    def offer_prices(self, relevant: Mapping[str, Any], message: bytes | None) -> bool:
+        """Take this batch's updates (``message``: their shared encoding, if any).
+
+        Returns whether there was anything for this reader; the caller wakes it.
+        """
         if not relevant or self.closed:
-            return
+            return False
         if self.pending_prices is None:
             self.pending_prices = relevant
             self.pending_message = message
@@ -94,18 +107,19 @@ class Connection:
             # update per symbol and build its message when it is ready for one.
             self.pending_prices = {**self.pending_prices, **relevant}
             self.pending_message = None
-        self.wake.set()
+        return True
 
-    def offer_notice(self, notice: NoticeEvent) -> None:
+    def offer_notice(self, notice: NoticeEvent) -> bool:
+        """Queue ``notice``; returns whether it was queued (the caller wakes the reader)."""
         if self.closed:
-            return
+            return False
         if len(self.notices) >= self.mailbox_size:
             logger.warning("mailbox overflow for user %s; closing its stream", self.user_id)
             self.overflowed = True
             self.close()
-            return
+            return False
         self.notices.append(notice)
-        self.wake.set()
+        return True
 
     def take_prices(self, encode: EncodePrices) -> Any:
         """The pending price message (the shared SSE bytes when possible), or None."""
@@ -146,6 +160,8 @@ class Hub:
         self.latest_tiles: dict[str, str] = {}
         self.latest_quotes: dict[str, bytes] = {}
         self._snapshots: dict[frozenset[str] | None, bytes] = {}
+        self._to_wake: deque[Connection] = deque()
+        self._waking = False
         # The loop the connections live on, for calls from worker threads (set at start).
         self.loop: asyncio.AbstractEventLoop | None = None
         # Plain counters, read by the metrics collector at scrape time.
@@ -253,9 +269,9 @@ class Hub:
                         cached = (subset, encoded)
                     filtered[key] = cached
                 updates, message = cached
-            if updates:
+            if connection.offer_prices(updates, message):
                 self.deliveries += 1
-            connection.offer_prices(updates, message)
+                self._wake_soon(connection)
 
     def publish_notice(self, notice: NoticeEvent, audience: Audience) -> int:
         """Queue ``notice`` for every open connection of its audience; return how many."""
@@ -266,7 +282,8 @@ class Hub:
         delivered = 0
         for connections in targets:
             for connection in connections:
-                connection.offer_notice(notice)
+                if connection.offer_notice(notice):
+                    self._wake_soon(connection)
                 delivered += 1
         self.notices_published += 1
         self.deliveries += delivered
@@ -299,7 +316,32 @@ class Hub:
         """Ask every connection to send a keep-alive comment (one timer for all)."""
         for connection in self._connections:
             connection.keepalive_due = True
+            self._wake_soon(connection)
+
+    def _wake_soon(self, connection: Connection) -> None:
+        """Wake ``connection`` in the next slice (at once when the hub has no loop yet)."""
+        if self.loop is None:
             connection.wake.set()
+            return
+        if connection.wake_queued:
+            return
+        connection.wake_queued = True
+        self._to_wake.append(connection)
+        if not self._waking:
+            self._waking = True
+            self.loop.call_soon(self._wake_slice)
+
+    def _wake_slice(self) -> None:
+        queue = self._to_wake
+        for _ in range(min(WAKE_SLICE, len(queue))):
+            connection = queue.popleft()
+            connection.wake_queued = False
+            connection.wake.set()
+        if queue:
+            assert self.loop is not None
+            self.loop.call_soon(self._wake_slice)
+        else:
+            self._waking = False
 
     def close_all(self) -> None:
         for connection in list(self._connections):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from dashboard.hub import (
+    WAKE_SLICE,
     Audience,
     Hub,
     NoticeEvent,
@@ -134,3 +135,20 @@ def test_the_snapshot_message_is_one_shared_object_until_prices_change() -> None
     assert hub.snapshot_message(["B"]) is hub.snapshot_message(["B"])
     hub.publish_prices(batch(A="a1"))
     assert hub.snapshot_message() == b"a1b0"
+
+
+def test_many_readers_are_woken_a_slice_per_turn_of_the_loop() -> None:
+    # A round of sends to 10,000 streams outlasts the poll interval: woken all at once,
+    # nobody could take the next batch until everybody had sent the previous one.
+    async def scenario() -> tuple[int, int]:
+        hub = Hub(mailbox_size=4)
+        hub.loop = asyncio.get_running_loop()
+        readers = [hub.connect(user_id=None) for _ in range(WAKE_SLICE * 2)]
+        hub.publish_prices(batch(X="x1"))
+        assert not any(r.wake.is_set() for r in readers)
+        await asyncio.sleep(0)
+        after_one_turn = sum(r.wake.is_set() for r in readers)
+        await asyncio.sleep(0)
+        return after_one_turn, sum(r.wake.is_set() for r in readers)
+
+    assert asyncio.run(scenario()) == (WAKE_SLICE, 2 * WAKE_SLICE)

@@ -69,7 +69,9 @@ async def _stream(
                 yield renderer.notice_message(item.notification, read=item.read)
             badge = await replay.badge_up_to(services, user_id, sent)
             yield renderer.unread_badge_message(badge)
-        async for message in drain(connection, renderer.tiles_message):
+        # A reader that fell behind (conflated) gets the shared snapshot of its tiles, which
+        # is the newest of each: encoded once per batch and set of symbols, not per reader.
+        async for message in drain(connection, lambda _: hub.snapshot_message(symbols)):
             if isinstance(message, NoticeEvent):
                 if sent.advance(message.id):
                     badge = badge.plus_one(message.id)
