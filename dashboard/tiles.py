@@ -14,8 +14,11 @@ from typing import Literal
 
 Direction = Literal["up", "down", "flat"]
 
-SPARKLINE_WIDTH = 120
-SPARKLINE_HEIGHT = 32
+# The sparkline's own coordinates, not pixels: CSS sizes it (preserveAspectRatio="none",
+# a non-scaling stroke). Whole numbers on this grid are finer than the drawn line and keep
+# the points short: the tile goes to every open stream on every change.
+SPARKLINE_WIDTH = 240
+SPARKLINE_HEIGHT = 100
 
 
 def format_price(value: float, decimals: int) -> str:
@@ -56,11 +59,11 @@ def sparkline_points(
     low, high = min(prices), max(prices)
     span = high - low
     step = width / (len(prices) - 1)
-    pad = 1.0  # keep the stroke inside the box
+    pad = height * 0.03  # keep the stroke inside the box
     points = []
     for i, price in enumerate(prices):
         y = height / 2 if span == 0 else pad + (high - price) / span * (height - 2 * pad)
-        points.append(f"{i * step:.1f},{y:.1f}")
+        points.append(f"{round(i * step)},{round(y)}")
     return " ".join(points)
 
 

@@ -46,12 +46,12 @@ def test_format_change_and_percent_are_signed_with_a_true_minus() -> None:
 
 
 def test_sparkline_scales_the_series_into_the_box() -> None:
-    points = sparkline_points([1.0, 3.0, 2.0], width=100, height=20).split()
-    assert points == ["0.0,19.0", "50.0,1.0", "100.0,10.0"]
+    points = sparkline_points([1.0, 3.0, 2.0], width=100, height=100).split()
+    assert points == ["0,97", "50,3", "100,50"]
 
 
 def test_sparkline_of_a_flat_series_runs_through_the_middle() -> None:
-    assert sparkline_points([5.0, 5.0], width=10, height=20) == "0.0,10.0 10.0,10.0"
+    assert sparkline_points([5.0, 5.0], width=10, height=20) == "0,10 10,10"
 
 
 def test_sparkline_needs_two_points() -> None:
