@@ -59,7 +59,8 @@ clean:
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/python bench/fanout.py --streams 100 300 1000 2000 --seconds 10 --frozen 0.05 --out docs/bench-results.json
+	$(BIN)/python bench/fanout.py --streams 100 1000 2000 5000 10000 --naive-streams 100 300 500 700 1000 \
+		--seconds 10 --frozen 0.05 --storm --out docs/bench-results.json
 	$(BIN)/python bench/plot.py docs/bench-results.json docs/images/bench.png
 	$(BIN)/python bench/notify.py --streams 100 1000 --posts 20
 

@@ -18,18 +18,26 @@ import asyncio
 import json
 import multiprocessing
 import os
+import queue
+import random
 import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
+
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
-TICK_ID = re.compile(rb'id="tile-([A-Z0-9-]+)"[^>]*data-tick-id="(\d+)"')
+TICK_ID = re.compile(rb'data-tick-id="(\d+)"')
 INSTRUMENTS = 20
 TICKS_PER_SECOND_EACH = 5
 
@@ -71,11 +79,10 @@ def publish(url: str, seconds: float, out: str, push_port: int | None = None) ->
     """Write 20 symbols x 5 ticks/s into the store; record each tick's commit time.
 
     With ``push_port`` (the Node baseline, which cannot read SQLite here) each committed tick
-    is also POSTed to that server; the commit time stays the start of its latency.
+    is also POSTed to that server, from a thread, so a busy Node slows its own deliveries and
+    not the writing; the commit time stays the start of its latency.
     """
     sys.path.insert(0, str(ROOT))
-    import http.client
-
     from sqlalchemy import insert
     from sqlmodel import Session, col
 
@@ -83,7 +90,14 @@ def publish(url: str, seconds: float, out: str, push_port: int | None = None) ->
     from dashboard.models import Tick, utcnow
 
     engine = make_engine(url)
-    pusher = http.client.HTTPConnection("127.0.0.1", push_port) if push_port else None
+    to_push: queue.Queue[bytes | None] = queue.Queue()
+    pusher = (
+        threading.Thread(target=push_ticks, args=(push_port, to_push), daemon=True)
+        if push_port
+        else None
+    )
+    if pusher is not None:
+        pusher.start()
     written: dict[int, float] = {}
     step = 1.0 / TICKS_PER_SECOND_EACH
     started = time.monotonic()
@@ -91,44 +105,135 @@ def publish(url: str, seconds: float, out: str, push_port: int | None = None) ->
     with Session(engine) as session:
         while time.monotonic() - started < seconds:
             for i in range(INSTRUMENTS):
+                price = 100.0 + n * 0.01
                 tick_id = session.execute(
                     insert(Tick)
-                    .values(instrument_id=i + 1, price=100.0 + n * 0.01, ts=utcnow())
+                    .values(instrument_id=i + 1, price=price, ts=utcnow())
                     .returning(col(Tick.id))
                 ).scalar_one()
                 session.commit()
                 written[tick_id] = time.time()
                 if pusher is not None:
-                    body = json.dumps(
-                        {"id": tick_id, "symbol": f"S{i:02d}", "price": 100.0 + n * 0.01}
-                    )
-                    pusher.request("POST", "/tick", body, {"Content-Type": "application/json"})
-                    pusher.getresponse().read()
+                    tick = {"id": tick_id, "symbol": f"S{i:02d}", "price": price}
+                    to_push.put(json.dumps(tick).encode())
             n += 1
             delay = started + n * step - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
     Path(out).write_text(json.dumps(written))
     engine.dispose()
+    if pusher is not None:
+        # A Node far behind is not waited for: the ticks it has not been sent never arrive,
+        # and the figures show it (converged below 100 %).
+        to_push.put(None)
+        pusher.join(timeout=30)
 
 
-async def client(
-    port: int, arrivals: dict[int, list[float]], stop: asyncio.Event, opened: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
-    await writer.drain()
-    opened.append(1)
-    try:
-        while not stop.is_set():
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
-            now = time.time()
-            for _symbol, tick_id in TICK_ID.findall(chunk):
-                arrivals.setdefault(int(tick_id), []).append(now)
-    finally:
-        writer.close()
+def push_ticks(port: int, ticks: queue.Queue[bytes | None]) -> None:
+    """POST each tick to the Node baseline, in order, on one kept-alive connection."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    while (body := ticks.get()) is not None:
+        connection.request("POST", "/tick", body, {"Content-Type": "application/json"})
+        connection.getresponse().read()
+    connection.close()
+
+
+class StreamClient(asyncio.Protocol):
+    """One raw HTTP/1.1 `/events` reader: notes when each tick id arrives.
+
+    A Protocol, not a StreamReader, so that 10,000 of them cost this process little. A tile
+    split across two reads is not lost: the unmatched tail of one read starts the next.
+    """
+
+    def __init__(self, arrivals: dict[int, list[float]], *, keep_ids: bool = False) -> None:
+        self.arrivals = arrivals
+        self.tail = b""
+        self.first_data: float | None = None
+        # Every tick id this stream received, when asked (the storm checks its snapshot).
+        self.ids: set[int] | None = set() if keep_ids else None
+        self.closed = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(
+            b"GET /events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
+        )
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.tail + data if self.tail else data
+        end = 0
+        ids = []
+        for match in TICK_ID.finditer(buffer):
+            tick_id = int(match[1])
+            ids.append(tick_id)
+            self.arrivals.setdefault(tick_id, []).append(now)
+            end = match.end()
+        if self.first_data is None:
+            self.first_data = now  # served: the response has begun (the snapshot, here)
+        if self.ids is not None:
+            self.ids.update(ids)
+        # Keep only what may be the start of a tile id cut by this read.
+        self.tail = buffer[max(end, len(buffer) - 40) :]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def reset(self) -> None:
+        """Drop the connection the way a lost network does: RST, no TIME_WAIT left behind."""
+        if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.transport.close()
+
+
+async def open_streams(
+    port: int,
+    count: int,
+    arrivals: dict[int, list[float]],
+    *,
+    at_once: int,
+    keep_ids: bool = False,
+) -> tuple[list[StreamClient], int]:
+    """Open ``count`` streams, ``at_once`` connection attempts in flight; retry refusals.
+
+    Returns the clients and how many attempts were refused or reset before being served.
+    """
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(at_once)
+    refused = 0
+
+    async def one() -> StreamClient:
+        nonlocal refused
+        delay = 0.05
+        while True:
+            async with gate:
+                try:
+                    _, protocol = await loop.create_connection(
+                        lambda: StreamClient(arrivals, keep_ids=keep_ids), "127.0.0.1", port
+                    )
+                    return protocol
+                except OSError:
+                    refused += 1
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 2.0)
+
+    clients = await asyncio.gather(*(one() for _ in range(count)))
+    return list(clients), refused
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 def cpu_seconds(pid: int) -> float:
@@ -160,61 +265,116 @@ async def run_one(
     seconds: float,
     push_port: int | None = None,
     frozen: float = 0.0,
+    storm: bool = False,
+    profile_stem: Path | None = None,
 ) -> dict[str, float]:
-    """``frozen``: the share of the ``streams`` that never read; figures are the others'."""
+    """``frozen``: the share of the ``streams`` that never read; figures are the others'.
+
+    ``storm``: after the ticks, every reading stream is reset at once and reconnects at once.
+    ``profile_stem``: record the server with py-spy while the ticks flow (and in the storm).
+    """
     arrivals: dict[int, list[float]] = {}
-    stop = asyncio.Event()
-    opened: list[int] = []
     rss_before = rss_kib(pid)
     frozen_count = int(streams * frozen)
     stuck = [frozen_reader(port) for _ in range(frozen_count)]
     streams -= frozen_count
-    tasks = [asyncio.create_task(client(port, arrivals, stop, opened)) for _ in range(streams)]
-    deadline = time.monotonic() + 30
-    while len(opened) < streams and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)  # let every stream receive its snapshot
+    connect_started = time.monotonic()
+    clients, _ = await open_streams(port, streams, arrivals, at_once=256)
+    if not await until(lambda: all(c.first_data for c in clients), 120):
+        raise SystemExit(f"not every one of {streams} streams was answered")
+    all_live_s = time.monotonic() - connect_started
     rss_idle = rss_kib(pid)
     arrivals.clear()
-    cpu_before = cpu_seconds(pid)
+    profiler = profile(pid, profile_stem) if profile_stem else None
+    cpu_before, own_cpu_before = cpu_seconds(pid), time.process_time()
     out = str(Path(url.removeprefix("sqlite:///")).with_name(f"written-{streams}.json"))
     publisher = multiprocessing.Process(target=publish, args=(url, seconds, out, push_port))
     publisher.start()
-    while publisher.is_alive():
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # the last poll's deliveries
-    cpu = cpu_seconds(pid) - cpu_before
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for sock in stuck:
-        sock.close()
+    await until(lambda: not publisher.is_alive(), seconds + 60)
     written = {int(k): v for k, v in json.loads(Path(out).read_text()).items()}
-    latencies = [
+    last_per_symbol = sorted(written)[-INSTRUMENTS:]
+
+    def arrived_everywhere() -> int:
+        return sum(len(arrivals.get(t, [])) for t in last_per_symbol)
+
+    # The last batch's deliveries; a server that never converges is given up on after 10 s.
+    await until(lambda: arrived_everywhere() >= INSTRUMENTS * streams, 10)
+    cpu = cpu_seconds(pid) - cpu_before
+    own_cpu = time.process_time() - own_cpu_before
+    if profiler is not None:
+        stop_profile(profiler)
+    elapsed = time.monotonic() - connect_started - all_live_s
+    latencies = sorted(
         (t - written[tick_id]) * 1000
         for tick_id, times in arrivals.items()
         if tick_id in written
         for t in times
-    ]
-    latencies.sort()
-    last_per_symbol = sorted(written)[-INSTRUMENTS:]
-    converged = sum(len(arrivals.get(t, [])) for t in last_per_symbol) / (INSTRUMENTS * streams)
+    )
     delivered_updates = len(latencies)
-    return {
+    result: dict[str, float] = {
         "frozen": frozen_count,
-        "cpu_ms_per_delivered_update": cpu * 1000 / delivered_updates
-        if delivered_updates
-        else float("nan"),
         "streams": streams,
+        "seconds_until_all_live": all_live_s,
         "ticks_written": len(written),
-        "deliveries": len(latencies),
+        "deliveries": delivered_updates,
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
         "max_ms": latencies[-1] if latencies else float("nan"),
-        "converged": converged,
+        "converged": arrived_everywhere() / (INSTRUMENTS * streams),
         "server_cpu_s_per_1000_client_s": cpu / (streams * seconds) * 1000,
+        "cpu_ms_per_delivered_update": cpu * 1000 / delivered_updates
+        if delivered_updates
+        else float("nan"),
         "rss_kib_per_idle_stream": (rss_idle - rss_before) / streams,
+        # How busy this load generator was: near 1.0, its own lag is in the latencies.
+        "load_generator_cpu_share": own_cpu / elapsed,
+    }
+    if storm:
+        storm_stem = profile_stem.with_name(f"{profile_stem.name}-storm") if profile_stem else None
+        result |= await reconnect_storm(port, pid, clients, set(last_per_symbol), storm_stem)
+    for client in clients:
+        client.reset()
+    for sock in stuck:
+        sock.close()
+    return result
+
+
+async def reconnect_storm(
+    port: int,
+    pid: int,
+    clients: list[StreamClient],
+    latest: set[int],
+    profile_stem: Path | None = None,
+) -> dict[str, float]:
+    """Reset every stream at once and reconnect them all at once, as after a network blip.
+
+    Figures: seconds from the reset until each stream has its first message, and whether that
+    message held the latest tick of every symbol.
+    """
+    for client in clients:
+        client.reset()
+    await asyncio.gather(*(c.closed for c in clients))
+    arrivals: dict[int, list[float]] = {}
+    profiler = profile(pid, profile_stem) if profile_stem else None
+    cpu_before = cpu_seconds(pid)
+    started = time.time()
+    clients[:], refused = await open_streams(
+        port, len(clients), arrivals, at_once=len(clients), keep_ids=True
+    )
+    await until(lambda: all(c.first_data for c in clients), 120)
+    cpu = cpu_seconds(pid) - cpu_before
+    if profiler is not None:
+        stop_profile(profiler)
+    back = sorted(c.first_data - started for c in clients if c.first_data)
+    return {
+        "storm_back": len(back) / len(clients),
+        "storm_refused_attempts": refused,
+        "storm_p50_s": statistics.median(back) if back else float("nan"),
+        "storm_p99_s": back[int(len(back) * 0.99) - 1] if back else float("nan"),
+        "storm_max_s": back[-1] if back else float("nan"),
+        # The ticks have stopped: what a stream received is its first message, the snapshot.
+        "storm_current": sum(latest <= (c.ids or set()) for c in clients) / len(clients),
+        "storm_cpu_s": cpu,
     }
 
 
@@ -253,9 +413,126 @@ def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.
             time.sleep(0.1)
 
 
+def run_target(target: str, args: argparse.Namespace) -> list[dict[str, object]]:
+    """Every stream count (and frozen share) against ``target``, each in a fresh server.
+
+    A fresh process per row keeps the RSS per idle stream honest: a process that already
+    held N streams keeps some of that memory after they close.
+    """
+    results: list[dict[str, object]] = []
+    for n in args.naive_streams if target == "naive" else args.streams:
+        for frozen in sorted({0.0, args.frozen}):
+            workdir = Path(tempfile.mkdtemp(prefix=f"dashboard-bench-{target}-"))
+            url = f"sqlite:///{workdir / 'bench.db'}"
+            prepare(url)
+            port = free_port()
+            server = start_server(target, url, port, workdir)
+            try:
+                push = port if target == "node" else None
+                storm = args.storm and not frozen
+                result: dict[str, object] = {"target": target}
+                stem = args.profile / f"{target}-{n}-{frozen}" if args.profile else None
+                result |= uvloop.run(
+                    run_one(port, server.pid, url, n, args.seconds, push, frozen, storm, stem)
+                )
+                results.append(result)
+                print(json.dumps(result), flush=True)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                try:
+                    server.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+    return results
+
+
+def profile(pid: int, stem: Path) -> subprocess.Popen[bytes]:
+    """Sample ``pid`` with py-spy (without pausing it) until interrupted: collapsed stacks."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    command = ["py-spy", "record", "--pid", str(pid), "--nonblocking", "--rate", "200"]
+    command += ["--format", "raw", "--output", f"{stem}.folded"]
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command[0] = str(py_spy) if py_spy.exists() else "py-spy"
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+    profiler.wait(60)
+
+
+def largest_holding(results: list[dict[str, Any]], target: str, p99_ms: float) -> int | None:
+    """The largest N at which every client converged with p99 at most ``p99_ms``."""
+    held = [
+        r["streams"]
+        for r in results
+        if r["target"] == target
+        and not r["frozen"]
+        and r["converged"] >= 1.0
+        and r["p99_ms"] <= p99_ms
+    ]
+    return max(held, default=None)
+
+
+def print_tables(results: list[dict[str, Any]], streams: list[int]) -> None:
+    print()
+    print(
+        "| server | streams | frozen | ticks | deliveries | p50 ms | p99 ms | max ms | converged "
+        "| CPU s / 1000 client-s | CPU ms / delivered update | KiB / idle stream "
+        "| load generator CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['target']} | {r['streams']} | {r['frozen']} | {r['ticks_written']} "
+            f"| {r['deliveries']} "
+            f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['converged']:.1%} "
+            f"| {r['server_cpu_s_per_1000_client_s']:.2f} | {r['cpu_ms_per_delivered_update']:.3f} "
+            f"| {r['rss_kib_per_idle_stream']:.1f} | {r['load_generator_cpu_share']:.0%} |"
+        )
+    storms = [r for r in results if "storm_back" in r]
+    if storms:
+        print()
+        print(
+            "| server | streams | back | refused attempts | p50 s | p99 s | max s "
+            "| snapshot current | server CPU s |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in storms:
+            print(
+                f"| {r['target']} | {r['streams']} | {r['storm_back']:.1%} "
+                f"| {r['storm_refused_attempts']} | {r['storm_p50_s']:.2f} "
+                f"| {r['storm_p99_s']:.2f} | {r['storm_max_s']:.2f} | {r['storm_current']:.1%} "
+                f"| {r['storm_cpu_s']:.2f} |"
+            )
+    by_key = {(r["target"], r["streams"]): r for r in results if not r["frozen"]}
+    print()
+    for n in streams:
+        ours = by_key.get(("dashboard", n))
+        for other in ("naive", "node"):
+            theirs = by_key.get((other, n))
+            if ours and theirs:
+                ratio = (
+                    ours["server_cpu_s_per_1000_client_s"]
+                    / theirs["server_cpu_s_per_1000_client_s"]
+                )
+                print(f"{n} streams: dashboard CPU per client-second = {ratio:.2f} x {other}")
+    for target in dict.fromkeys(r["target"] for r in results):
+        for limit in (500, 1000):
+            largest = largest_holding(results, target, limit)
+            print(f"{target}: largest N tried with p99 <= {limit} ms, all converged: {largest}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument(
+        "--naive-streams",
+        type=int,
+        nargs="+",
+        default=[100, 300, 500, 700, 1000],
+        help="stream counts for the naive baseline (it collapses long before the others)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
         "--targets",
@@ -269,59 +546,16 @@ def main() -> None:
         default=0.0,
         help="also run each N with this share of clients that never read (e.g. 0.05)",
     )
+    parser.add_argument("--storm", action="store_true", help="end each run with a reconnect storm")
     parser.add_argument("--out", type=Path, help="write the results here as JSON (for plot.py)")
+    parser.add_argument(
+        "--profile", type=Path, help="record each server with py-spy into this directory"
+    )
     args = parser.parse_args()
-    results = []
-    for target in args.targets:
-        workdir = Path(tempfile.mkdtemp(prefix=f"dashboard-bench-{target}-"))
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        prepare(url)
-        port = free_port()
-        server = start_server(target, url, port, workdir)
-        try:
-            for n in args.streams:
-                for frozen in sorted({0.0, args.frozen}):
-                    push = port if target == "node" else None
-                    result = asyncio.run(
-                        run_one(port, server.pid, url, n, args.seconds, push, frozen)
-                    )
-                    result["target"] = target
-                    results.append(result)
-                    print(json.dumps(result), flush=True)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    results = [r for target in args.targets for r in run_target(target, args)]
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
-    print()
-    print(
-        "| server | streams | frozen | ticks | deliveries | p50 ms | p99 ms | max ms | converged "
-        "| CPU s / 1000 client-s | CPU ms / delivered update | KiB / idle stream |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(
-            f"| {r['target']} | {r['streams']} | {r['frozen']} | {r['ticks_written']} "
-            f"| {r['deliveries']} "
-            f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['converged']:.1%} "
-            f"| {r['server_cpu_s_per_1000_client_s']:.2f} | {r['cpu_ms_per_delivered_update']:.3f} "
-            f"| {r['rss_kib_per_idle_stream']:.1f} |"
-        )
-    by_key = {(r["target"], r["streams"]): r for r in results if not r["frozen"]}
-    print()
-    for n in args.streams:
-        ours = by_key.get(("dashboard", n))
-        for other in ("naive", "node"):
-            theirs = by_key.get((other, n))
-            if ours and theirs:
-                ratio = (
-                    ours["server_cpu_s_per_1000_client_s"]
-                    / theirs["server_cpu_s_per_1000_client_s"]
-                )
-                print(f"{n} streams: dashboard CPU per client-second = {ratio:.2f} x {other}")
+    print_tables(results, args.streams)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ from fanout import free_port  # noqa: E402
 
 PASSWORD = "soak-password-1"
 EVENT_ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
-TICK_ID = re.compile(rb'data-tick-id="(\d+)"')
 
 
 def prepare(url: str) -> str:
@@ -266,7 +265,7 @@ async def contention(streams: int, seconds: float, ticks_per_second: int) -> dic
                 chunk = await reader.read(65536)
                 if not chunk:
                     return
-                seen.update(int(t) for t in TICK_ID.findall(chunk))
+                seen.update(int(t) for t in fanout.TICK_ID.findall(chunk))
         finally:
             writer.close()
 
