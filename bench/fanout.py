@@ -38,6 +38,7 @@ import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK_ID = re.compile(rb'data-tick-id="(\d+)"')
+TICK_MARK = b'data-tick-id="'
 INSTRUMENTS = 20
 TICKS_PER_SECOND_EACH = 5
 
@@ -143,12 +144,18 @@ def push_ticks(port: int, ticks: queue.Queue[bytes | None]) -> None:
 class StreamClient(asyncio.Protocol):
     """One raw HTTP/1.1 `/events` reader: notes when each tick id arrives.
 
-    A Protocol, not a StreamReader, so that 10,000 of them cost this process little. A tile
+    A Protocol, not a StreamReader, so that 10,000 of them cost this process little. Each
+    read only keeps its time and the tick ids found in it (one C-level regex pass); turning
+    them into per-tick arrivals waits for :meth:`collect`, after the ticks, so that this
+    process takes as little of the machine as it can while the server is measured. A tile
     split across two reads is not lost: the unmatched tail of one read starts the next.
     """
 
-    def __init__(self, arrivals: dict[int, list[float]], *, keep_ids: bool = False) -> None:
-        self.arrivals = arrivals
+    # When any stream last read something (to tell when the server has gone quiet).
+    last_read = 0.0
+
+    def __init__(self, *, keep_ids: bool = False) -> None:
+        self.reads: list[tuple[float, list[bytes]]] = []
         self.tail = b""
         self.first_data: float | None = None
         # Every tick id this stream received, when asked (the storm checks its snapshot).
@@ -163,21 +170,30 @@ class StreamClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        now = time.time()
-        buffer = self.tail + data if self.tail else data
-        end = 0
-        ids = []
-        for match in TICK_ID.finditer(buffer):
-            tick_id = int(match[1])
-            ids.append(tick_id)
-            self.arrivals.setdefault(tick_id, []).append(now)
-            end = match.end()
+        now = StreamClient.last_read = time.time()
         if self.first_data is None:
             self.first_data = now  # served: the response has begun (the snapshot, here)
-        if self.ids is not None:
-            self.ids.update(ids)
-        # Keep only what may be the start of a tile id cut by this read.
-        self.tail = buffer[max(end, len(buffer) - 40) :]
+        buffer = self.tail + data if self.tail else data
+        ids = TICK_ID.findall(buffer)
+        if ids:
+            self.reads.append((now, ids))
+        # Keep what may be a tile id cut by this read, and never a whole one (it would be
+        # counted twice): an unfinished last id, else less than one marker's length.
+        last = buffer.rfind(TICK_MARK)
+        if last >= 0 and buffer.find(b'"', last + len(TICK_MARK)) < 0:
+            self.tail = buffer[last:]
+        else:
+            self.tail = buffer[-(len(TICK_MARK) - 1) :]
+
+    def collect(self, arrivals: dict[int, list[float]]) -> None:
+        """Move what this stream has read into ``arrivals`` (tick id -> arrival times)."""
+        for now, ids in self.reads:
+            for found in ids:
+                tick_id = int(found)
+                arrivals.setdefault(tick_id, []).append(now)
+                if self.ids is not None:
+                    self.ids.add(tick_id)
+        self.reads.clear()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
@@ -193,12 +209,7 @@ class StreamClient(asyncio.Protocol):
 
 
 async def open_streams(
-    port: int,
-    count: int,
-    arrivals: dict[int, list[float]],
-    *,
-    at_once: int,
-    keep_ids: bool = False,
+    port: int, count: int, *, at_once: int, keep_ids: bool = False
 ) -> tuple[list[StreamClient], int]:
     """Open ``count`` streams, ``at_once`` connection attempts in flight; retry refusals.
 
@@ -215,7 +226,7 @@ async def open_streams(
             async with gate:
                 try:
                     _, protocol = await loop.create_connection(
-                        lambda: StreamClient(arrivals, keep_ids=keep_ids), "127.0.0.1", port
+                        lambda: StreamClient(keep_ids=keep_ids), "127.0.0.1", port
                     )
                     return protocol
                 except OSError:
@@ -273,18 +284,18 @@ async def run_one(
     ``storm``: after the ticks, every reading stream is reset at once and reconnects at once.
     ``profile_stem``: record the server with py-spy while the ticks flow (and in the storm).
     """
-    arrivals: dict[int, list[float]] = {}
     rss_before = rss_kib(pid)
     frozen_count = int(streams * frozen)
     stuck = [frozen_reader(port) for _ in range(frozen_count)]
     streams -= frozen_count
     connect_started = time.monotonic()
-    clients, _ = await open_streams(port, streams, arrivals, at_once=256)
+    clients, _ = await open_streams(port, streams, at_once=256)
     if not await until(lambda: all(c.first_data for c in clients), 120):
         raise SystemExit(f"not every one of {streams} streams was answered")
     all_live_s = time.monotonic() - connect_started
     rss_idle = rss_kib(pid)
-    arrivals.clear()
+    for client in clients:
+        client.reads.clear()  # the snapshots
     profiler = profile(pid, profile_stem) if profile_stem else None
     cpu_before, own_cpu_before = cpu_seconds(pid), time.process_time()
     out = str(Path(url.removeprefix("sqlite:///")).with_name(f"written-{streams}.json"))
@@ -293,16 +304,17 @@ async def run_one(
     await until(lambda: not publisher.is_alive(), seconds + 60)
     written = {int(k): v for k, v in json.loads(Path(out).read_text()).items()}
     last_per_symbol = sorted(written)[-INSTRUMENTS:]
-
-    def arrived_everywhere() -> int:
-        return sum(len(arrivals.get(t, [])) for t in last_per_symbol)
-
-    # The last batch's deliveries; a server that never converges is given up on after 10 s.
-    await until(lambda: arrived_everywhere() >= INSTRUMENTS * streams, 10)
+    # The last batches' deliveries: until nothing has arrived for a second (a server that
+    # is still sending after 10 s is given up on), then the reads become arrivals.
+    await until(lambda: time.time() - StreamClient.last_read > 1.0, 10)
     cpu = cpu_seconds(pid) - cpu_before
     own_cpu = time.process_time() - own_cpu_before
     if profiler is not None:
         stop_profile(profiler)
+    arrivals: dict[int, list[float]] = {}
+    for client in clients:
+        client.collect(arrivals)
+    arrived_everywhere = sum(len(arrivals.get(t, [])) for t in last_per_symbol)
     elapsed = time.monotonic() - connect_started - all_live_s
     latencies = sorted(
         (t - written[tick_id]) * 1000
@@ -320,7 +332,7 @@ async def run_one(
         "p50_ms": statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
         "max_ms": latencies[-1] if latencies else float("nan"),
-        "converged": arrived_everywhere() / (INSTRUMENTS * streams),
+        "converged": arrived_everywhere / (INSTRUMENTS * streams),
         "server_cpu_s_per_1000_client_s": cpu / (streams * seconds) * 1000,
         "cpu_ms_per_delivered_update": cpu * 1000 / delivered_updates
         if delivered_updates
@@ -354,17 +366,19 @@ async def reconnect_storm(
     for client in clients:
         client.reset()
     await asyncio.gather(*(c.closed for c in clients))
-    arrivals: dict[int, list[float]] = {}
     profiler = profile(pid, profile_stem) if profile_stem else None
     cpu_before = cpu_seconds(pid)
     started = time.time()
     clients[:], refused = await open_streams(
-        port, len(clients), arrivals, at_once=len(clients), keep_ids=True
+        port, len(clients), at_once=len(clients), keep_ids=True
     )
     await until(lambda: all(c.first_data for c in clients), 120)
     cpu = cpu_seconds(pid) - cpu_before
     if profiler is not None:
         stop_profile(profiler)
+    await until(lambda: time.time() - StreamClient.last_read > 1.0, 10)  # whole snapshots
+    for client in clients:
+        client.collect({})
     back = sorted(c.first_data - started for c in clients if c.first_data)
     return {
         "storm_back": len(back) / len(clients),
