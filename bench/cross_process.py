@@ -32,11 +32,13 @@ from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from soak import PASSWORD, add_users  # noqa: E402  (bench/ is scripts, not a package)
 
 POSTGRES = os.environ.get(
     "DASHBOARD_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-PASSWORD = "bench-password-1"
 
 
 def free_port() -> int:
@@ -113,10 +115,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=50)
     args = parser.parse_args()
 
-    from sqlmodel import Session
-
-    from dashboard import auth, schema, tokens
-    from dashboard.db import make_engine
+    from dashboard import schema
 
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT", poolclass=NullPool)
@@ -129,15 +128,7 @@ def main() -> None:
     )
     try:
         schema.upgrade(url)
-        engine = make_engine(url)
-        with Session(engine) as session:
-            boss = auth.create_user(
-                session=session, username="admin", password=PASSWORD, is_admin=True
-            )
-            auth.create_user(session=session, username="alice", password=PASSWORD)
-            assert boss.id is not None
-            _, token = tokens.issue(session=session, user_id=boss.id, name="bench")
-        engine.dispose()
+        token = add_users(url, token_name="bench")
         common = {"DASHBOARD_SECRET_KEY": "bench-secret-key", "DASHBOARD_DEMO_PASSWORD": PASSWORD}
         print("| wake-up | poll interval | posts | p50 | p99 | max |")
         print("|---|---:|---:|---:|---:|---:|")

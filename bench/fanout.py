@@ -464,10 +464,9 @@ def run_target(target: str, args: argparse.Namespace) -> list[dict[str, object]]
 def profile(pid: int, stem: Path) -> subprocess.Popen[bytes]:
     """Sample ``pid`` with py-spy (without pausing it) until interrupted: collapsed stacks."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    command = ["py-spy", "record", "--pid", str(pid), "--nonblocking", "--rate", "200"]
-    command += ["--format", "raw", "--output", f"{stem}.folded"]
-    py_spy = Path(sys.executable).with_name("py-spy")
-    command[0] = str(py_spy) if py_spy.exists() else "py-spy"
+    py_spy = Path(sys.executable).with_name("py-spy")  # the bench extra's, in the venv
+    command = [str(py_spy) if py_spy.exists() else "py-spy", "record", "--pid", str(pid)]
+    command += ["--nonblocking", "--rate", "200", "--format", "raw", "--output", f"{stem}.folded"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -568,7 +567,7 @@ def main() -> None:
     parser.add_argument("--storm", action="store_true", help="end each run with a reconnect storm")
     parser.add_argument("--out", type=Path, help="write the results here as JSON (for plot.py)")
     parser.add_argument(
-        "--profile", type=Path, help="record each server with py-spy into this directory"
+        "--profile", type=Path, help="record the Python servers with py-spy into this directory"
     )
     args = parser.parse_args()
     results = [r for target in args.targets for r in run_target(target, args)]

@@ -19,7 +19,6 @@ import asyncio
 import json
 import random
 import re
-import signal
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from soak import PASSWORD, Server, free_port  # noqa: E402
+from soak import PASSWORD, Server, free_port, stop_clients_and_server  # noqa: E402
 
 EVENT_ID = re.compile(rb"(?m)^id: (\d+)\r?$")
 
@@ -130,11 +129,7 @@ async def scenario(name: str, streams: int, posts: int) -> dict[str, object]:
             )
             sent[response.json()["id"]] = started
     await asyncio.sleep(2.0)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    server.process.send_signal(signal.SIGTERM)
-    server.process.wait(30)
+    await stop_clients_and_server(None, tasks, server)
     latencies = sorted(
         (t - sent[nid]) * 1000 for nid, times in arrivals.items() if nid in sent for t in times
     )

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,14 +41,18 @@ EVENT_ID = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
 
 
 def prepare(url: str) -> str:
-    """The fan-out benchmark's store (20 instruments), plus users admin and alice and an
-    admin token; return the token."""
+    """The fan-out benchmark's store (20 instruments) and :func:`add_users`; the token."""
+    fanout.prepare(url)
+    return add_users(url, token_name="soak")
+
+
+def add_users(url: str, *, token_name: str) -> str:
+    """Users admin and alice (password ``PASSWORD``) and an admin API token; return it."""
     from sqlmodel import Session
 
     from dashboard import auth, tokens
     from dashboard.db import make_engine
 
-    fanout.prepare(url)
     engine = make_engine(url)
     with Session(engine) as session:
         admin = auth.create_user(
@@ -55,9 +60,22 @@ def prepare(url: str) -> str:
         )
         auth.create_user(session=session, username="alice", password=PASSWORD)
         assert admin.id is not None
-        _, token = tokens.issue(session=session, user_id=admin.id, name="soak")
+        _, token = tokens.issue(session=session, user_id=admin.id, name=token_name)
     engine.dispose()
     return token
+
+
+async def stop_clients_and_server(
+    stop: asyncio.Event | None, tasks: list[asyncio.Task[None]], server: Server
+) -> None:
+    """End a scenario: stop its client tasks, then the server (SIGTERM, as in production)."""
+    if stop is not None:
+        stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(30)
 
 
 _RUNNING: list[subprocess.Popen[bytes]] = []
@@ -213,12 +231,7 @@ async def restart_scenario(how: str, streams: int, missed: int) -> dict[str, obj
     server = await asyncio.to_thread(Server, url, port, log)
     await wait_for(lambda: all(r.ids[-missed:] == ids for r in readers), 120)
     all_back = time.monotonic() - restarted_at
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    server.process.send_signal(signal.SIGTERM)
-    server.process.wait(30)
+    await stop_clients_and_server(stop, tasks, server)
     complete = sum(1 for r in readers if r.ids == ids)
     duplicates = sum(len(r.ids) - len(set(r.ids)) for r in readers)
     text = log.read_text()
@@ -236,12 +249,10 @@ async def restart_scenario(how: str, streams: int, missed: int) -> dict[str, obj
     }
 
 
-async def wait_for(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out")
-        await asyncio.sleep(0.1)
+async def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    """:func:`fanout.until`, ending the run when the condition is not met in time."""
+    if not await fanout.until(condition, timeout):
+        raise SystemExit("timed out")
 
 
 async def contention(streams: int, seconds: float, ticks_per_second: int) -> dict[str, object]:
@@ -301,12 +312,7 @@ async def contention(streams: int, seconds: float, ticks_per_second: int) -> dic
                 await asyncio.sleep(delay)
         elapsed = time.monotonic() - started
     await asyncio.sleep(2)
-    stop.set()
-    for task in watchers:
-        task.cancel()
-    await asyncio.gather(*watchers, return_exceptions=True)
-    server.process.send_signal(signal.SIGTERM)
-    server.process.wait(30)
+    await stop_clients_and_server(stop, watchers, server)
 
     from sqlalchemy import create_engine, text
 
