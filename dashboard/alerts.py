@@ -8,11 +8,11 @@ claim, and only the process whose UPDATE changed the row writes the notification
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Connection, bindparam, update
 from sqlmodel import Session, col, select
 
 from dashboard.db import SessionFactory
@@ -45,6 +45,26 @@ class Move:
     ttl_seconds: int
     previous: float | None
     ticks: Sequence[tuple[int, float, datetime]]  # (tick id, price, ts), oldest first
+
+
+# Asked on every poll that read ticks, so built once and run on the poll's own connection.
+_ARMED_AMONG = (
+    select(PriceAlert.instrument_id)
+    .where(
+        col(PriceAlert.armed), col(PriceAlert.instrument_id).in_(bindparam("ids", expanding=True))
+    )
+    .distinct()
+)
+
+
+def armed_among(connection: Connection, instrument_ids: Collection[int]) -> set[int]:
+    """Which of ``instrument_ids`` have at least one armed alert (a cheap Core query).
+
+    Most polls move no instrument anyone has an alert on; they skip the evaluation.
+    """
+    if not instrument_ids:
+        return set()
+    return set(connection.execute(_ARMED_AMONG, {"ids": list(instrument_ids)}).scalars())
 
 
 class AlertEvaluator:

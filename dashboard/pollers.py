@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import Engine, bindparam, func
 from sqlmodel import Session, col, select
 
 from dashboard import notices
 from dashboard._loop import call_on_loop
-from dashboard.alerts import AlertEvaluator, Move
+from dashboard.alerts import AlertEvaluator, Move, armed_among
 from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
 from dashboard.models import Audience as NoticeAudience
@@ -126,6 +126,7 @@ class PricePoller(Poller):
     def __init__(
         self,
         *,
+        engine: Engine,
         open_session: SessionFactory,
         hub: Hub,
         renderer: Renderer,
@@ -139,7 +140,17 @@ class PricePoller(Poller):
         super().__init__(interval=interval)
         self._alerts = alerts
         self._on_alerts_fired = on_alerts_fired
+        self._engine = engine
         self._open_session = open_session
+        # Built once and run as Core on a bare connection: this runs ten times a second in
+        # every process, and through a Session and the ORM the same query cost about three
+        # times the CPU (docs/benchmarks.md, "The idle floor").
+        self._new_ticks = (
+            select(Tick.id, Tick.instrument_id, Tick.price, Tick.ts)
+            .where(col(Tick.id) > bindparam("cursor"))
+            .order_by(col(Tick.id))
+            .limit(batch_size)
+        )
         self._hub = hub
         self._renderer = renderer
         self._batch_size = batch_size
@@ -239,20 +250,21 @@ class PricePoller(Poller):
             state.reference_price = first if first is not None else state.price
         self._references_read_at = time.monotonic()
 
-    def _fetch(self, cursor: int) -> list[_TickRow]:
-        with self._open_session() as session:
-            if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
-                self._read_references(session)
-            rows = session.exec(
-                select(Tick.id, Tick.instrument_id, Tick.price, Tick.ts)
-                .where(col(Tick.id) > cursor)
-                .order_by(col(Tick.id))
-                .limit(self._batch_size)
-            ).all()
-            return [_TickRow(*row) for row in rows]
+    def _fetch(self, cursor: int) -> tuple[list[_TickRow], set[int]]:
+        """The ticks after ``cursor``, and which of their instruments have armed alerts."""
+        if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
+            self._refresh_references()
+        with self._engine.connect() as connection:
+            rows = [
+                _TickRow(*row) for row in connection.execute(self._new_ticks, {"cursor": cursor})
+            ]
+            armed: set[int] = set()
+            if self._alerts is not None and rows:
+                armed = armed_among(connection, {row.instrument_id for row in rows})
+            return rows, armed
 
     async def poll_once(self) -> bool:
-        rows = await self.in_thread(self._fetch, self.cursor)
+        rows, armed = await self.in_thread(self._fetch, self.cursor)
         if any(row.instrument_id not in self._by_instrument for row in rows):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {}
@@ -268,9 +280,11 @@ class PricePoller(Poller):
             # Advanced before alerts are checked: a failed check must not make the next
             # poll apply these ticks again (and read their price as the "previous" one).
             self.cursor = rows[-1].id
-        if self._alerts is not None and rows:
+        if armed:
             try:
-                await self._evaluate_alerts(rows, previous)
+                await self._evaluate_alerts(
+                    [row for row in rows if row.instrument_id in armed], previous
+                )
             except Exception:
                 logger.exception("alert evaluation failed for ticks up to %s", self.cursor)
         now = utcnow()
@@ -320,6 +334,7 @@ class NotificationPoller(Poller):
     def __init__(
         self,
         *,
+        engine: Engine,
         open_session: SessionFactory,
         hub: Hub,
         renderer: Renderer,
@@ -327,6 +342,7 @@ class NotificationPoller(Poller):
         batch_size: int,
     ) -> None:
         super().__init__(interval=interval)
+        self._engine = engine
         self._open_session = open_session
         self._hub = hub
         self._renderer = renderer
@@ -342,6 +358,9 @@ class NotificationPoller(Poller):
             return notices.newest_id(session=session)
 
     def _fetch(self, cursor: int) -> tuple[list[Notification], dict[int, set[int]]]:
+        with self._engine.connect() as connection:
+            if not notices.any_after(connection, cursor):
+                return [], {}  # nearly every poll: no Session, no ORM
         with self._open_session() as session:
             batch = list(
                 session.exec(
@@ -392,13 +411,22 @@ class ScheduledPublisher(Poller):
     """Publishes scheduled notifications when their time comes (once, across processes)."""
 
     def __init__(
-        self, *, open_session: SessionFactory, interval: float, on_published: Callable[[], None]
+        self,
+        *,
+        engine: Engine,
+        open_session: SessionFactory,
+        interval: float,
+        on_published: Callable[[], None],
     ) -> None:
         super().__init__(interval=interval)
+        self._engine = engine
         self._open_session = open_session
         self._on_published = on_published
 
     def _publish(self) -> list[int]:
+        with self._engine.connect() as connection:
+            if not notices.any_due(connection):
+                return []
         with self._open_session() as session:
             return notices.publish_due(session=session)
 

@@ -136,6 +136,7 @@ def build_services(settings: Settings) -> Services:
     renderer = Renderer(templates.env)
     hub = Hub(mailbox_size=settings.mailbox_size, encode_tiles=renderer.tiles_message)
     notification_poller = NotificationPoller(
+        engine=engine,
         open_session=open_session,
         hub=hub,
         renderer=renderer,
@@ -143,11 +144,13 @@ def build_services(settings: Settings) -> Services:
         batch_size=settings.poll_batch_size,
     )
     scheduled_publisher = ScheduledPublisher(
+        engine=engine,
         open_session=open_session,
         interval=settings.schedule_poll_interval,
         on_published=notification_poller.wake,
     )
     price_poller = PricePoller(
+        engine=engine,
         open_session=open_session,
         hub=hub,
         renderer=renderer,

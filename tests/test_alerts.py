@@ -142,6 +142,7 @@ def test_two_price_pollers_over_one_store_fire_once(
     woken: list[int] = []
     pollers = [
         PricePoller(
+            engine=e,
             open_session=session_factory(e),
             hub=Hub(mailbox_size=8),
             renderer=renderer,

@@ -204,7 +204,9 @@ def test_preview_writes_nothing(session: Session) -> None:
     assert session.exec(select(Notification)).all() == []
 
 
-def test_a_scheduled_notification_is_published_at_its_time_and_only_then(session: Session) -> None:
+def test_a_scheduled_notification_is_published_at_its_time_and_only_then(
+    engine: Engine, session: Session
+) -> None:
     earlier = add_notification(session, "earlier")
     send_at = utcnow() + timedelta(minutes=5)
     scheduled = notices.schedule(
@@ -213,10 +215,17 @@ def test_a_scheduled_notification_is_published_at_its_time_and_only_then(session
         created_by=None,
     )
     assert isinstance(scheduled, ScheduledNotification)
+    with engine.connect() as connection:  # the scheduled publisher's cheap look first
+        assert not notices.any_due(connection, send_at - timedelta(seconds=1))
+        assert notices.any_due(connection, send_at)
     assert notices.publish_due(session=session, now=send_at - timedelta(seconds=1)) == []
     assert [p.id for p in notices.pending(session=session)] == [scheduled.id]
     published = notices.publish_due(session=session, now=send_at)
     assert len(published) == 1 and earlier.id is not None and published[0] > earlier.id
+    with engine.connect() as connection:  # published: no longer due, and newer than before
+        assert not notices.any_due(connection, send_at + timedelta(hours=1))
+        assert notices.any_after(connection, earlier.id)
+        assert not notices.any_after(connection, published[0])
     assert notices.publish_due(session=session, now=send_at + timedelta(hours=1)) == []
     assert notices.pending(session=session) == []
     assert session.get(Notification, published[0]).title == "later"  # type: ignore[union-attr]

@@ -4,11 +4,13 @@ import asyncio
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from dashboard import alerts
+from dashboard.alerts import AlertEvaluator
 from dashboard.db import session_factory
 from dashboard.hub import Hub
-from dashboard.models import Audience, utcnow
+from dashboard.models import Audience, Notification, utcnow
 from dashboard.pollers import NotificationPoller, PricePoller
 from dashboard.render import Renderer
 from dashboard.services import build_services
@@ -42,8 +44,11 @@ class CountingRenderer(Renderer):
         return super().notice_message(*args, **kwargs)
 
 
-def price_poller(engine: Engine, hub: Hub, renderer: Renderer) -> PricePoller:
+def price_poller(
+    engine: Engine, hub: Hub, renderer: Renderer, evaluator: AlertEvaluator | None = None
+) -> PricePoller:
     return PricePoller(
+        engine=engine,
         open_session=session_factory(engine),
         hub=hub,
         renderer=renderer,
@@ -51,6 +56,7 @@ def price_poller(engine: Engine, hub: Hub, renderer: Renderer) -> PricePoller:
         batch_size=100,
         sparkline_points=10,
         reference_window=timedelta(hours=24),
+        alerts=evaluator,
     )
 
 
@@ -121,7 +127,12 @@ def test_notification_poller_routes_a_topic_to_its_subscribers_only(
     hub = Hub(mailbox_size=8)
     renderer = CountingRenderer(make_renderer(settings))
     poller = NotificationPoller(
-        open_session=session_factory(engine), hub=hub, renderer=renderer, interval=1, batch_size=10
+        engine=engine,
+        open_session=session_factory(engine),
+        hub=hub,
+        renderer=renderer,
+        interval=1,
+        batch_size=10,
     )
     asyncio.run(poller.prime())
     alice_conn, bob_conn = hub.connect(user_id=alice.id), hub.connect(user_id=bob.id)
@@ -155,8 +166,6 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
 ) -> None:
     # Found in review: the cursor moved only after alerts were checked, so a failure made
     # the next poll apply the same ticks again (a doubled sparkline point).
-    from dashboard.alerts import AlertEvaluator
-
     class FailingOnce(AlertEvaluator):
         failures = 0
 
@@ -168,7 +177,12 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
 
     acme = make_instrument(session, "ACME")
     add_tick(session, acme, 100.0)
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
+    evaluator = FailingOnce(open_session=session_factory(engine))
     poller = PricePoller(
+        engine=engine,
         open_session=session_factory(engine),
         hub=Hub(mailbox_size=8),
         renderer=make_renderer(settings),
@@ -176,11 +190,45 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
         batch_size=100,
         sparkline_points=10,
         reference_window=timedelta(hours=24),
-        alerts=FailingOnce(open_session=session_factory(engine)),
+        alerts=evaluator,
     )
     asyncio.run(poller.prime())
     last = add_tick(session, acme, 110.0)
     asyncio.run(poller.poll_once())  # the alert check fails; the tiles still update
+    assert evaluator.failures == 1
     asyncio.run(poller.poll_once())
     assert poller.cursor == last.id
     assert list(poller.states["ACME"].history) == [100.0, 110.0]
+
+
+def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    class Recording(AlertEvaluator):
+        def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(**kwargs)
+            self.asked: list[list[str]] = []
+
+        def evaluate(self, moves, *, now=None):  # type: ignore[no-untyped-def]
+            self.asked.append(sorted(m.symbol for m in moves))
+            return super().evaluate(moves, now=now)
+
+    acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    add_tick(session, acme, 100.0)
+    add_tick(session, globex, 50.0)
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
+    evaluator = Recording(open_session=session_factory(engine))
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(settings), evaluator)
+    asyncio.run(poller.prime())
+    add_tick(session, globex, 51.0)
+    asyncio.run(poller.poll_once())
+    assert evaluator.asked == []  # no alert on GLBX: no evaluation at all
+    add_tick(session, acme, 106.0)
+    add_tick(session, globex, 52.0)
+    asyncio.run(poller.poll_once())
+    assert evaluator.asked == [["ACME"]]
+    assert [n.title for n in session.exec(select(Notification)).all()] == [
+        "ACME crossed above 105.00"
+    ]
