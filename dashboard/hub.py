@@ -10,12 +10,17 @@ When an event reaches many readers, they are woken a slice at a time, one slice 
 of the event loop. With thousands of streams a round of sends takes longer than the poll
 interval; between slices the poller can publish its next batch, and the readers not yet
 reached send that instead, so the round no longer holds back everyone behind it.
+
+A stream whose client stops reading is cut off by one watchdog for the whole process
+(:func:`run_stall_watchdog`), not by a timer per message: with thousands of streams the
+per-send timeout of the SSE layer was an eighth of the server's CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +99,11 @@ class Connection:
     _waiter: asyncio.Future[None] | None = None
     # In the hub's queue of readers to wake.
     wake_queued: bool = False
+    # Since when (monotonic clock) the stream has been handing messages to its client
+    # without coming back for more; 0.0 while it waits for the next one. A stream cut off
+    # when stalled is cancelled through ``stream_task`` (None: the watchdog leaves it be).
+    busy_since: float = 0.0
+    stream_task: asyncio.Task[Any] | None = None
 
     def offer_prices(self, relevant: Mapping[str, Any], message: bytes | None) -> bool:
         """Take this batch's updates (``message``: their shared encoding, if any).
@@ -135,6 +145,15 @@ class Connection:
     def close(self) -> None:
         self.closed = True
         self.wake()
+
+    def watch(self, task: asyncio.Task[Any] | None) -> None:
+        """Let the stall watchdog cancel ``task`` (the one sending to this client).
+
+        Counts as busy from now: what the stream sends before its first wait (the
+        snapshot, a replay) is covered too.
+        """
+        self.stream_task = task
+        self.busy_since = time.monotonic()
 
     def wake(self) -> None:
         self.woken = True
@@ -181,6 +200,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         # Plain counters, read by the metrics collector at scrape time.
         self.overflows = 0
+        self.stalled_cut_offs = 0
         self.price_batches = 0
         self.notices_published = 0
         self.deliveries = 0
@@ -358,6 +378,33 @@ class Hub:
         else:
             self._waking = False
 
+    def cut_off_stalled(self, timeout: float, *, now: float | None = None) -> int:
+        """Cancel the watched streams busy for more than ``timeout`` s; return how many.
+
+        Busy that long means the client stopped reading: the socket's buffers are full and
+        the send is waiting for room. The stream ends and the client, if it is still
+        there, reconnects and resumes from its cursor.
+        """
+        now = time.monotonic() if now is None else now
+        stalled = [
+            connection
+            for connection in self._connections
+            if connection.stream_task is not None
+            and connection.busy_since
+            and now - connection.busy_since > timeout
+        ]
+        for connection in stalled:
+            assert connection.stream_task is not None
+            logger.warning(
+                "cutting off a stream (user %s) whose client has not read for %.0f s",
+                connection.user_id,
+                now - connection.busy_since,
+            )
+            connection.stream_task.cancel()
+            connection.stream_task = None
+        self.stalled_cut_offs += len(stalled)
+        return len(stalled)
+
     def close_all(self) -> None:
         for connection in list(self._connections):
             connection.close()
@@ -370,6 +417,13 @@ async def run_keepalive(hub: Hub, interval: float) -> None:
         hub.keepalive()
 
 
+async def run_stall_watchdog(hub: Hub, timeout: float) -> None:
+    """The one send timeout of the process: a stalled stream goes within 1.5 x ``timeout``."""
+    while True:
+        await asyncio.sleep(timeout / 2)
+        hub.cut_off_stalled(timeout)
+
+
 async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIterator[Any]:
     """Yield what arrives in ``connection``'s mailbox until it is closed.
 
@@ -378,7 +432,10 @@ async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIte
     makes of the pending updates, or the shared SSE bytes), and ``None`` for a keep-alive.
     """
     while True:
+        connection.busy_since = 0.0
         await connection.wait()
+        # Until the loop comes back here, the consumer is sending what follows.
+        connection.busy_since = time.monotonic()
         while connection.notices:
             yield connection.notices.popleft()
         if connection.closed:

@@ -48,6 +48,11 @@ class DashboardCollector(Collector):
             value=hub.overflows,
         )
         yield CounterMetricFamily(
+            "dashboard_stalled_streams_cut_off",
+            "Streams cut off because their client stopped reading (sse_send_timeout).",
+            value=hub.stalled_cut_offs,
+        )
+        yield CounterMetricFamily(
             "dashboard_ticks",
             "Ticks read by the price poller.",
             value=services.price_poller.ticks_seen,

@@ -19,7 +19,7 @@ from dashboard import postgres, schema
 from dashboard.alerts import AlertEvaluator
 from dashboard.db import SessionFactory, make_engine, session_factory
 from dashboard.feed import SimulatedFeed
-from dashboard.hub import Hub, run_keepalive
+from dashboard.hub import Hub, run_keepalive, run_stall_watchdog
 from dashboard.pollers import NotificationPoller, Poller, PricePoller, ScheduledPublisher
 from dashboard.ratelimit import LoginLimiter
 from dashboard.render import Renderer, install_filters
@@ -62,6 +62,7 @@ class Services:
         self._spawn(self.notification_poller.run(), "notification-poller")
         self._spawn(self.scheduled_publisher.run(), "scheduled-publisher")
         self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
+        self._spawn(run_stall_watchdog(self.hub, self.settings.sse_send_timeout), "stall-watchdog")
         self.shutdown_event = anyio.Event()
         self._spawn(self._end_streams_on_shutdown(self.shutdown_event), "stream-shutdown")
         if self.engine.dialect.name == "postgresql" and self.settings.pg_listen:

@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     )
     poll_batch_size: int = Field(500, ge=1)
     keepalive_interval: float = Field(15.0, gt=0)
-    sse_send_timeout: float = Field(30.0, gt=0)
+    sse_send_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="A /events client that has not taken a message for this long is cut off "
+        "(checked every half of it, by one watchdog for all streams).",
+    )
     mailbox_size: int = Field(256, ge=1, description="Queued notifications per connection.")
     sparkline_points: int = Field(60, ge=2)
     reference_window_hours: float = Field(24.0, gt=0)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from dashboard.hub import (
     WAKE_SLICE,
     Audience,
@@ -152,3 +154,56 @@ def test_many_readers_are_woken_a_slice_per_turn_of_the_loop() -> None:
         return after_one_turn, sum(r.woken for r in readers)
 
     assert asyncio.run(scenario()) == (WAKE_SLICE, 2 * WAKE_SLICE)
+
+
+def test_the_watchdog_cancels_only_watched_streams_stuck_sending_past_the_timeout() -> None:
+    async def scenario() -> None:
+        hub = Hub(mailbox_size=4)
+        never = asyncio.get_running_loop().create_future()
+
+        async def stream() -> None:
+            await never
+
+        stuck, slow, waiting, unwatched = (asyncio.create_task(stream()) for _ in range(4))
+        connections = [hub.connect(user_id=None) for _ in range(4)]
+        for connection, task in zip(connections[:3], (stuck, slow, waiting), strict=True):
+            connection.watch(task)
+        connections[0].busy_since = 100.0  # busy 31 s at now=131
+        connections[1].busy_since = 110.0  # busy 21 s
+        connections[2].busy_since = 0.0  # waiting for its next message
+        connections[3].busy_since = 100.0  # a stream the watchdog does not own (ws, ndjson)
+        assert hub.cut_off_stalled(30.0, now=131.0) == 1
+        await asyncio.sleep(0)
+        assert stuck.cancelled()
+        assert not any(t.done() for t in (slow, waiting, unwatched))
+        assert hub.stalled_cut_offs == 1
+        # Already cut off: a later sweep does not count it again.
+        assert hub.cut_off_stalled(30.0, now=140.0) == 0
+        assert hub.cut_off_stalled(30.0, now=141.0) == 1  # the slow one, now 31 s busy
+        for task in (slow, waiting, unwatched):
+            task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_drain_marks_a_stream_busy_from_its_wake_until_it_asks_again() -> None:
+    async def scenario() -> None:
+        hub = Hub(mailbox_size=4)
+        connection = hub.connect(user_id=None)
+        connection.watch(None)
+        assert connection.busy_since > 0  # the snapshot and replay come before drain
+        messages = drain(connection, encode)
+        waiting = asyncio.ensure_future(messages.__anext__())
+        await asyncio.sleep(0)
+        assert connection.busy_since == 0.0  # waiting: nothing to send
+        hub.publish_prices(batch(X="x1"))
+        assert await waiting == b"X=x1"
+        assert connection.busy_since > 0  # handed to the client, not yet back
+        waiting = asyncio.ensure_future(messages.__anext__())
+        await asyncio.sleep(0)
+        assert connection.busy_since == 0.0
+        hub.disconnect(connection)
+        with pytest.raises(StopAsyncIteration):  # closed: the stream ends
+            await waiting
+
+    asyncio.run(scenario())

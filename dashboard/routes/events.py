@@ -40,7 +40,9 @@ async def events(
     return EventSourceResponse(
         stream,
         ping=0,  # the hub's one shared keep-alive replaces a timer per connection
-        send_timeout=services.settings.sse_send_timeout,
+        # No timer per message either: the hub's one stall watchdog cuts off a client that
+        # stopped reading (settings.sse_send_timeout; see dashboard.hub).
+        send_timeout=None,
         shutdown_event=services.shutdown_event,
         shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         headers={"Cache-Control": "no-store"},
@@ -58,6 +60,8 @@ async def _stream(
             symbols = await asyncio.to_thread(_watchlist, services, user_id)
     # Registered before the snapshot and the replay are read: nothing falls between.
     connection = hub.connect(user_id=user_id, symbols=symbols)
+    # This generator runs in the SSE layer's sending task: cancelling it ends the response.
+    connection.watch(asyncio.current_task())
     try:
         if prices:
             yield hub.snapshot_message(symbols)

@@ -136,6 +136,8 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
                 if hub.connection_count == 1:
                     break
             wait_until(lambda: hub.connection_count == 1, timeout=15)  # the frozen one is gone
+            metrics = client.get("/metrics").text
+            assert "dashboard_stalled_streams_cut_off_total 1.0" in metrics
             last = add_tick(session, instruments[0], 99.0)
             healthy.wait_for(lambda m: f'data-tick-id="{last.id}"' in m.data)
             print(f"frozen client cut off after {step + 1} batches")
