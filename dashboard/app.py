@@ -19,10 +19,10 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from dashboard import auth
 from dashboard.deps import LoginRequired
-from dashboard.gc_tuning import tune_for_many_connections
 from dashboard.metrics import registry_for
 from dashboard.middleware import BodySizeLimit, RequestContext
 from dashboard.models import User
+from dashboard.process_tuning import tune_for_many_connections
 from dashboard.resources import resource_dir
 from dashboard.routes import admin, alerts, api, events, ops, pages, stream, ws
 from dashboard.routes._html import render_page
