@@ -79,8 +79,8 @@ async def _stream(
             if isinstance(message, NoticeEvent):
                 if sent.advance(message.id):
                     badge = badge.plus_one(message.id)
-                    yield message.message
-                    yield renderer.unread_badge_message(badge)
+                    # Two SSE messages in one write: a broadcast costs each stream one send.
+                    yield message.message + renderer.unread_badge_message(badge)
             elif isinstance(message, ReadStateChanged):
                 # Rare (a person clicked), and only this user's streams: recount exactly.
                 assert user_id is not None
