@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Literal, cast
 
 from dashboard._loop import call_on_loop
@@ -99,9 +99,9 @@ class Connection:
     _waiter: asyncio.Future[None] | None = None
     # In the hub's queue of readers to wake.
     wake_queued: bool = False
-    # Since when (monotonic clock) the stream has been handing messages to its client
-    # without coming back for more; 0.0 while it waits for the next one. A stream cut off
-    # when stalled is cancelled through ``stream_task`` (None: the watchdog leaves it be).
+    # When (monotonic clock) the stream handed its client the message it is still sending;
+    # 0.0 while it waits for the next one. A stream the watchdog finds stuck on one message
+    # is cancelled through ``stream_task`` (None: the watchdog leaves it be).
     busy_since: float = 0.0
     stream_task: asyncio.Task[Any] | None = None
 
@@ -149,11 +149,14 @@ class Connection:
     def watch(self, task: asyncio.Task[Any] | None) -> None:
         """Let the stall watchdog cancel ``task`` (the one sending to this client).
 
-        Counts as busy from now: what the stream sends before its first wait (the
-        snapshot, a replay) is covered too.
+        Counts as sending from now: the stream's first message (the snapshot) is covered.
         """
         self.stream_task = task
-        self.busy_since = time.monotonic()
+        self.sending()
+
+    def sending(self) -> None:
+        """The stream is handing its client a message (the watchdog's clock restarts)."""
+        self.busy_since = monotonic()
 
     def wake(self) -> None:
         self.woken = True
@@ -379,13 +382,13 @@ class Hub:
             self._waking = False
 
     def cut_off_stalled(self, timeout: float, *, now: float | None = None) -> int:
-        """Cancel the watched streams busy for more than ``timeout`` s; return how many.
+        """Cancel the watched streams stuck on one message for over ``timeout`` s; count them.
 
-        Busy that long means the client stopped reading: the socket's buffers are full and
-        the send is waiting for room. The stream ends and the client, if it is still
+        That long on one message means the client stopped reading: the socket's buffers
+        are full and the send is waiting for room. The stream ends and the client, if it is still
         there, reconnects and resumes from its cursor.
         """
-        now = time.monotonic() if now is None else now
+        now = monotonic() if now is None else now
         stalled = [
             connection
             for connection in self._connections
@@ -418,7 +421,7 @@ async def run_keepalive(hub: Hub, interval: float) -> None:
 
 
 async def run_stall_watchdog(hub: Hub, timeout: float) -> None:
-    """The one send timeout of the process: a stalled stream goes within 1.5 x ``timeout``."""
+    """The one send timeout of the process: a stuck stream goes within 1.5 x ``timeout``."""
     while True:
         await asyncio.sleep(timeout / 2)
         hub.cut_off_stalled(timeout)
@@ -432,11 +435,11 @@ async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIte
     makes of the pending updates, or the shared SSE bytes), and ``None`` for a keep-alive.
     """
     while True:
-        connection.busy_since = 0.0
+        connection.busy_since = 0.0  # waiting: nothing is being sent
         await connection.wait()
-        # Until the loop comes back here, the consumer is sending what follows.
-        connection.busy_since = time.monotonic()
+        # Before each yield: the consumer sends what is yielded before it asks for more.
         while connection.notices:
+            connection.sending()
             yield connection.notices.popleft()
         if connection.closed:
             return
@@ -448,10 +451,13 @@ async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIte
             connection.read_state_changed = False
             connection.read_ids.clear()
             connection.archived_ids.clear()
+            connection.sending()
             yield change
         message = connection.take_prices(encode_prices)
         if message is not None:
+            connection.sending()
             yield message
         if connection.keepalive_due:
             connection.keepalive_due = False
+            connection.sending()
             yield None

@@ -186,19 +186,27 @@ def test_the_watchdog_cancels_only_watched_streams_stuck_sending_past_the_timeou
     asyncio.run(scenario())
 
 
-def test_drain_marks_a_stream_busy_from_its_wake_until_it_asks_again() -> None:
+def test_drain_restarts_the_watchdog_clock_for_each_message_and_stops_it_while_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter(range(100, 200))
+    monkeypatch.setattr("dashboard.hub.monotonic", lambda: float(next(clock)))
+
     async def scenario() -> None:
         hub = Hub(mailbox_size=4)
-        connection = hub.connect(user_id=None)
+        connection = hub.connect(user_id=1)
         connection.watch(None)
-        assert connection.busy_since > 0  # the snapshot and replay come before drain
+        assert connection.busy_since == 100.0  # the snapshot and replay come before drain
         messages = drain(connection, encode)
         waiting = asyncio.ensure_future(messages.__anext__())
         await asyncio.sleep(0)
         assert connection.busy_since == 0.0  # waiting: nothing to send
-        hub.publish_prices(batch(X="x1"))
-        assert await waiting == b"X=x1"
-        assert connection.busy_since > 0  # handed to the client, not yet back
+        for i in (1, 2):
+            hub.publish_notice(NoticeEvent(id=i, message=b"n"), Audience(everyone=True))
+        assert (await waiting).id == 1
+        assert connection.busy_since == 101.0  # handed to the client, not yet back
+        assert (await messages.__anext__()).id == 2
+        assert connection.busy_since == 102.0  # a second message: the clock restarted
         waiting = asyncio.ensure_future(messages.__anext__())
         await asyncio.sleep(0)
         assert connection.busy_since == 0.0

@@ -70,8 +70,10 @@ async def _stream(
         if user_id is not None:
             sent = await replay.start(services, cursor)
             async for item in replay.missed(services, user_id, sent):
+                connection.sending()
                 yield renderer.notice_message(item.notification, read=item.read)
             badge = await replay.badge_up_to(services, user_id, sent)
+            connection.sending()
             yield renderer.unread_badge_message(badge)
         # A reader that fell behind (conflated) gets the shared snapshot of its tiles, which
         # is the newest of each: encoded once per batch and set of symbols, not per reader.
