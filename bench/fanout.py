@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any, cast
 
@@ -77,12 +78,24 @@ def prepare(url: str) -> None:
     engine.dispose()
 
 
-def publish(url: str, seconds: float, out: str, push_port: int | None = None) -> None:
+def publish(
+    url: str,
+    seconds: float,
+    out: str,
+    done: EventType,
+    may_exit: EventType,
+    push_port: int | None = None,
+) -> None:
     """Write 20 symbols x 5 ticks/s into the store; record each tick's commit time.
 
     With ``push_port`` (the Node baseline, which cannot read SQLite here) each committed tick
     is also POSTed to that server, from a thread, so a busy Node slows its own deliveries and
     not the writing; the commit time stays the start of its latency.
+
+    Sets ``done`` when every tick is written (and handed to Node), then waits for
+    ``may_exit`` before it writes the record and exits: its exit takes CPU, and on a 2-core
+    machine it would take it from the server during the last batch's deliveries, the one
+    batch every reader receives.
     """
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import insert
@@ -122,13 +135,15 @@ def publish(url: str, seconds: float, out: str, push_port: int | None = None) ->
             delay = started + n * step - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-    Path(out).write_text(json.dumps(written))
-    engine.dispose()
     if pusher is not None:
         # A Node far behind is not waited for: the ticks it has not been sent never arrive,
         # and the figures show it (converged below 100 %).
         to_push.put(None)
         pusher.join(timeout=30)
+    done.set()
+    may_exit.wait(timeout=120)
+    Path(out).write_text(json.dumps(written))
+    engine.dispose()
 
 
 def push_ticks(port: int, ticks: queue.Queue[bytes | None]) -> None:
@@ -300,11 +315,12 @@ async def run_one(
     profiler = profile(pid, profile_stem) if profile_stem else None
     cpu_before, own_cpu_before = cpu_seconds(pid), time.process_time()
     out = str(Path(url.removeprefix("sqlite:///")).with_name(f"written-{streams}.json"))
-    publisher = multiprocessing.Process(target=publish, args=(url, seconds, out, push_port))
+    done, may_exit = multiprocessing.Event(), multiprocessing.Event()
+    publisher = multiprocessing.Process(
+        target=publish, args=(url, seconds, out, done, may_exit, push_port)
+    )
     publisher.start()
-    await until(lambda: not publisher.is_alive(), seconds + 60)
-    written = {int(k): v for k, v in json.loads(Path(out).read_text()).items()}
-    last_per_symbol = sorted(written)[-INSTRUMENTS:]
+    await until(done.is_set, seconds + 60)
     # The last batches' deliveries: until nothing has arrived for a second (a server that
     # is still sending after 10 s is given up on), then the reads become arrivals.
     await until(lambda: time.time() - StreamClient.last_read > 1.0, 10)
@@ -312,6 +328,10 @@ async def run_one(
     own_cpu = time.process_time() - own_cpu_before
     if profiler is not None:
         stop_profile(profiler)
+    may_exit.set()
+    await until(lambda: not publisher.is_alive(), 60)
+    written = {int(k): v for k, v in json.loads(Path(out).read_text()).items()}
+    last_per_symbol = sorted(written)[-INSTRUMENTS:]
     arrivals: dict[int, list[float]] = {}
     for client in clients:
         client.collect(arrivals)
