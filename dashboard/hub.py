@@ -385,8 +385,8 @@ class Hub:
         """Cancel the watched streams stuck on one message for over ``timeout`` s; count them.
 
         That long on one message means the client stopped reading: the socket's buffers
-        are full and the send is waiting for room. The stream ends and the client, if it is still
-        there, reconnects and resumes from its cursor.
+        are full and the send is waiting for room. The stream ends and the client, if it
+        is still there, reconnects and resumes from its cursor.
         """
         now = monotonic() if now is None else now
         stalled = [
