@@ -15,8 +15,9 @@ thread that wants the GIL back waits a whole switch interval for it, and it want
 after every SQLite call (each releases it). With CPython's 5 ms, at 10,000 streams the
 price poller published a batch 200–500 ms after its ticks were written, and every delivery
 waited for that. At 1 ms it publishes 60–70 ms after the write (median, the 0.1 s poll
-interval included) and the p99 at 10,000 streams fell from 0.8–1.0 s to 0.33–0.48 s;
-0.5 ms cost throughput and 2 ms kept much of the delay (docs/benchmarks.md).
+interval included) and the p99 at 10,000 streams fell from 0.8–1.0 s to 0.33–0.54 s
+(median 0.42 s over 19 runs); 0.5 ms cost throughput and 2 ms kept much of the delay
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
