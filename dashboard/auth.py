@@ -18,6 +18,8 @@ USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 PASSWORD_MIN_LENGTH = 8
 SESSION_USER_KEY = "user_id"
 SESSION_CSRF_KEY = "csrf"
+# A random id per login, so the streams a login opened can be ended with it.
+SESSION_ID_KEY = "sid"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -84,6 +86,7 @@ def log_in(conn: HTTPConnection, user: User) -> None:
     """Start a fresh session for ``user`` (a new CSRF token too: no fixation)."""
     conn.session.clear()
     conn.session[SESSION_USER_KEY] = user.id
+    conn.session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
     conn.session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
 
 
@@ -94,6 +97,12 @@ def log_out(conn: HTTPConnection) -> None:
 def session_user_id(conn: HTTPConnection) -> int | None:
     value = conn.session.get(SESSION_USER_KEY)
     return value if isinstance(value, int) else None
+
+
+def login_session_id(conn: HTTPConnection) -> str | None:
+    """The id of this login (None for a session from before ids, or no login)."""
+    value = conn.session.get(SESSION_ID_KEY)
+    return value if isinstance(value, str) else None
 
 
 def csrf_token(conn: HTTPConnection) -> str:

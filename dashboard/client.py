@@ -17,11 +17,20 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import httpx
+
+from dashboard.live import wire
+from dashboard.live.wire import NotificationEvent, PriceEvent
+
+__all__ = [
+    "Event",
+    "NotificationEvent",
+    "PriceEvent",
+    "StreamClient",
+    "StreamRefused",
+    "parse_line",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +38,8 @@ logger = logging.getLogger(__name__)
 READ_TIMEOUT = 45.0
 
 
-@dataclass(frozen=True, slots=True)
-class PriceEvent:
-    symbol: str
-    price: float | None
-    ts: datetime | None
-    tick_id: int
-    stale: bool
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationEvent:
-    id: int
-    title: str
-    body: str
-    severity: str
-    created_at: datetime
-    link: str | None
-
-
 Event = PriceEvent | NotificationEvent
+"""What the client yields: the wire objects of dashboard.live.wire."""
 
 
 class StreamRefused(Exception):
@@ -60,36 +51,17 @@ class StreamRefused(Exception):
         self.detail = detail
 
 
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def parse_line(line: str | bytes) -> Event | dict[str, Any] | None:
-    """One NDJSON line as an event; other objects (``ready``) as dicts; blank as None."""
+def parse_line(line: str | bytes) -> wire.WireEvent | None:
+    """One NDJSON line as its wire object; None for a keep-alive or a type this version
+    does not know (a newer server may add types; the client skips them)."""
     text = line.decode() if isinstance(line, bytes) else line
     if not text.strip():
         return None
-    data = json.loads(text)
-    if data.get("type") == "price":
-        return PriceEvent(
-            symbol=data["symbol"],
-            price=data.get("price"),
-            ts=_time(data.get("ts")),
-            tick_id=int(data.get("tick_id") or 0),
-            stale=bool(data.get("stale", False)),
-        )
-    if data.get("type") == "notification":
-        created = _time(data.get("created_at"))
-        assert created is not None
-        return NotificationEvent(
-            id=int(data["id"]),
-            title=data["title"],
-            body=data.get("body", ""),
-            severity=data.get("severity", "info"),
-            created_at=created,
-            link=data.get("link"),
-        )
-    return dict(data)
+    try:
+        return wire.decode(text)
+    except wire.UnknownMessage:
+        logger.debug("skipping a message of a type this client does not know: %s", text)
+        return None
 
 
 class StreamClient:
@@ -133,18 +105,20 @@ class StreamClient:
         delay = min(self.max_backoff, self.backoff * 2.0 ** max(0, attempt - 1))
         return delay * random.uniform(0.7, 1.3)
 
-    def _accept(self, item: Event | dict[str, Any] | None) -> Event | None:
+    def _accept(self, item: wire.WireEvent | None) -> Event | None:
         """Track the cursor; drop a notification already seen (a replay racing live)."""
         if isinstance(item, NotificationEvent):
             if self.after is not None and item.id <= self.after:
                 return None
             self.after = item.id
             return item
-        if isinstance(item, dict):
-            if item.get("type") == "ready" and self.after is None and item.get("after") is not None:
-                self.after = int(item["after"])
+        if isinstance(item, wire.ReadyEvent):
+            if self.after is None and item.after is not None:
+                self.after = item.after
             return None
-        return item
+        if isinstance(item, PriceEvent):
+            return item
+        return None  # read-state changes and the end of a stream: not events of this client
 
     @staticmethod
     def _failure(response: httpx.Response, body: bytes) -> Exception:

@@ -24,9 +24,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from time import monotonic
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from dashboard._loop import call_on_loop
+
+if TYPE_CHECKING:
+    from dashboard.models import Notification
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +55,29 @@ class PriceBatch:
 
 @dataclass(frozen=True, slots=True)
 class NoticeEvent:
-    """One notification, rendered and encoded once for every recipient."""
+    """One new notification, rendered and encoded once for every recipient."""
 
-    id: int
+    notification: Notification
     message: bytes  # the SSE message for pages
-    json: bytes = b""  # the JSON object for WebSocket and NDJSON readers
+    json: bytes  # the wire NotificationEvent for WebSocket and NDJSON readers
+
+    @property
+    def id(self) -> int:
+        assert self.notification.id is not None
+        return self.notification.id
 
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who receives a notification: every signed-in user, or the listed users."""
+    """Who receives a notification: every signed-in user but ``excluded``, or the listed users.
+
+    ``excluded`` holds the users who muted announcements (for a non-critical broadcast), so
+    a live stream filters exactly as the inbox query does on reload.
+    """
 
     everyone: bool = False
     user_ids: frozenset[int] = frozenset()
+    excluded: frozenset[int] = frozenset()
 
 
 EncodePrices = Callable[[Mapping[str, Any]], Any]
@@ -82,6 +95,12 @@ class Connection:
     mailbox_size: int
     price_format: PriceFormat = "html"
     kind: StreamKind = "sse"
+    # What opened the stream, so it can be ended from outside (see Hub.end): the login
+    # session's id for a cookie, the API token's row id for a token.
+    login_session: str | None = None
+    token_id: int | None = None
+    # Why the hub closed it (one of dashboard.live.wire.END_REASONS); None while open.
+    end_reason: str | None = None
     pending_prices: Mapping[str, Any] | None = None
     # The shared SSE batch message, while the pending prices are exactly one batch.
     pending_message: bytes | None = None
@@ -129,7 +148,7 @@ class Connection:
         if len(self.notices) >= self.mailbox_size:
             logger.warning("mailbox overflow for user %s; closing its stream", self.user_id)
             self.overflowed = True
-            self.close()
+            self.close("overflow")
             return False
         self.notices.append(notice)
         return True
@@ -142,7 +161,10 @@ class Connection:
             return None
         return message if message is not None else encode(prices)
 
-    def close(self) -> None:
+    def close(self, reason: str | None = None) -> None:
+        """End the stream; ``reason`` (the first one given wins) is told to the client."""
+        if self.end_reason is None:
+            self.end_reason = reason
         self.closed = True
         self.wake()
 
@@ -215,6 +237,8 @@ class Hub:
         symbols: Iterable[str] | None = None,
         price_format: PriceFormat = "html",
         kind: StreamKind = "sse",
+        login_session: str | None = None,
+        token_id: int | None = None,
     ) -> Connection:
         connection = Connection(
             user_id=user_id,
@@ -222,6 +246,8 @@ class Hub:
             mailbox_size=self._mailbox_size,
             price_format=price_format,
             kind=kind,
+            login_session=login_session,
+            token_id=token_id,
         )
         self._connections.add(connection)
         if user_id is not None:
@@ -320,6 +346,8 @@ class Hub:
         delivered = 0
         for connections in targets:
             for connection in connections:
+                if connection.user_id in audience.excluded:
+                    continue
                 if connection.offer_notice(notice):
                     self._wake_soon(connection)
                 delivered += 1
@@ -408,9 +436,36 @@ class Hub:
         self.stalled_cut_offs += len(stalled)
         return len(stalled)
 
+    def end(
+        self,
+        *,
+        reason: str,
+        user_id: int | None = None,
+        login_session: str | None = None,
+        token_id: int | None = None,
+    ) -> int:
+        """End the open streams of a user, a login session or an API token; count them.
+
+        Call on the hub's loop (``call_on_loop`` from a worker thread). Each stream tells
+        its client ``reason`` (see dashboard.live.wire.END_REASONS) and ends.
+        """
+        if user_id is None and login_session is None and token_id is None:
+            raise ValueError("name a user, a login session or a token")
+        ending = [
+            connection
+            for connection in self._connections
+            if (user_id is not None and connection.user_id == user_id)
+            or (login_session is not None and connection.login_session == login_session)
+            or (token_id is not None and connection.token_id == token_id)
+        ]
+        for connection in ending:
+            connection.close(reason)
+        return len(ending)
+
     def close_all(self) -> None:
+        """End every stream: the server is shutting down."""
         for connection in list(self._connections):
-            connection.close()
+            connection.close("shutdown")
 
 
 async def run_keepalive(hub: Hub, interval: float) -> None:

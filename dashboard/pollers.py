@@ -25,9 +25,19 @@ from dashboard._loop import call_on_loop
 from dashboard.alerts import AlertEvaluator, Move, armed_among
 from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
+from dashboard.live import wire
+from dashboard.live.programs import notification_event, price_event
 from dashboard.models import Audience as NoticeAudience
-from dashboard.models import Instrument, Notification, Subscription, Tick, utcnow
-from dashboard.render import Renderer, notification_json, quote_json
+from dashboard.models import (
+    Instrument,
+    Notification,
+    Severity,
+    Subscription,
+    Tick,
+    User,
+    utcnow,
+)
+from dashboard.render import Renderer
 from dashboard.tiles import TileState
 
 logger = logging.getLogger(__name__)
@@ -172,7 +182,7 @@ class PricePoller(Poller):
         for state in self.states.values():
             state.refresh_staleness(now)
         fragments = {s: self._renderer.tile(t, oob=True) for s, t in self.states.items()}
-        self._hub.set_latest(fragments, {s: quote_json(t) for s, t in self.states.items()})
+        self._hub.set_latest(fragments, {s: _quote(t) for s, t in self.states.items()})
 
     def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
         """Current tile states in dashboard order (or in the order of ``symbols``)."""
@@ -299,7 +309,7 @@ class PricePoller(Poller):
             batch = PriceBatch(
                 tiles=fragments,
                 message=self._renderer.tiles_message(fragments),
-                quotes={symbol: quote_json(state) for symbol, state in changed.items()},
+                quotes={symbol: _quote(state) for symbol, state in changed.items()},
             )
             self._hub.publish_prices(batch)
         return len(rows) == self._batch_size
@@ -357,10 +367,11 @@ class NotificationPoller(Poller):
         with self._open_session() as session:
             return notices.newest_id(session=session)
 
-    def _fetch(self, cursor: int) -> tuple[list[Notification], dict[int, set[int]]]:
+    def _fetch(self, cursor: int) -> tuple[list[Notification], dict[int, set[int]], frozenset[int]]:
+        """New notifications, the subscribers of their topics, and who muted broadcasts."""
         with self._engine.connect() as connection:
             if not notices.any_after(connection, cursor):
-                return [], {}  # nearly every poll: no Session, no ORM
+                return [], {}, frozenset()  # nearly every poll: no Session, no ORM
         with self._open_session() as session:
             batch = list(
                 session.exec(
@@ -381,25 +392,45 @@ class NotificationPoller(Poller):
                 ).all()
                 for topic_id, user_id in rows:
                     subscribers.setdefault(topic_id, set()).add(user_id)
-            return batch, subscribers
+            muted: frozenset[int] = frozenset()
+            if any(_mutable(n) for n in batch):
+                # One query per batch: a muted user's streams skip the broadcast, exactly
+                # as the inbox query hides it on reload (dashboard.notices.visible_to).
+                ids = session.exec(select(User.id).where(col(User.mute_broadcasts).is_(True)))
+                muted = frozenset(user_id for user_id in ids if user_id is not None)
+            return batch, subscribers, muted
 
     async def poll_once(self) -> bool:
-        batch, subscribers = await self.in_thread(self._fetch, self.cursor)
+        batch, subscribers, muted = await self.in_thread(self._fetch, self.cursor)
         for notification in batch:
             assert notification.id is not None
             event = NoticeEvent(
-                id=notification.id,
+                notification=notification,
                 message=self._renderer.notice_message(notification),
-                json=notification_json(notification),
+                json=wire.encode(notification_event(notification, read=False)),
             )
-            self._hub.publish_notice(event, _audience_of(notification, subscribers))
+            self._hub.publish_notice(event, _audience_of(notification, subscribers, muted))
             self.cursor = notification.id
         return len(batch) == self._batch_size
 
 
-def _audience_of(notification: Notification, subscribers: dict[int, set[int]]) -> Audience:
+def _quote(state: TileState) -> bytes:
+    return wire.encode(price_event(state))
+
+
+def _mutable(notification: Notification) -> bool:
+    """A broadcast that users who muted announcements do not get (critical ones they do)."""
+    return (
+        notification.audience == NoticeAudience.everyone
+        and notification.severity != Severity.critical
+    )
+
+
+def _audience_of(
+    notification: Notification, subscribers: dict[int, set[int]], muted: frozenset[int]
+) -> Audience:
     if notification.audience == NoticeAudience.everyone:
-        return Audience(everyone=True)
+        return Audience(everyone=True, excluded=muted if _mutable(notification) else frozenset())
     if notification.audience == NoticeAudience.user and notification.user_id is not None:
         return Audience(user_ids=frozenset({notification.user_id}))
     if notification.audience == NoticeAudience.topic and notification.topic_id is not None:

@@ -7,7 +7,6 @@ the bytes are shared by every connection that receives them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -44,37 +43,6 @@ def _isotime(value: datetime | None) -> str:
 
 def _shorttime(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def quote_json(state: TileState) -> bytes:
-    """The JSON price object of the wire contract, for WebSocket and NDJSON readers."""
-    return json.dumps(
-        {
-            "type": "price",
-            "symbol": state.symbol,
-            "price": state.price,
-            "ts": _isotime(state.ts) or None,
-            "tick_id": state.tick_id,
-            "stale": state.stale,
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-def notification_json(notification: Notification, *, read: bool | None = None) -> bytes:
-    """The JSON notification object of the wire contract (``read`` only when known)."""
-    payload: dict[str, object] = {
-        "type": "notification",
-        "id": notification.id,
-        "title": notification.title,
-        "body": notification.body,
-        "severity": notification.severity.value,
-        "created_at": _isotime(notification.created_at),
-        "link": notification.link,
-    }
-    if read is not None:
-        payload["read"] = read
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class Renderer:

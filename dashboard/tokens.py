@@ -33,16 +33,28 @@ def issue(*, session: Session, user_id: int, name: str) -> tuple[ApiToken, str]:
     return row, token
 
 
-def user_for(*, session: Session, token: str) -> User | None:
-    """The user a live (not revoked) token belongs to, or None."""
+def _live_row(session: Session, token: str) -> ApiToken | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.exec(
+    return session.exec(
         select(ApiToken).where(
             ApiToken.token_hash == _digest(token), col(ApiToken.revoked_at).is_(None)
         )
     ).first()
+
+
+def user_for(*, session: Session, token: str) -> User | None:
+    """The user a live (not revoked) token belongs to, or None."""
+    row = _live_row(session, token)
     return None if row is None else session.get(User, row.user_id)
+
+
+def owner_of(*, session: Session, token: str) -> tuple[int, int] | None:
+    """``(user id, token id)`` of a live (not revoked) token, or None."""
+    row = _live_row(session, token)
+    if row is None or row.id is None:
+        return None
+    return row.user_id, row.id
 
 
 def list_for(*, session: Session, user_id: int) -> Sequence[ApiToken]:

@@ -13,6 +13,12 @@ from dashboard.hub import (
     ReadStateChanged,
     drain,
 )
+from dashboard.models import Notification
+
+
+def notice(notification_id: int, message: bytes) -> NoticeEvent:
+    notification = Notification(id=notification_id, title=f"n{notification_id}")
+    return NoticeEvent(notification=notification, message=message, json=b"{}")
 
 
 def encode(tiles: object) -> bytes:
@@ -61,9 +67,9 @@ def test_notices_reach_exactly_their_audience() -> None:
         hub.connect(user_id=None),
     )
     alice_tab2 = hub.connect(user_id=1)
-    private = NoticeEvent(id=1, message=b"for alice")
+    private = notice(1, b"for alice")
     assert hub.publish_notice(private, Audience(user_ids=frozenset({1}))) == 2
-    broadcast = NoticeEvent(id=2, message=b"for all")
+    broadcast = notice(2, b"for all")
     assert hub.publish_notice(broadcast, Audience(everyone=True)) == 3
     assert list(alice.notices) == [private, broadcast]
     assert list(alice_tab2.notices) == [private, broadcast]
@@ -76,7 +82,7 @@ def test_a_full_mailbox_closes_its_connection_and_keeps_what_was_queued() -> Non
     hub = Hub(mailbox_size=2)
     reader = hub.connect(user_id=7)
     for i in range(3):
-        hub.publish_notice(NoticeEvent(id=i, message=b"n"), Audience(everyone=True))
+        hub.publish_notice(notice(i, b"n"), Audience(everyone=True))
     assert reader.closed and reader.overflowed
     assert [n.id for n in reader.notices] == [0, 1]
     hub.disconnect(reader)
@@ -86,11 +92,12 @@ def test_a_full_mailbox_closes_its_connection_and_keeps_what_was_queued() -> Non
 
 
 def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close() -> None:
+    notice_event = notice(5, b"n5")
+
     async def scenario() -> list[object]:
         hub = Hub(mailbox_size=8)
         connection = hub.connect(user_id=1)
-        notice = NoticeEvent(id=5, message=b"n5")
-        hub.publish_notice(notice, Audience(everyone=True))
+        hub.publish_notice(notice_event, Audience(everyone=True))
         hub.publish_read_state(1, read_ids=[5])
         hub.publish_read_state(1, read_ids=[4], archived_ids=[3])
         hub.publish_prices(batch(X="x1"))
@@ -109,7 +116,7 @@ def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close
     got = asyncio.run(scenario())
     # Two changes before the stream looked arrive as one, holding both.
     change = ReadStateChanged(read_ids=frozenset({4, 5}), archived_ids=frozenset({3}))
-    assert got == [NoticeEvent(id=5, message=b"n5"), change, b"X=x1", None]
+    assert got == [notice_event, change, b"X=x1", None]
 
 
 def test_regression_readers_of_one_watchlist_share_one_encoded_message() -> None:
@@ -202,7 +209,7 @@ def test_drain_restarts_the_watchdog_clock_for_each_message_and_stops_it_while_w
         await asyncio.sleep(0)
         assert connection.busy_since == 0.0  # waiting: nothing to send
         for i in (1, 2):
-            hub.publish_notice(NoticeEvent(id=i, message=b"n"), Audience(everyone=True))
+            hub.publish_notice(notice(i, b"n"), Audience(everyone=True))
         assert (await waiting).id == 1
         assert connection.busy_since == 101.0  # handed to the client, not yet back
         assert (await messages.__anext__()).id == 2
@@ -215,3 +222,36 @@ def test_drain_restarts_the_watchdog_clock_for_each_message_and_stops_it_while_w
             await waiting
 
     asyncio.run(scenario())
+
+
+def test_a_broadcast_skips_the_excluded_users_streams() -> None:
+    hub = Hub(mailbox_size=4)
+    muted, other = hub.connect(user_id=1), hub.connect(user_id=2)
+    event = notice(1, b"announcement")
+    assert hub.publish_notice(event, Audience(everyone=True, excluded=frozenset({1}))) == 1
+    assert not muted.notices and list(other.notices) == [event]
+
+
+def test_end_closes_the_streams_of_a_user_a_login_session_or_a_token_with_a_reason() -> None:
+    hub = Hub(mailbox_size=4)
+    cookie = hub.connect(user_id=1, login_session="sid-1")
+    program = hub.connect(user_id=1, token_id=5)
+    other = hub.connect(user_id=2, login_session="sid-2", token_id=6)
+    assert hub.end(token_id=5, reason="revoked") == 1
+    assert (program.closed, program.end_reason) == (True, "revoked")
+    assert not cookie.closed
+    assert hub.end(login_session="sid-1", reason="signed-out") == 1
+    assert cookie.end_reason == "signed-out"
+    assert hub.end(user_id=2, reason="signed-out") == 1 and other.closed
+    with pytest.raises(ValueError):
+        hub.end(reason="revoked")
+
+
+def test_the_first_reason_wins_and_shutdown_and_overflow_say_so() -> None:
+    hub = Hub(mailbox_size=1)
+    overflowing, idle = hub.connect(user_id=1), hub.connect(user_id=None)
+    for i in range(2):
+        hub.publish_notice(notice(i + 1, b"n"), Audience(everyone=True))
+    assert overflowing.end_reason == "overflow"
+    hub.close_all()
+    assert (overflowing.end_reason, idle.end_reason) == ("overflow", "shutdown")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from dashboard import ingest, notices, replay, topics
+from dashboard import ingest, notices, topics
 from dashboard.deps import (
     ApiAdmin,
     ApiUser,
@@ -22,6 +22,7 @@ from dashboard.deps import (
     get_api_user,
     require_csrf_for_session,
 )
+from dashboard.live.resume import RESTYLE_LIMIT
 from dashboard.models import Instrument, ScheduledNotification, Tick, Topic, User
 from dashboard.services import Services
 
@@ -267,7 +268,7 @@ def mark_all_notifications_read(
     assert me.id is not None
     require_csrf_for_session(request)
     changed = notices.mark_all_read(session=session, user_id=me.id)
-    services.hub.publish_read_state(me.id, read_ids=changed[: replay.RESTYLE_LIMIT])
+    services.hub.publish_read_state(me.id, read_ids=changed[:RESTYLE_LIMIT])
     badge = notices.badge(session=session, user_id=me.id)
     return ReadOut(marked=len(changed), unread=badge.count, version=badge.stamp)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, notices, replay, ticks, tokens, topics, watchlists
+from dashboard import alerts, auth, notices, ticks, tokens, topics, watchlists
 from dashboard.deps import (
     MAX_ROW_ID,
     CsrfChecked,
@@ -20,6 +20,7 @@ from dashboard.deps import (
     SessionDep,
     UserDep,
 )
+from dashboard.live.resume import RESTYLE_LIMIT
 from dashboard.models import Instrument, Severity, User
 from dashboard.pollers import tile_for
 from dashboard.routes._html import render_page, safe_next, see_other
@@ -468,5 +469,5 @@ def mark_all_read(
 ) -> Response:
     assert user.id is not None
     changed = notices.mark_all_read(session=session, user_id=user.id)
-    services.hub.publish_read_state(user.id, read_ids=changed[: replay.RESTYLE_LIMIT])
+    services.hub.publish_read_state(user.id, read_ids=changed[:RESTYLE_LIMIT])
     return see_other(safe_next(next))

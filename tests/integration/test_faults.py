@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import socket
 import threading
@@ -19,6 +18,7 @@ from tests.conftest import LiveServer, csrf_from, wait_until
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
 from tests.servers import ServeProcess
 from tests.sse import SSEReader
+from tests.ws_client import until_ready
 
 
 def test_kill_9_then_restart_every_kind_of_client_gets_each_missed_one_once(
@@ -63,7 +63,7 @@ def _kill_and_resume(  # type: ignore[no-untyped-def]
     ws_url = server.base_url.replace("http", "ws") + f"/ws?token={token}&after=0"
     sockets = contextlib.ExitStack()
     ws = sockets.enter_context(connect(ws_url))
-    assert json.loads(ws.recv(timeout=10))["id"] == first.id
+    assert [frame["id"] for frame in until_ready(ws)] == [first.id]
 
     server.kill()
     missed = [add_notification(session, f"while dead {i}") for i in range(5)]
@@ -91,7 +91,7 @@ def _kill_and_resume(  # type: ignore[no-untyped-def]
     sockets.close()
     ws_url = restarted.base_url.replace("http", "ws") + f"/ws?token={token}&after={first.id}"
     with connect(ws_url) as again:
-        frames = [json.loads(again.recv(timeout=10)) for _ in missed]
+        frames = until_ready(again)
     assert [f["id"] for f in frames] == [n.id for n in missed]
     resumed.close()
     sse.close()

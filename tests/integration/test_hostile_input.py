@@ -19,6 +19,7 @@ from tests.conftest import LiveServer, csrf_from
 from tests.factories import add_notification, add_tick, make_topic, make_user, subscribe
 from tests.integration.test_programs import NdjsonReader
 from tests.sse import SSEReader
+from tests.ws_client import until_ready
 
 PAYLOAD = "<img src=x onerror=alert(1)>\"'&"
 RAW = "<img src=x onerror"
@@ -95,8 +96,9 @@ def test_markup_in_every_text_field_is_escaped_in_pages_and_streams(
     ndjson.close()
     ws_url = live_server.base_url.replace("http", "ws") + f"/ws?token={alice_token}&after=0"
     with connect(ws_url) as ws:
+        frames = until_ready(ws)
         ws.send(json.dumps({"type": "subscribe", "symbols": ["X<i>"]}))
-        frames = [json.loads(ws.recv(timeout=10)) for _ in range(3)]
+        frames += [json.loads(ws.recv(timeout=10)) for _ in range(2)]
     assert any(f.get("title") == PAYLOAD for f in frames)
     browser.close()
     admin_client.close()
@@ -145,6 +147,7 @@ def test_fuzzed_stream_parameters_never_cause_a_server_error(
     ws_url = server.base_url.replace("http", "ws") + f"/ws?{query}"
     try:
         with connect(ws_url, open_timeout=10) as ws:
+            until_ready(ws)
             ws.send(json.dumps({"type": "ping"}))
             assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
     except Exception as error:  # a refused handshake is fine; a 5xx is not

@@ -16,6 +16,7 @@ from dashboard.client import NotificationEvent, PriceEvent, StreamClient
 from dashboard.models import Audience
 from tests.conftest import LiveServer, wait_until, wait_until_async
 from tests.factories import add_notification, add_tick, make_instrument, make_user
+from tests.ws_client import until_ready
 
 
 def token_for(session: Session, username: str, *, is_admin: bool = False) -> str:
@@ -99,7 +100,7 @@ def test_ndjson_stream_filters_symbols_and_carries_only_my_notifications(
     mine = add_notification(session, "<b>hi</b> & bye")
     got, seen = reader.wait_for(lambda line: line["type"] == "notification")
     assert got["id"] == mine.id and got["title"] == "<b>hi</b> & bye"  # JSON carries text as text
-    assert set(got) == {"type", "id", "title", "body", "severity", "created_at", "link"}
+    assert set(got) == {"type", "id", "title", "body", "severity", "created_at", "link", "read"}
     reader.close()
 
 
@@ -137,7 +138,7 @@ def test_websocket_delivers_my_notifications_and_marks_them_read(
     old = add_notification(session, "old")
     url = live_server.base_url.replace("http", "ws") + f"/ws?token={token}&after=0"
     with connect(url) as ws:
-        replayed = json.loads(ws.recv(timeout=10))
+        [replayed] = until_ready(ws)
         assert (
             replayed["type"] == "notification"
             and replayed["id"] == old.id
@@ -164,6 +165,7 @@ def test_websocket_delivers_my_notifications_and_marks_them_read(
         assert json.loads(ws.recv(timeout=10)) == {"type": "error", "detail": "no notification 999"}
     anonymous = live_server.base_url.replace("http", "ws") + "/ws"
     with connect(anonymous) as ws:
+        assert until_ready(ws) == []
         ws.send(json.dumps({"type": "read", "id": old.id}))
         assert "log in" in json.loads(ws.recv(timeout=10))["detail"]
 

@@ -13,16 +13,11 @@ from websockets.sync.client import ClientConnection, connect
 from dashboard import tokens
 from tests.conftest import LiveServer
 from tests.factories import add_tick, make_instrument, make_user
+from tests.ws_client import receive_json, until_ready
 
 
 def ws_url(server: LiveServer, query: str = "") -> str:
     return server.base_url.replace("http://", "ws://") + "/ws" + query
-
-
-def receive_json(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
-    message = json.loads(ws.recv(timeout=timeout))
-    assert isinstance(message, dict)
-    return message
 
 
 def receive_until(
@@ -42,6 +37,7 @@ def test_subscribe_receives_only_the_subscribed_symbols(
     acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
     live_server.services.price_poller.wake()
     with connect(ws_url(live_server)) as ws:
+        assert until_ready(ws) == []  # no symbols yet, and anonymous: nothing to replay
         ws.send(json.dumps({"type": "subscribe", "symbols": ["ACME"]}))
         ack = receive_json(ws)
         assert ack == {"type": "subscribed", "symbols": ["ACME"], "all": ["ACME"]}
@@ -77,6 +73,7 @@ def test_bad_messages_get_an_error_and_the_socket_stays_open(
 ) -> None:
     make_instrument(session, "ACME")
     with connect(ws_url(live_server)) as ws:
+        assert until_ready(ws) == []  # no symbols yet, and anonymous: nothing to replay
         ws.send(sent)
         error = receive_json(ws)
         assert error["type"] == "error" and detail in error["detail"]
@@ -100,6 +97,7 @@ def test_a_bad_token_closes_with_1008_and_a_good_one_is_served(
     assert alice.id is not None
     row, token = tokens.issue(session=session, user_id=alice.id, name="bot")
     with connect(ws_url(live_server, f"?token={token}")) as ws:
+        until_ready(ws)
         ws.send("ping")
         assert ws.recv(timeout=10) == "pong"
     tokens.revoke(session=session, user_id=alice.id, token_id=row.id or 0)
@@ -125,6 +123,7 @@ def test_regression_a_cookie_socket_from_another_origin_is_refused(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     same = {"Cookie": cookie, "Origin": live_server.base_url}
     with connect(url, additional_headers=same) as ws:
+        until_ready(ws)
         ws.send("ping")
         assert ws.recv(timeout=10) == "pong"
     client.close()
@@ -137,6 +136,7 @@ def test_binary_frames_and_impossible_ids_get_an_error_and_the_socket_stays(
     assert alice.id is not None
     token = tokens.issue(session=session, user_id=alice.id, name="t")[1]
     with connect(ws_url(live_server, f"?token={token}")) as ws:
+        until_ready(ws)
         ws.send(b"\x00\x01")
         assert "not binary" in receive_json(ws)["detail"]
         for bad in (2**63, 0, -1, True, "7"):

@@ -1,19 +1,21 @@
 """Resuming a stream: where to start, and the notifications missed since the cursor.
 
-Shared by every stream (SSE, NDJSON, WebSocket) so they resume the same way. The
-connection must be registered with the hub *before* the replay is read, so nothing
-published meanwhile is lost; ids already replayed are skipped when they come out of
-the mailbox (see :class:`Cursor`).
+Used by :class:`dashboard.live.session.LiveSession`, so every transport resumes the same
+way. The connection must be registered with the hub *before* the replay is read, so
+nothing published meanwhile is lost; ids already replayed are skipped when they come out
+of the mailbox (see :class:`Cursor`). Store work runs in worker threads, never on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from dashboard import notices
-from dashboard.services import Services
+
+if TYPE_CHECKING:
+    from dashboard.services import Services
 
 # Missed notifications are read from the store this many at a time.
 PAGE = 200
@@ -81,22 +83,6 @@ async def read_state(
     return await asyncio.to_thread(_read_state, services, user_id, cursor.position, shown)
 
 
-def unread_json(
-    badge: notices.Badge, read: list[notices.InboxItem], archived_ids: frozenset[int]
-) -> bytes:
-    """What program streams get after a read-state change: count, version and which ids."""
-    return json.dumps(
-        {
-            "type": "unread",
-            "count": badge.count,
-            "version": badge.stamp,
-            "read": sorted(item.notification.id or 0 for item in read),
-            "archived": sorted(archived_ids),
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
 def _newest(services: Services) -> int:
     with services.open_session() as session:
         return notices.newest_id(session=session)
@@ -115,6 +101,7 @@ def _badge(services: Services, user_id: int, up_to: int) -> notices.Badge:
 def _read_state(
     services: Services, user_id: int, up_to: int, ids: list[int]
 ) -> tuple[notices.Badge, list[notices.InboxItem]]:
+
     with services.open_session() as session:
         badge = notices.badge(session=session, user_id=user_id, up_to=up_to)
         items = notices.by_ids(session=session, user_id=user_id, ids=ids)

@@ -1,0 +1,300 @@
+"""One subscriber session: a stream's whole life, whatever the transport.
+
+A session authenticates its subscriber, registers with the hub, sends a snapshot of the
+newest price of every symbol it watches, replays the notifications missed since its
+cursor, marks the end of the replay, and then passes on live events until the hub ends
+it (shutdown, overflow, or ended from outside by user, login session or API token).
+
+It yields the typed events below and nothing else; SSE, NDJSON and WebSocket only encode
+them (:mod:`dashboard.live.sse`, :mod:`dashboard.live.ndjson`, :mod:`dashboard.live.websocket`).
+Events carry the shared bytes the pollers encoded once for every reader, so no transport
+renders per reader what the hub already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+from dashboard import auth, notices, tokens, watchlists
+from dashboard.hub import Connection, NoticeEvent, PriceFormat, ReadStateChanged, StreamKind, drain
+from dashboard.live import resume
+from dashboard.models import Notification
+
+if TYPE_CHECKING:
+    from dashboard.services import Services
+
+
+class NotAuthenticated(Exception):
+    """A token was given and it is wrong or revoked: the stream is refused, not downgraded."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """Who a stream is for (``user_id`` None: anonymous, prices only) and what opened it."""
+
+    user_id: int | None
+    login_session: str | None = None
+    token_id: int | None = None
+
+
+async def authenticate(services: Services, conn: HTTPConnection, token: str | None) -> Subscriber:
+    """The subscriber of a stream: an API token when one is given, else the session cookie.
+
+    Raises :class:`NotAuthenticated` for a token that is wrong or revoked. The look-up is
+    one short store session in a worker thread: nothing is held for the stream's life.
+    """
+    if token is None:
+        return Subscriber(
+            user_id=auth.session_user_id(conn), login_session=auth.login_session_id(conn)
+        )
+    row = await asyncio.to_thread(_token_row, services, token)
+    if row is None:
+        raise NotAuthenticated("Invalid or revoked API token.")
+    return Subscriber(user_id=row[0], token_id=row[1])
+
+
+def _token_row(services: Services, token: str) -> tuple[int, int] | None:
+    with services.open_session() as session:
+        return tokens.owner_of(session=session, token=token)
+
+
+# The events a session yields.
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Newest prices: on connect every watched symbol, then the symbols a poll changed.
+
+    Pages get ``message`` (one SSE message of out-of-band tile swaps); programs get
+    ``quotes`` (wire PriceEvent objects). Both are shared by every reader of the batch.
+    """
+
+    message: bytes | None = None
+    quotes: Sequence[bytes] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notification for this subscriber, replayed (missed while away) or live.
+
+    ``badge`` is the unread count with this notification counted (live ones only; after
+    a replay the count comes with :class:`Ready`). ``shared`` holds a live notification's
+    encodings, made once by the poller for every recipient.
+    """
+
+    notification: Notification
+    read: bool
+    replayed: bool
+    badge: notices.Badge | None = None
+    shared: NoticeEvent | None = None
+
+    @property
+    def id(self) -> int:
+        assert self.notification.id is not None
+        return self.notification.id
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """The subscriber's read state changed (in any tab or program): the new count, the
+    notifications this stream has sent that are now read, and those now archived."""
+
+    badge: notices.Badge
+    read: tuple[Notification, ...]
+    archived_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The replay is over. ``after`` is where a reconnect resumes (None when anonymous);
+    ``badge`` the unread count up to it."""
+
+    after: int | None
+    badge: notices.Badge | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """Nothing happened for a keep-alive interval: send the transport's keep-alive."""
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The hub ended the stream; ``reason`` is one of dashboard.live.wire.END_REASONS."""
+
+    reason: str
+
+
+Event = Prices | Notice | ReadState | Ready | KeepAlive | End
+KEEPALIVE = KeepAlive()
+
+
+class LiveSession:
+    """One open stream's subscription: what it watches, where it stands, its mailbox."""
+
+    def __init__(
+        self,
+        services: Services,
+        subscriber: Subscriber,
+        *,
+        kind: StreamKind,
+        cursor: int | None = None,
+        symbols: Collection[str] | None = None,
+        watchlist: bool = False,
+    ) -> None:
+        """``symbols``: the symbols to send prices of (None: all); ``watchlist``: a
+        signed-in subscriber's watchlist replaces them when they have one."""
+        self.services = services
+        self.subscriber = subscriber
+        self.kind = kind
+        self.price_format: PriceFormat = "html" if kind == "sse" else "json"
+        self._cursor = cursor
+        self._symbols = None if symbols is None else list(symbols)
+        self._watchlist = watchlist
+        self._connection: Connection | None = None
+
+    @property
+    def user_id(self) -> int | None:
+        return self.subscriber.user_id
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The stream, from snapshot to end (see the module's docstring)."""
+        services, hub, user_id = self.services, self.services.hub, self.subscriber.user_id
+        symbols = self._symbols
+        if self._watchlist and user_id is not None:
+            symbols = await asyncio.to_thread(_watchlist, services, user_id) or symbols
+        # Registered before the snapshot and the replay are read: nothing falls between.
+        connection = self._connection = hub.connect(
+            user_id=user_id,
+            symbols=symbols,
+            price_format=self.price_format,
+            kind=self.kind,
+            login_session=self.subscriber.login_session,
+            token_id=self.subscriber.token_id,
+        )
+        if self.kind == "sse":
+            # This generator runs in the SSE layer's sending task: cancelling it ends the
+            # response, which is how the stall watchdog cuts off a client that stopped reading.
+            connection.watch(asyncio.current_task())
+        try:
+            snapshot = self._snapshot(symbols)
+            if snapshot is not None:
+                yield snapshot
+            sent = resume.Cursor(0)
+            badge: notices.Badge | None = None
+            if user_id is not None:
+                sent = await resume.start(services, self._cursor)
+                async for item in resume.missed(services, user_id, sent):
+                    connection.sending()
+                    yield Notice(notification=item.notification, read=item.read, replayed=True)
+                badge = await resume.badge_up_to(services, user_id, sent)
+            connection.sending()
+            yield Ready(after=sent.position if user_id is not None else None, badge=badge)
+            async for message in drain(connection, self._conflated):
+                if isinstance(message, NoticeEvent):
+                    if sent.advance(message.id):
+                        badge = badge.plus_one(message.id) if badge is not None else None
+                        yield Notice(
+                            notification=message.notification,
+                            read=False,
+                            replayed=False,
+                            badge=badge,
+                            shared=message,
+                        )
+                elif isinstance(message, ReadStateChanged):
+                    # Rare (a person clicked), and only this user's streams: recount exactly.
+                    assert user_id is not None
+                    badge, read = await resume.read_state(services, user_id, sent, message.read_ids)
+                    yield ReadState(
+                        badge=badge,
+                        read=tuple(item.notification for item in read),
+                        archived_ids=message.archived_ids,
+                    )
+                elif message is None:
+                    yield KEEPALIVE
+                elif isinstance(message, bytes):
+                    yield Prices(message=message)  # one batch's shared SSE message
+                else:
+                    yield message
+            if connection.end_reason is not None:
+                yield End(connection.end_reason)
+        finally:
+            hub.disconnect(connection)
+
+    def _snapshot(self, symbols: Collection[str] | None) -> Prices | None:
+        """The newest price of every watched symbol, or None when it watches none."""
+        hub = self.services.hub
+        if symbols is not None and not symbols:
+            return None
+        if self.price_format == "html":
+            # Shared: encoded once per set of symbols and batch, not per reader.
+            return Prices(message=hub.snapshot_message(symbols))
+        wanted = symbols if symbols is not None else list(hub.latest_quotes)
+        return Prices(quotes=[hub.latest_quotes[s] for s in wanted if s in hub.latest_quotes])
+
+    def _conflated(self, pending: Mapping[str, object]) -> Prices:
+        """A reader that fell behind gets the newest of each symbol in one message.
+
+        Pages get the shared snapshot of their tiles (the newest of each, encoded once
+        per batch and set of symbols, not per reader); programs get the pending quotes.
+        """
+        if self.price_format == "html":
+            assert self._connection is not None
+            return Prices(message=self.services.hub.snapshot_message(self._connection.symbols))
+        return Prices(quotes=[q for q in pending.values() if isinstance(q, bytes)])
+
+    # For the WebSocket, whose client changes its symbols while the stream runs.
+
+    def subscribe(self, symbols: Iterable[str]) -> tuple[list[str], list[bytes]]:
+        """Add ``symbols``; return the newly added ones and their newest quotes."""
+        connection = self._require_connection()
+        current = connection.symbols or frozenset()
+        added = [s for s in dict.fromkeys(symbols) if s not in current]
+        connection.symbols = current | set(added)
+        latest = self.services.hub.latest_quotes
+        return added, [latest[s] for s in added if s in latest]
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        connection = self._require_connection()
+        connection.symbols = (connection.symbols or frozenset()) - set(symbols)
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols this session sends prices of now, sorted."""
+        connection = self._connection
+        return sorted(connection.symbols or ()) if connection is not None else []
+
+    def _require_connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError("the session has not started")
+        return self._connection
+
+
+class UnknownSymbols(ValueError):
+    """Symbols that name no instrument (after looking for instruments added since start)."""
+
+    def __init__(self, symbols: Sequence[str]) -> None:
+        super().__init__(f"Unknown symbols: {', '.join(symbols)}.")
+        self.symbols = symbols
+
+
+async def check_symbols(services: Services, symbols: Sequence[str], *, limit: int) -> None:
+    """Raise :class:`UnknownSymbols` (or ValueError past ``limit``) naming what is wrong."""
+    if len(symbols) > limit:
+        raise ValueError(f"At most {limit} symbols.")
+    poller = services.price_poller
+    if any(s not in poller.states for s in symbols):
+        await poller.refresh_instruments()  # added since start?
+    unknown = sorted({s for s in symbols if s not in poller.states})
+    if unknown:
+        raise UnknownSymbols(unknown[:10])
+
+
+def _watchlist(services: Services, user_id: int) -> list[str] | None:
+    with services.open_session() as session:
+        return watchlists.symbols_for(session=session, user_id=user_id)

@@ -1,0 +1,72 @@
+"""The SSE transport (``GET /events``): the page's one stream, as htmx swaps.
+
+Prices and live notifications arrive already encoded (once per batch, for every page);
+this module adds the per-reader parts: replayed items, the unread badge, read-state
+restyling. The end of the replay and the end of the stream are named events whose data
+is the wire object (``ready``, ``end``): htmx dispatches named events as DOM events on
+the connection element instead of swapping them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from dashboard.live import wire
+from dashboard.live.session import End, KeepAlive, LiveSession, Notice, Prices, ReadState, Ready
+from dashboard.render import Renderer
+
+if TYPE_CHECKING:
+    from dashboard.services import Services
+
+KEEPALIVE = ServerSentEvent(comment="ping").encode()
+# On SIGTERM streams get this long to end cleanly (less than uvicorn's graceful timeout).
+SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+def _named(event: wire.WireEvent) -> bytes:
+    return ServerSentEvent(data=wire.encode(event).decode(), event=event.type).encode()
+
+
+async def messages(session: LiveSession, renderer: Renderer) -> AsyncIterator[bytes]:
+    """The session's events as SSE messages, one write per event."""
+    async for event in session.events():
+        if isinstance(event, Prices):
+            if event.message is not None:
+                yield event.message
+        elif isinstance(event, Notice):
+            if event.shared is not None:
+                message = event.shared.message
+            else:
+                message = renderer.notice_message(event.notification, read=event.read)
+            if event.badge is not None:
+                # Two SSE messages in one write: a broadcast costs each stream one send.
+                message += renderer.unread_badge_message(event.badge)
+            yield message
+        elif isinstance(event, ReadState):
+            yield renderer.read_state_message(
+                event.read, event.archived_ids
+            ) + renderer.unread_badge_message(event.badge)
+        elif isinstance(event, Ready):
+            badge = b"" if event.badge is None else renderer.unread_badge_message(event.badge)
+            yield badge + _named(wire.ReadyEvent(after=event.after))
+        elif isinstance(event, KeepAlive):
+            yield KEEPALIVE
+        else:
+            assert isinstance(event, End)
+            yield _named(wire.EndEvent(reason=event.reason))
+
+
+def response(session: LiveSession, services: Services) -> EventSourceResponse:
+    return EventSourceResponse(
+        messages(session, services.renderer),
+        ping=0,  # the hub's one shared keep-alive replaces a timer per connection
+        # No timer per message either: the hub's one stall watchdog cuts off a client that
+        # stopped reading (settings.sse_send_timeout; see dashboard.hub).
+        send_timeout=None,
+        shutdown_event=services.shutdown_event,
+        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+        headers={"Cache-Control": "no-store"},
+    )

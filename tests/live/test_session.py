@@ -1,0 +1,187 @@
+"""LiveSession: one stream's life, with real services over a migrated store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from dashboard.live.session import (
+    End,
+    Event,
+    KeepAlive,
+    LiveSession,
+    Notice,
+    Prices,
+    ReadState,
+    Ready,
+    Subscriber,
+)
+from dashboard.models import Audience, Severity, User
+from dashboard.services import Services, build_services
+from dashboard.settings import Settings
+from tests.factories import add_notification, add_tick, make_instrument, make_user
+
+Scenario = Callable[[Services], Awaitable[None]]
+
+
+def run(settings: Settings, scenario: Scenario) -> None:
+    """Run ``scenario`` with started services (pollers, hub, keep-alive) on a fresh loop."""
+
+    async def main() -> None:
+        services = build_services(settings)
+        await services.start()
+        try:
+            await asyncio.wait_for(scenario(services), 20)
+        finally:
+            await services.stop()
+
+    asyncio.run(main())
+
+
+async def next_event(events: AsyncIterator[Event], kind: type[Event] | None = None) -> Event:
+    """The next event (of ``kind``, skipping keep-alives and others)."""
+    while True:
+        event = await anext(events)
+        if kind is None and not isinstance(event, KeepAlive):
+            return event
+        if kind is not None and isinstance(event, kind):
+            return event
+
+
+def user_id(user: User) -> int:
+    assert user.id is not None
+    return user.id
+
+
+def test_snapshot_then_replay_oldest_first_then_ready_then_live(
+    settings: Settings, session: Session
+) -> None:
+    alice = make_user(session, "alice")
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 10.5)
+    first, second = add_notification(session, "first"), add_notification(session, "second")
+
+    async def scenario(services: Services) -> None:
+        live = LiveSession(
+            services, Subscriber(user_id=user_id(alice)), kind="ndjson", cursor=0, symbols=None
+        )
+        events = live.events()
+        snapshot = await next_event(events)
+        assert isinstance(snapshot, Prices) and b'"symbol":"ACME"' in snapshot.quotes[0]
+        replayed = [await next_event(events), await next_event(events)]
+        assert [(e.id, e.replayed) for e in replayed if isinstance(e, Notice)] == [
+            (first.id, True),
+            (second.id, True),
+        ]
+        ready = await next_event(events)
+        assert isinstance(ready, Ready) and ready.after == second.id
+        assert ready.badge is not None and ready.badge.count == 2
+        third = await asyncio.to_thread(add_notification, session, "third")
+        services.notification_poller.wake()
+        live_notice = await next_event(events, Notice)
+        assert isinstance(live_notice, Notice)
+        assert (live_notice.id, live_notice.replayed, live_notice.read) == (third.id, False, False)
+        assert live_notice.badge is not None and live_notice.badge.count == 3
+        await events.aclose()
+        assert services.hub.connection_count == 0
+
+    run(settings, scenario)
+
+
+def test_an_anonymous_session_gets_prices_and_a_ready_without_cursor(
+    settings: Settings, session: Session
+) -> None:
+    make_instrument(session, "ACME")
+    add_notification(session, "not for strangers")
+
+    async def scenario(services: Services) -> None:
+        events = LiveSession(services, Subscriber(user_id=None), kind="sse").events()
+        assert isinstance(await next_event(events), Prices)
+        ready = await next_event(events)
+        assert ready == Ready(after=None, badge=None)
+        await events.aclose()
+
+    run(settings, scenario)
+
+
+def test_regression_a_muted_broadcast_is_not_delivered_live(
+    settings: Settings, session: Session
+) -> None:
+    # Was: hidden on reload (the inbox query) but still delivered to open streams.
+    alice = make_user(session, "alice")
+    alice.mute_broadcasts = True
+    session.add(alice)
+    session.commit()
+
+    async def scenario(services: Services) -> None:
+        events = LiveSession(
+            services, Subscriber(user_id=user_id(alice)), kind="ws", symbols=()
+        ).events()
+        assert isinstance(await next_event(events), Ready)
+        muted = await asyncio.to_thread(add_notification, session, "announcement")
+        critical = await asyncio.to_thread(
+            add_notification, session, "outage", severity=Severity.critical
+        )
+        direct = await asyncio.to_thread(
+            add_notification, session, "yours", audience=Audience.user, user=alice
+        )
+        services.notification_poller.wake()
+        got = [await next_event(events, Notice), await next_event(events, Notice)]
+        assert [e.id for e in got if isinstance(e, Notice)] == [critical.id, direct.id]
+        assert muted.id is not None and muted.id < critical.id  # it was published first
+        await events.aclose()
+
+    run(settings, scenario)
+
+
+@pytest.mark.parametrize("by", ["user", "login_session", "token"])
+def test_a_session_can_be_ended_from_outside_and_says_why(
+    settings: Settings, session: Session, by: str
+) -> None:
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+
+    async def scenario(services: Services) -> None:
+        mine = Subscriber(user_id=user_id(alice), login_session="sid-a", token_id=7)
+        other = Subscriber(user_id=user_id(bob), login_session="sid-b", token_id=8)
+        ending = LiveSession(services, mine, kind="ndjson").events()
+        staying = LiveSession(services, other, kind="ndjson").events()
+        for events in (ending, staying):
+            await next_event(events, Ready)
+        selectors: dict[str, dict[str, Any]] = {
+            "user": {"user_id": user_id(alice)},
+            "login_session": {"login_session": "sid-a"},
+            "token": {"token_id": 7},
+        }
+        assert services.hub.end(reason="revoked", **selectors[by]) == 1
+        assert await next_event(ending, End) == End("revoked")
+        with pytest.raises(StopAsyncIteration):
+            await anext(ending)
+        assert services.hub.connection_count == 1  # bob's stream goes on
+        await staying.aclose()
+
+    run(settings, scenario)
+
+
+def test_read_state_changes_reach_the_session_with_the_new_count(
+    settings: Settings, session: Session
+) -> None:
+    alice = make_user(session, "alice")
+    seen = add_notification(session, "seen")
+
+    async def scenario(services: Services) -> None:
+        events = LiveSession(
+            services, Subscriber(user_id=user_id(alice)), kind="sse", cursor=0, symbols=()
+        ).events()
+        await next_event(events, Ready)
+        services.hub.publish_read_state(user_id(alice), read_ids=[seen.id or 0], archived_ids=[])
+        change = await next_event(events, ReadState)
+        assert isinstance(change, ReadState)
+        # The store was not changed, so the item is still unread: only read ones restyle.
+        assert change.read == () and change.badge.count == 1
+        await events.aclose()
+
+    run(settings, scenario)
