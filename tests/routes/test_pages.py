@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from dashboard import notices
 from dashboard.models import Audience, Notification, NotificationRead, Subscription
 from tests.conftest import csrf_from
 from tests.factories import (
@@ -297,3 +300,32 @@ def test_text_the_store_cannot_hold_is_a_422(
     )
     assert posted.status_code in (303, 422)
     assert posted.status_code != 500
+
+
+def test_an_error_page_shows_the_badge_read_off_the_event_loop(
+    client: TestClient,
+    session: Session,
+    login_as: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = make_user(session, "alice")
+    add_notification(session, "for alice", audience=Audience.user, user=alice)
+    login_as("alice")
+    # The error handlers are async: a badge query on the loop would stall every stream.
+    read_on_a_loop: list[bool] = []
+    read_badge = notices.badge
+
+    def recording_badge(**kwargs: Any) -> notices.Badge:
+        try:
+            asyncio.get_running_loop()
+            read_on_a_loop.append(True)
+        except RuntimeError:
+            read_on_a_loop.append(False)
+        return read_badge(**kwargs)
+
+    monkeypatch.setattr(notices, "badge", recording_badge)
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "Not found" in page.text
+    assert 'aria-label="1 unread">1</span>' in page.text
+    assert 'hx-sse:connect="/events?view=inbox&amp;after=' in page.text
+    assert read_on_a_loop == [False]
