@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres install install-test migrate demo lint typecheck format screenshots bench bench-postgres soak clean
+.PHONY: run test test-postgres install install-test provision migrate demo lint typecheck format screenshots bench bench-postgres soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
+
+# What the tests need from the machine: Debian's Chromium, a running local PostgreSQL.
+provision:
+	bash tests/provision.sh
 
 migrate: install
 	$(BIN)/dashboard migrate
@@ -46,15 +50,17 @@ format: install-test
 
 # The whole suite on SQLite, then the integration tests again on PostgreSQL (skipped when
 # no PostgreSQL answers at 127.0.0.1:5432, except under CI where that fails the run).
-test: install-test lint typecheck
-	$(BIN)/pytest
+# Branch coverage is measured on the SQLite run only, so the figure is the same with or
+# without a PostgreSQL; below pyproject.toml's fail_under the run fails.
+test: install-test provision lint typecheck
+	$(BIN)/pytest --cov
 	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest tests/integration
 
-screenshots: install-test
+screenshots: install-test provision
 	$(BIN)/python docs/make_screenshots.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
 
 # Fan-out figures (not part of `make test`): ticks into the store -> N SSE streams.
 bench: install
@@ -77,5 +83,5 @@ bench-postgres: install
 
 # The whole suite against PostgreSQL (127.0.0.1:5432, database `test`; each test gets its
 # own schema).
-test-postgres: install-test
+test-postgres: install-test provision
 	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest

@@ -25,7 +25,7 @@ from dashboard.models import User
 from dashboard.process_tuning import tune_for_many_connections
 from dashboard.resources import resource_dir
 from dashboard.routes import admin, alerts, api, events, ops, pages, stream, ws
-from dashboard.routes._html import render_page
+from dashboard.routes._html import inbox_header, render_page
 from dashboard.services import Services, build_services
 from dashboard.settings import Settings
 
@@ -104,25 +104,30 @@ async def _error(
 ) -> Response:
     """An error page for a browser, ``{"detail": …}`` JSON for everyone else."""
     if _wants_html(request):
-        # The header still shows who is signed in (and their badge) on an error page.
-        user = await asyncio.to_thread(_signed_in_user, request)
+        # The header still shows who is signed in (and their badge) on an error page; both
+        # are read in a worker thread, so render_page has no query left to run on the loop.
+        user, header = await asyncio.to_thread(_signed_in_header, request)
         return render_page(
             request,
             "pages/error.html",
-            {"status": status_code, "detail": page_detail or detail},
+            {**header, "status": status_code, "detail": page_detail or detail},
             user=user,
             status_code=status_code,
         )
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
 
 
-def _signed_in_user(request: Request) -> User | None:
+def _signed_in_header(request: Request) -> tuple[User | None, dict[str, Any]]:
+    """Who is signed in, and their header's badge context (empty for nobody)."""
     user_id = auth.session_user_id(request)
     if user_id is None:
-        return None
+        return None, {}
     services: Services = request.app.state.services
     with services.open_session() as session:
-        return session.get(User, user_id)
+        user = session.get(User, user_id)
+        if user is None:
+            return None, {}
+        return user, inbox_header(session, user_id)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

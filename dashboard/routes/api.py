@@ -55,8 +55,6 @@ class HistoryPoint(BaseModel):
     ts: datetime
 
 
-MAX_INGEST_BYTES = 2_000_000
-
 _TICKS_BODY = {
     "requestBody": {
         "required": True,
@@ -92,16 +90,8 @@ async def ingest_ticks(request: Request, services: ServicesDep, user: ApiAdmin) 
     Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
     ``X-CSRF-Token`` header. A 422 names every bad item by its index.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_INGEST_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, "Body over 2 MB; send smaller batches."
-        )
+    # Its size is limited by BodySizeLimit (settings.max_ingest_bytes) as it arrives.
     body = await request.body()
-    if len(body) > MAX_INGEST_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, "Body over 2 MB; send smaller batches."
-        )
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     kind = "ndjson" if content_type in ("application/x-ndjson", "application/ndjson") else "json"
     try:

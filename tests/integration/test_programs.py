@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import queue
 import threading
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import Session
+from sse_starlette import EventSourceResponse
 from websockets.sync.client import connect
 
 from dashboard import tokens
 from dashboard.client import NotificationEvent, PriceEvent, StreamClient
+from dashboard.hub import run_keepalive
 from dashboard.models import Audience
+from dashboard.settings import Settings
 from tests.conftest import LiveServer, wait_until, wait_until_async
 from tests.factories import add_notification, add_tick, make_instrument, make_user
 from tests.ws_client import until_ready
@@ -268,19 +274,68 @@ def test_tail_prints_events_and_refuses_a_bad_token(live_server: LiveServer) -> 
     assert "401: Invalid or revoked API token." in refused.output
 
 
-def test_idle_streams_get_keepalives_from_one_shared_timer(settings, session: Session) -> None:  # type: ignore[no-untyped-def]
+def test_idle_streams_get_keepalives_from_one_shared_timer(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dashboard.app import create_app
     from tests.sse import SSEReader
 
-    quick = settings.model_copy(update={"keepalive_interval": 0.1})
-    server = LiveServer(lambda: create_app(quick))
+    interval = 0.05
+    # Should a page stream leave sse-starlette's own timer on, it pings at this interval too.
+    monkeypatch.setattr(EventSourceResponse, "DEFAULT_PING_INTERVAL", interval)
+    server = LiveServer(
+        lambda: create_app(settings.model_copy(update={"keepalive_interval": interval}))
+    )
     server.start()
+    hub = server.services.hub
+    # The shared timer keeps ticking, but a tick reaches the hub only when the test lets
+    # one through: whatever keep-alive a stream sends otherwise has another source.
+    ticks = 0
+    let_through: queue.Queue[None] = queue.Queue()
+    hub_keepalive = hub.keepalive
+
+    def held_keepalive() -> None:
+        nonlocal ticks
+        ticks += 1
+        with contextlib.suppress(queue.Empty):
+            let_through.get_nowait()
+            hub_keepalive()
+
+    monkeypatch.setattr(hub, "keepalive", held_keepalive)
+
+    async def keepalive_timers() -> int:
+        return sum(
+            getattr(task.get_coro(), "__qualname__", None) == run_keepalive.__qualname__
+            for task in asyncio.all_tasks()
+        )
+
+    def ticks_go_by(count: int) -> None:
+        seen = ticks
+        wait_until(lambda: ticks >= seen + count)
+
     try:
         ndjson = NdjsonReader(server, "/api/stream")
-        with server.client() as client:
-            sse = SSEReader(client, "/events")
-            wait_until(lambda: ndjson.keepalives >= 2 and sse.comments >= 2)
-            sse.close()
+        with server.client() as first, server.client() as second:
+            pages = [SSEReader(first, "/events"), SSEReader(second, "/events")]
+            wait_until(lambda: hub.connection_count == 3)
+
+            def keepalives() -> list[int]:
+                return [ndjson.keepalives, *(page.comments for page in pages)]
+
+            assert asyncio.run_coroutine_threadsafe(keepalive_timers(), hub.loop).result(5) == 1
+            ticks_go_by(5)
+            assert keepalives() == [0, 0, 0]  # no stream has a timer of its own
+
+            def let_one_tick_through(total: int) -> None:
+                let_through.put(None)
+                wait_until(lambda: keepalives() == [total] * 3)  # one more on every stream
+                ticks_go_by(5)
+                assert keepalives() == [total] * 3  # and nothing else
+
+            let_one_tick_through(1)
+            let_one_tick_through(2)
+            for page in pages:
+                page.close()
         ndjson.close()
     finally:
         server.stop()

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dashboard import tokens
+from dashboard.app import create_app
 from dashboard.models import Tick
+from dashboard.settings import Settings
 from tests.factories import make_instrument, make_user
 
 
@@ -85,11 +87,30 @@ def test_unreadable_bodies_are_a_clear_422(
     assert response.json()["detail"]
 
 
-def test_oversized_bodies_are_refused(client: TestClient, admin_token: str) -> None:
-    response = client.post(
-        "/api/ticks", content=b" " * 2_000_001, headers={"Authorization": f"Bearer {admin_token}"}
-    )
-    assert response.status_code == 413
+def test_the_ingest_body_limit_is_the_setting(
+    settings: Settings, session: Session, admin_token: str
+) -> None:
+    make_instrument(session, "ACME")
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
+    with TestClient(create_app(settings.model_copy(update={"max_ingest_bytes": 3_000_000}))) as c:
+        # Over the 2 MB the route used to refuse on its own account, under the setting.
+        padded = b'[{"symbol": "ACME", "price": 1}' + b" " * 2_500_000 + b"]"
+        taken = c.post("/api/ticks", content=padded, headers=headers)
+        assert taken.status_code == 200, taken.text
+        assert len(taken.json()["ids"]) == 1
+
+        declared = c.post("/api/ticks", content=b" " * 3_000_001, headers=headers)
+        assert declared.status_code == 413
+        assert "larger than 3,000,000 bytes" in declared.json()["detail"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            for _ in range(4):
+                yield b" " * 1_000_000
+
+        streamed = c.post("/api/ticks", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+        assert "larger than 3,000,000 bytes" in streamed.json()["detail"]
+    assert len(session.exec(select(Tick)).all()) == 1
 
 
 def test_who_may_ingest(

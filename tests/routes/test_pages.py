@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dashboard import notices
 from dashboard.models import Audience, Notification, NotificationRead, Subscription
 from tests.conftest import csrf_from
 from tests.factories import (
@@ -279,21 +286,76 @@ def test_bad_query_input_is_a_clear_4xx_never_a_500(
     assert 400 <= response.status_code < 500
 
 
+def refuse_nul_as_postgresql_does(engine: Engine) -> None:
+    """Make an SQLite store refuse NUL in text the way PostgreSQL's driver does.
+
+    SQLite holds NUL bytes; PostgreSQL refuses them with a DataError before anything is
+    written. This raises the driver's DataError for the same statements.
+    """
+
+    def refuse(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, many: bool
+    ) -> None:
+        rows = parameters if many else [parameters]
+        values = (v for row in rows for v in (row.values() if isinstance(row, dict) else row))
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise sqlite3.DataError("text fields cannot contain NUL (0x00) bytes")
+
+    event.listen(engine, "before_cursor_execute", refuse)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_text_the_store_cannot_hold_is_a_422(
-    client: TestClient, session: Session, login_as: Callable[[str], str]
+    app: FastAPI, client: TestClient, session: Session, login_as: Callable[[str], str]
 ) -> None:
     # Found by the fuzzer on PostgreSQL, which refuses NUL bytes in text.
-    token = csrf_from(client.get("/login").text)
-    response = client.post(
-        "/login", data={"username": "ali\x00ce", "password": "x" * 10, "csrf_token": token}
-    )
-    assert response.status_code in (401, 422)  # SQLite finds no such user; PostgreSQL refuses
+    engine = app.state.services.engine
+    if engine.dialect.name == "sqlite":
+        refuse_nul_as_postgresql_does(engine)
     make_user(session, "admin", is_admin=True)
+    token = csrf_from(client.get("/login").text)
+    refused_login = client.post(
+        "/login", data={"username": "ad\x00min", "password": PASSWORD, "csrf_token": token}
+    )
+    assert refused_login.status_code == 422
+    assert "cannot be stored" in refused_login.text
+    assert client.get("/settings", follow_redirects=False).status_code == 303  # not signed in
+
     csrf = login_as("admin")
-    posted = client.post(
+    refused_post = client.post(
         "/admin/notifications",
-        data={"csrf_token": csrf, "title": "nul \x00 here"},
+        data={"csrf_token": csrf, "title": "nul \x00 here", "audience": "everyone"},
         follow_redirects=False,
     )
-    assert posted.status_code in (303, 422)
-    assert posted.status_code != 500
+    assert refused_post.status_code == 422
+    assert "cannot be stored" in refused_post.text
+    assert session.exec(select(Notification)).all() == []
+
+
+def test_an_error_page_shows_the_badge_read_off_the_event_loop(
+    client: TestClient,
+    session: Session,
+    login_as: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alice = make_user(session, "alice")
+    add_notification(session, "for alice", audience=Audience.user, user=alice)
+    login_as("alice")
+    # The error handlers are async: a badge query on the loop would stall every stream.
+    read_on_a_loop: list[bool] = []
+    read_badge = notices.badge
+
+    def recording_badge(**kwargs: Any) -> notices.Badge:
+        try:
+            asyncio.get_running_loop()
+            read_on_a_loop.append(True)
+        except RuntimeError:
+            read_on_a_loop.append(False)
+        return read_badge(**kwargs)
+
+    monkeypatch.setattr(notices, "badge", recording_badge)
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "Not found" in page.text
+    assert 'aria-label="1 unread">1</span>' in page.text
+    assert 'hx-sse:connect="/events?view=inbox&amp;after=' in page.text
+    assert read_on_a_loop == [False]
