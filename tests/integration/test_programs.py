@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from websockets.sync.client import connect
 from dashboard import tokens
 from dashboard.client import NotificationEvent, PriceEvent, StreamClient
 from dashboard.models import Audience
+from dashboard.settings import Settings
 from tests.conftest import LiveServer, wait_until, wait_until_async
 from tests.factories import add_notification, add_tick, make_instrument, make_user
 
@@ -51,8 +53,8 @@ class NdjsonReader:
             pass
 
     def wait_for(
-        self, predicate, timeout: float = 10
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         seen: list[dict[str, Any]] = []
         while True:
             line = self.lines.get(timeout=timeout)
@@ -266,7 +268,9 @@ def test_tail_prints_events_and_refuses_a_bad_token(live_server: LiveServer) -> 
     assert "401: Invalid or revoked API token." in refused.output
 
 
-def test_idle_streams_get_keepalives_from_one_shared_timer(settings, session: Session) -> None:  # type: ignore[no-untyped-def]
+def test_idle_streams_get_keepalives_from_one_shared_timer(
+    settings: Settings, session: Session
+) -> None:
     from dashboard.app import create_app
     from tests.sse import SSEReader
 
