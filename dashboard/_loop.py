@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 
-def call_on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[[], None]) -> None:
+def call_on_loop(loop: asyncio.AbstractEventLoop | None, fn: Callable[[], object]) -> None:
     """Run ``fn`` now when on ``loop``'s thread; otherwise hand it to ``loop``.
 
     asyncio objects (an Event's ``set``) are not thread-safe: set from a worker thread, a

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from dashboard import schema
 from dashboard.app import create_app
 from dashboard.db import make_engine
+from dashboard.services import Services
 from dashboard.settings import Settings
 from tests.factories import PASSWORD
 
@@ -65,8 +66,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{name}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
-    rendered = url.render_as_string(hide_password=False)
+    pg_url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={name}"})
+    rendered = pg_url.render_as_string(hide_password=False)
     schema.upgrade(rendered)
     yield rendered
     with admin.connect() as connection:
@@ -77,7 +78,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
         secret_key="test-secret-key-not-for-production",
         feed_enabled=False,
@@ -166,9 +167,10 @@ class LiveServer:
         self._thread = None
 
     @property
-    def services(self):  # type: ignore[no-untyped-def]
+    def services(self) -> Services:
         assert self.app is not None
-        return self.app.state.services
+        services: Services = self.app.state.services
+        return services
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)

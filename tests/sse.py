@@ -7,7 +7,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -24,7 +24,10 @@ class SSEReader:
     """Opens ``path`` on ``client`` and parses messages as they arrive."""
 
     def __init__(
-        self, client: httpx.Client, path: str, headers: dict[str, str | bytes] | None = None
+        self,
+        client: httpx.Client,
+        path: str,
+        headers: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
     ) -> None:
         self.messages: queue.Queue[Message] = queue.Queue()
         self.seen: list[Message] = []

@@ -5,7 +5,7 @@ import random
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dashboard import leases
 from dashboard.db import session_factory
@@ -51,7 +51,7 @@ def test_a_feed_step_writes_ticks_continuing_from_the_last_price(
     add_tick(session, acme, 500.0)
     written = feed(engine).step()
     assert written == 2  # at this rate every instrument ticks every step
-    ticks = session.exec(select(Tick).order_by(Tick.id)).all()  # type: ignore[arg-type]
+    ticks = session.exec(select(Tick).order_by(col(Tick.id))).all()
     acme_new = [t for t in ticks if t.instrument_id == acme.id][-1]
     assert abs(acme_new.price - 500.0) < 25 and round(acme_new.price, 2) == acme_new.price
 

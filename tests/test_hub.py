@@ -13,11 +13,14 @@ from dashboard.hub import (
     ReadStateChanged,
     drain,
 )
+from dashboard.models import Audience as NoticeAudience
 from dashboard.models import Notification
 
 
 def notice(notification_id: int, message: bytes) -> NoticeEvent:
-    notification = Notification(id=notification_id, title=f"n{notification_id}")
+    notification = Notification(
+        id=notification_id, title=f"n{notification_id}", audience=NoticeAudience.everyone
+    )
     return NoticeEvent(notification=notification, message=message, json=b"{}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -78,10 +79,11 @@ def test_history_filters_by_unread_severity_and_topic(session: Session) -> None:
     topical = add_notification(session, "rates", audience=Audience.topic, topic=rates)
     assert info.id is not None
     notices.mark_read(session=session, user_id=alice.id, notification_id=info.id)
+    alice_id = alice.id
 
     def listed(**filters: object) -> list[int | None]:
         chosen = notices.Filters(**filters)  # type: ignore[arg-type]
-        return ids(notices.inbox(session=session, user_id=alice.id, filters=chosen))
+        return ids(notices.inbox(session=session, user_id=alice_id, filters=chosen))
 
     assert listed() == [topical.id, warning.id, info.id]
     assert listed(unread_only=True) == [topical.id, warning.id]
@@ -114,20 +116,21 @@ def test_every_read_state_change_bumps_the_badge_version(session: Session) -> No
     topic = make_topic(session, "fx")
     first, second = add_notification(session, "one"), add_notification(session, "two")
     assert first.id is not None and second.id is not None and topic.id is not None
+    alice_id, first_id, second_id, topic_id = alice.id, first.id, second.id, topic.id
     seen = [notices.badge(session=session, user_id=alice.id)]
     assert seen[0] == notices.Badge(version=0, cursor=second.id, count=2)
-    changes = [
-        lambda: notices.mark_read(session=session, user_id=alice.id, notification_id=first.id),
+    changes: list[Callable[[], object]] = [
+        lambda: notices.mark_read(session=session, user_id=alice_id, notification_id=first_id),
         lambda: notices.set_archived(
-            session=session, user_id=alice.id, notification_id=second.id, archived=True
+            session=session, user_id=alice_id, notification_id=second_id, archived=True
         ),
         lambda: notices.set_archived(
-            session=session, user_id=alice.id, notification_id=second.id, archived=False
+            session=session, user_id=alice_id, notification_id=second_id, archived=False
         ),
         lambda: topics.set_subscription(
-            session=session, user_id=alice.id, topic_id=topic.id, subscribed=True
+            session=session, user_id=alice_id, topic_id=topic_id, subscribed=True
         ),
-        lambda: notices.set_muted(session=session, user_id=alice.id, muted=True),
+        lambda: notices.set_muted(session=session, user_id=alice_id, muted=True),
     ]
     for change in changes:
         change()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dashboard import notices
@@ -101,7 +102,9 @@ def test_an_invalid_draft_names_the_field_and_writes_nothing(
     assert session.exec(select(Notification)).all() == []
 
 
-def test_regression_two_simultaneous_mark_reads_both_succeed(engine, session: Session) -> None:  # type: ignore[no-untyped-def]
+def test_regression_two_simultaneous_mark_reads_both_succeed(
+    engine: Engine, session: Session
+) -> None:
     # Found in review: a double click raced check-then-insert into an IntegrityError (500).
     import threading
 

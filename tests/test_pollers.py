@@ -1,20 +1,22 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dashboard import alerts
-from dashboard.alerts import AlertEvaluator
-from dashboard.db import session_factory
+from dashboard.alerts import AlertEvaluator, Move
+from dashboard.db import SessionFactory, session_factory
 from dashboard.hub import Hub
 from dashboard.models import Audience, Notification, utcnow
 from dashboard.pollers import NotificationPoller, PricePoller
 from dashboard.render import Renderer
 from dashboard.services import build_services
 from dashboard.settings import Settings
+from dashboard.tiles import TileState
 from tests.factories import (
     add_notification,
     add_tick,
@@ -35,13 +37,13 @@ class CountingRenderer(Renderer):
         self.tile_renders = 0
         self.notice_renders = 0
 
-    def tile(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
         self.tile_renders += 1
-        return super().tile(*args, **kwargs)
+        return super().tile(state, flash=flash, oob=oob)
 
-    def notice_message(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
         self.notice_renders += 1
-        return super().notice_message(*args, **kwargs)
+        return super().notice_message(notification, read=read)
 
 
 def price_poller(
@@ -169,7 +171,7 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
     class FailingOnce(AlertEvaluator):
         failures = 0
 
-        def evaluate(self, moves, *, now=None):  # type: ignore[no-untyped-def]
+        def evaluate(self, moves: Sequence[Move], *, now: datetime | None = None) -> list[int]:
             if not self.failures:
                 self.failures += 1
                 raise RuntimeError("store hiccup")
@@ -205,11 +207,11 @@ def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(
     engine: Engine, session: Session, settings: Settings
 ) -> None:
     class Recording(AlertEvaluator):
-        def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
-            super().__init__(**kwargs)
+        def __init__(self, *, open_session: SessionFactory) -> None:
+            super().__init__(open_session=open_session)
             self.asked: list[list[str]] = []
 
-        def evaluate(self, moves, *, now=None):  # type: ignore[no-untyped-def]
+        def evaluate(self, moves: Sequence[Move], *, now: datetime | None = None) -> list[int]:
             self.asked.append(sorted(m.symbol for m in moves))
             return super().evaluate(moves, now=now)
 

@@ -14,7 +14,7 @@ renders per reader what the hub already has.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -162,7 +162,7 @@ class LiveSession:
     def user_id(self) -> int | None:
         return self.subscriber.user_id
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         """The stream, from snapshot to end (see the module's docstring)."""
         services, hub, user_id = self.services, self.services.hub, self.subscriber.user_id
         symbols = self._symbols

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Request, expect
 from sqlmodel import Session, select
 
 from dashboard.models import Instrument, Severity
@@ -127,7 +127,7 @@ def test_the_first_load_of_the_dashboard_weighs_under_150_kb(
     page = fresh.new_page()
     transferred: dict[str, int] = {}
 
-    def count(request) -> None:  # type: ignore[no-untyped-def]
+    def count(request: Request) -> None:
         if "/events" in request.url:
             return  # the stream never finishes; it is live data, not page weight
         sizes = request.sizes()

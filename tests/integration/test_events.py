@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypedDict
 
+import httpx
 import pytest
 from sqlmodel import Session
 
-from dashboard.models import Audience
+from dashboard.models import Audience, Topic, User
+from dashboard.settings import Settings
 from tests.conftest import LiveServer, csrf_from, wait_until
 from tests.factories import (
     add_notification,
@@ -20,14 +24,11 @@ from tests.factories import (
 from tests.sse import Message, SSEReader
 
 
-def has_notification(notification_id: int | None):  # type: ignore[no-untyped-def]
+def has_notification(notification_id: int | None) -> Callable[[Message], bool]:
     return lambda m: f'id="notification-{notification_id}"' in m.data
 
 
-def post_as_admin(admin: object, **fields: str) -> int:
-    import httpx
-
-    assert isinstance(admin, httpx.Client)
+def post_as_admin(admin: httpx.Client, **fields: str) -> int:
     token = csrf_from(admin.get("/admin").text)
     response = admin.post("/admin/notifications", data={"csrf_token": token, **fields})
     assert response.status_code == 303, response.text
@@ -36,8 +37,15 @@ def post_as_admin(admin: object, **fields: str) -> int:
     return int(match.group(1))
 
 
+class People(TypedDict):
+    admin: User
+    alice: User
+    bob: User
+    markets: Topic
+
+
 @pytest.fixture
-def people(session: Session) -> dict[str, object]:
+def people(session: Session) -> People:
     admin = make_user(session, "admin", is_admin=True)
     alice, bob = make_user(session, "alice"), make_user(session, "bob")
     markets = make_topic(session, "markets")
@@ -45,7 +53,9 @@ def people(session: Session) -> dict[str, object]:
     return {"admin": admin, "alice": alice, "bob": bob, "markets": markets}
 
 
-def test_a_tick_from_another_writer_reaches_an_anonymous_stream(session: Session, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_tick_from_another_writer_reaches_an_anonymous_stream(
+    session: Session, settings: Settings
+) -> None:
     acme = make_instrument(session, "ACME")
     add_tick(session, acme, 10.0)
     from dashboard.app import create_app
@@ -73,7 +83,7 @@ def test_a_tick_from_another_writer_reaches_an_anonymous_stream(session: Session
 
 
 def test_an_admin_post_to_a_topic_reaches_subscribers_only(
-    live_server: LiveServer, people: dict[str, object]
+    live_server: LiveServer, people: People
 ) -> None:
     admin = live_server.login("admin")
     alice, bob = live_server.login("alice"), live_server.login("bob")
@@ -106,7 +116,7 @@ def test_an_admin_post_to_a_topic_reaches_subscribers_only(
 
 
 def test_a_reconnect_with_last_event_id_replays_exactly_the_missed_ones(
-    live_server: LiveServer, people: dict[str, object], session: Session
+    live_server: LiveServer, people: People, session: Session
 ) -> None:
     alice_user, bob_user = people["alice"], people["bob"]
     first = add_notification(session, "before")
@@ -118,9 +128,9 @@ def test_a_reconnect_with_last_event_id_replays_exactly_the_missed_ones(
 
     missed = [
         add_notification(session, "missed 1"),
-        add_notification(session, "bob only", audience=Audience.user, user=bob_user),  # type: ignore[arg-type]
-        add_notification(session, "missed 2", audience=Audience.user, user=alice_user),  # type: ignore[arg-type]
-        add_notification(session, "missed 3", audience=Audience.topic, topic=people["markets"]),  # type: ignore[arg-type]
+        add_notification(session, "bob only", audience=Audience.user, user=bob_user),
+        add_notification(session, "missed 2", audience=Audience.user, user=alice_user),
+        add_notification(session, "missed 3", audience=Audience.topic, topic=people["markets"]),
     ]
     # The page's ?after= is older; Last-Event-ID (what the browser saw last) wins.
     resumed = SSEReader(alice, f"/events?after={first.id}", headers={"Last-Event-ID": str(seen.id)})
@@ -142,11 +152,11 @@ def test_a_reconnect_with_last_event_id_replays_exactly_the_missed_ones(
     ["abc", "-1", "1e9", "", "9" * 40, "\u0661\u0662", "1;DROP TABLE notification"],
 )
 def test_a_malformed_cursor_is_treated_as_absent(
-    live_server: LiveServer, people: dict[str, object], session: Session, cursor: str
+    live_server: LiveServer, people: People, session: Session, cursor: str
 ) -> None:
     add_notification(session, "old news")
     alice = live_server.login("alice")
-    stream = SSEReader(alice, "/events", headers={"Last-Event-ID": cursor.encode()})
+    stream = SSEReader(alice, "/events", headers={b"Last-Event-ID": cursor.encode()})
     assert stream.status == 200
     stream.wait_for(lambda m: 'id="unread-count"' in m.data)  # the replay is done by now
     assert not any(m.id for m in stream.seen)  # absent cursor: nothing replayed
@@ -163,7 +173,7 @@ def test_a_malformed_cursor_is_treated_as_absent(
 
 
 def test_a_cursor_from_the_future_does_not_hide_new_notifications(
-    live_server: LiveServer, people: dict[str, object], session: Session
+    live_server: LiveServer, people: People, session: Session
 ) -> None:
     alice = live_server.login("alice")
     stream = SSEReader(alice, "/events?after=999999")

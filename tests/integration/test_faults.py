@@ -13,11 +13,12 @@ from websockets.sync.client import connect
 
 from dashboard import tokens
 from dashboard.client import NotificationEvent, StreamClient
+from dashboard.models import Instrument, Notification
 from dashboard.settings import Settings
 from tests.conftest import LiveServer, csrf_from, wait_until
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
 from tests.servers import ServeProcess
-from tests.sse import SSEReader
+from tests.sse import Message, SSEReader
 from tests.ws_client import until_ready
 
 
@@ -39,8 +40,14 @@ def test_kill_9_then_restart_every_kind_of_client_gets_each_missed_one_once(
             server.stop()  # also when a step failed: no server outlives its test
 
 
-def _kill_and_resume(  # type: ignore[no-untyped-def]
-    tmp_path: Path, env: dict[str, str], token: str, session: Session, acme, first, servers
+def _kill_and_resume(
+    tmp_path: Path,
+    env: dict[str, str],
+    token: str,
+    session: Session,
+    acme: Instrument,
+    first: Notification,
+    servers: list[ServeProcess],
 ) -> None:
     server = ServeProcess(tmp_path, "before-kill", env)
     servers.append(server)
@@ -131,7 +138,11 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
                 session.commit()
                 server.services.price_poller.wake()
                 newest = rows[-1].id
-                healthy.wait_for(lambda m, t=newest: f'data-tick-id="{t}"' in m.data)
+
+                def shows_newest(m: Message, t: int | None = newest) -> bool:
+                    return f'data-tick-id="{t}"' in m.data
+
+                healthy.wait_for(shows_newest)
                 healthy.seen.clear()
                 if hub.connection_count == 1:
                     break

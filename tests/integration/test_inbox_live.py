@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -12,6 +13,7 @@ from websockets.sync.client import connect
 
 from dashboard import tokens
 from dashboard.models import Audience, Severity, utcnow
+from dashboard.settings import Settings
 from tests.conftest import LiveServer, csrf_from, wait_until
 from tests.factories import add_notification, make_user
 from tests.integration.test_programs import NdjsonReader
@@ -91,7 +93,7 @@ def test_after_a_restart_the_stream_gets_exactly_the_three_posted_meanwhile(
         headers={"Last-Event-ID": last.id or ""},
     )
     for notification in missed:
-        resumed.wait_for(lambda m, n=notification: item_in(m, n.id))
+        resumed.wait_for(functools.partial(item_in, notification_id=notification.id))
     resumed.wait_for(lambda m: badge_in(m) is not None)
     ids = [m.id for m in resumed.seen if m.id is not None]
     assert ids == [str(n.id) for n in missed]  # exactly those three, once, in order
@@ -186,8 +188,8 @@ def test_no_stream_or_route_carries_another_users_private_notification(
 
 
 def test_an_overflowing_mailbox_closes_the_stream_and_the_resume_loses_nothing(
-    settings,
-    session: Session,  # type: ignore[no-untyped-def]
+    settings: Settings,
+    session: Session,
 ) -> None:
     from dashboard.app import create_app
     from dashboard.models import Notification

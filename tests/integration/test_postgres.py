@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col, select
 
 from dashboard import tokens
 from dashboard.models import Audience, Lease, Notification, Tick, utcnow
@@ -34,7 +34,7 @@ def test_a_late_committing_id_is_never_skipped(engine: Engine, settings: Setting
     asyncio.run(poller.prime())
     reader = hub.connect(user_id=1)
 
-    def add(connection, title: str) -> int:  # type: ignore[no-untyped-def]
+    def add(connection: Connection, title: str) -> int:
         row = connection.execute(
             insert(Notification)
             .values(
@@ -44,9 +44,11 @@ def test_a_late_committing_id_is_never_skipped(engine: Engine, settings: Setting
                 audience=Audience.everyone,
                 created_at=utcnow(),
             )
-            .returning(Notification.id)
+            .returning(col(Notification.id))
         )
-        return int(row.scalar_one())
+        notification_id = row.scalar_one()
+        assert notification_id is not None
+        return int(notification_id)
 
     slow = engine.connect()
     slow_tx = slow.begin()

@@ -7,6 +7,7 @@ import contextlib
 import json
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -58,8 +59,8 @@ class NdjsonReader:
             pass
 
     def wait_for(
-        self, predicate, timeout: float = 10
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         seen: list[dict[str, Any]] = []
         while True:
             line = self.lines.get(timeout=timeout)
@@ -322,6 +323,7 @@ def test_idle_streams_get_keepalives_from_one_shared_timer(
             def keepalives() -> list[int]:
                 return [ndjson.keepalives, *(page.comments for page in pages)]
 
+            assert hub.loop is not None
             assert asyncio.run_coroutine_threadsafe(keepalive_timers(), hub.loop).result(5) == 1
             ticks_go_by(5)
             assert keepalives() == [0, 0, 0]  # no stream has a timer of its own

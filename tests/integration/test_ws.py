@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,8 +22,8 @@ def ws_url(server: LiveServer, query: str = "") -> str:
 
 
 def receive_until(
-    ws: ClientConnection, predicate, timeout: float = 10
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    ws: ClientConnection, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
     while True:
         message = receive_json(ws, timeout)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -42,7 +42,7 @@ def run(settings: Settings, scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-async def next_event(events: AsyncIterator[Event], kind: type[Event] | None = None) -> Event:
+async def next_event(events: AsyncGenerator[Event, None], kind: type[Event] | None = None) -> Event:
     """The next event (of ``kind``, skipping keep-alives and others)."""
     while True:
         event = await anext(events)
@@ -132,7 +132,8 @@ def test_regression_a_muted_broadcast_is_not_delivered_live(
         services.notification_poller.wake()
         got = [await next_event(events, Notice), await next_event(events, Notice)]
         assert [e.id for e in got if isinstance(e, Notice)] == [critical.id, direct.id]
-        assert muted.id is not None and muted.id < critical.id  # it was published first
+        assert muted.id is not None and critical.id is not None
+        assert muted.id < critical.id  # it was published first
         await events.aclose()
 
     run(settings, scenario)

@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dashboard import tokens
 from dashboard.app import create_app
@@ -31,7 +31,7 @@ def test_a_token_ingests_a_json_array_and_gets_the_ids(
     )
     assert response.status_code == 200, response.text
     ids = response.json()["ids"]
-    stored = session.exec(select(Tick).order_by(Tick.id)).all()  # type: ignore[arg-type]
+    stored = session.exec(select(Tick).order_by(col(Tick.id))).all()
     assert ids == [t.id for t in stored]
     assert [t.price for t in stored] == [1.5, 1.75]
 

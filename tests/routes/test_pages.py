@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from dashboard import notices
 from dashboard.models import Audience, Notification, NotificationRead, Subscription
+from dashboard.settings import Settings
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,
@@ -24,8 +25,8 @@ from tests.factories import (
 
 
 def test_the_dashboard_renders_current_tiles_for_anonymous_viewers(
-    client: TestClient, session: Session, settings
-) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert "No instruments yet" in response.text

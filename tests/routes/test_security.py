@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,8 +39,8 @@ def test_a_sane_request_id_is_kept_and_a_hostile_one_replaced(client: TestClient
 
 
 def test_bodies_over_the_limit_are_refused_with_413_and_nothing_is_written(
-    client: TestClient, session: Session, login_as
-) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
     make_user(session, "admin", is_admin=True)
     token = login_as("admin")
     big = "x" * 1_100_000
