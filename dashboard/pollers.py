@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, bindparam, func
 from sqlmodel import Session, col, select
 
-from dashboard import notices
 from dashboard._loop import call_on_loop
 from dashboard.alerts import AlertEvaluator, Move, armed_among
 from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
+from dashboard.inbox import queries, schedule
 from dashboard.models import Audience as NoticeAudience
 from dashboard.models import Instrument, Notification, Subscription, Tick, utcnow
 from dashboard.render import Renderer, notification_json, quote_json
@@ -355,11 +355,11 @@ class NotificationPoller(Poller):
 
     def _newest_id(self) -> int:
         with self._open_session() as session:
-            return notices.newest_id(session=session)
+            return queries.newest_id(session=session)
 
     def _fetch(self, cursor: int) -> tuple[list[Notification], dict[int, set[int]]]:
         with self._engine.connect() as connection:
-            if not notices.any_after(connection, cursor):
+            if not queries.any_after(connection, cursor):
                 return [], {}  # nearly every poll: no Session, no ORM
         with self._open_session() as session:
             batch = list(
@@ -425,10 +425,10 @@ class ScheduledPublisher(Poller):
 
     def _publish(self) -> list[int]:
         with self._engine.connect() as connection:
-            if not notices.any_due(connection):
+            if not schedule.any_due(connection):
                 return []
         with self._open_session() as session:
-            return notices.publish_due(session=session)
+            return schedule.publish_due(session=session)
 
     async def poll_once(self) -> bool:
         published = await self.in_thread(self._publish)

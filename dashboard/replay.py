@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from dashboard import notices
+from dashboard.inbox import queries
 from dashboard.services import Services
 
 # Missed notifications are read from the store this many at a time.
@@ -51,7 +51,7 @@ async def start(services: Services, cursor: int | None) -> Cursor:
 
 async def missed(
     services: Services, user_id: int, cursor: Cursor
-) -> AsyncIterator[notices.InboxItem]:
+) -> AsyncIterator[queries.InboxItem]:
     """The user's notifications after the cursor, oldest first, advancing it."""
     while True:
         page = await asyncio.to_thread(_page, services, user_id, cursor.position)
@@ -63,7 +63,7 @@ async def missed(
             return
 
 
-async def badge_up_to(services: Services, user_id: int, cursor: Cursor) -> notices.Badge:
+async def badge_up_to(services: Services, user_id: int, cursor: Cursor) -> queries.Badge:
     """Unread count up to the cursor: later ones are counted as they are delivered."""
     return await asyncio.to_thread(_badge, services, user_id, cursor.position)
 
@@ -75,14 +75,14 @@ RESTYLE_LIMIT = 100
 
 async def read_state(
     services: Services, user_id: int, cursor: Cursor, read_ids: frozenset[int]
-) -> tuple[notices.Badge, list[notices.InboxItem]]:
+) -> tuple[queries.Badge, list[queries.InboxItem]]:
     """After a read-state change: the new badge, and the read notifications this stream sent."""
     shown = sorted((i for i in read_ids if i <= cursor.position), reverse=True)[:RESTYLE_LIMIT]
     return await asyncio.to_thread(_read_state, services, user_id, cursor.position, shown)
 
 
 def unread_json(
-    badge: notices.Badge, read: list[notices.InboxItem], archived_ids: frozenset[int]
+    badge: queries.Badge, read: list[queries.InboxItem], archived_ids: frozenset[int]
 ) -> bytes:
     """What program streams get after a read-state change: count, version and which ids."""
     return json.dumps(
@@ -99,23 +99,23 @@ def unread_json(
 
 def _newest(services: Services) -> int:
     with services.open_session() as session:
-        return notices.newest_id(session=session)
+        return queries.newest_id(session=session)
 
 
-def _page(services: Services, user_id: int, after: int) -> list[notices.InboxItem]:
+def _page(services: Services, user_id: int, after: int) -> list[queries.InboxItem]:
     with services.open_session() as session:
-        return notices.missed(session=session, user_id=user_id, after=after, limit=PAGE)
+        return queries.missed(session=session, user_id=user_id, after=after, limit=PAGE)
 
 
-def _badge(services: Services, user_id: int, up_to: int) -> notices.Badge:
+def _badge(services: Services, user_id: int, up_to: int) -> queries.Badge:
     with services.open_session() as session:
-        return notices.badge(session=session, user_id=user_id, up_to=up_to)
+        return queries.badge(session=session, user_id=user_id, up_to=up_to)
 
 
 def _read_state(
     services: Services, user_id: int, up_to: int, ids: list[int]
-) -> tuple[notices.Badge, list[notices.InboxItem]]:
+) -> tuple[queries.Badge, list[queries.InboxItem]]:
     with services.open_session() as session:
-        badge = notices.badge(session=session, user_id=user_id, up_to=up_to)
-        items = notices.by_ids(session=session, user_id=user_id, ids=ids)
+        badge = queries.badge(session=session, user_id=user_id, up_to=up_to)
+        items = queries.by_ids(session=session, user_id=user_id, ids=ids)
         return badge, [item for item in items if item.read]

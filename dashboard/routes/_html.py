@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from dashboard import auth, notices
+from dashboard import auth
+from dashboard.inbox import queries
 from dashboard.models import User
 from dashboard.services import Services
 
@@ -29,7 +30,7 @@ def render_page(
     services: Services = request.app.state.services
     if user is not None and user.id is not None and "badge" not in context:
         with services.open_session() as session:
-            badge = notices.badge(session=session, user_id=user.id)
+            badge = queries.badge(session=session, user_id=user.id)
         context = {
             "badge": badge,
             "stream_url": f"/events?view=inbox&after={badge.cursor}",

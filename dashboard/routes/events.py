@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse
 
-from dashboard import auth, notices, replay, watchlists
+from dashboard import auth, replay, watchlists
 from dashboard.hub import NoticeEvent, ReadStateChanged, drain
+from dashboard.inbox import queries
 from dashboard.render import KEEPALIVE
 from dashboard.services import Services
 
@@ -66,7 +67,7 @@ async def _stream(
         if prices:
             yield hub.snapshot_message(symbols)
         sent = replay.Cursor(0)
-        badge = notices.Badge(version=0, cursor=0, count=0)
+        badge = queries.Badge(version=0, cursor=0, count=0)
         if user_id is not None:
             sent = await replay.start(services, cursor)
             async for item in replay.missed(services, user_id, sent):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, notices, replay, ticks, tokens, topics, watchlists
+from dashboard import alerts, auth, replay, ticks, tokens, topics, watchlists
 from dashboard.deps import (
     MAX_ROW_ID,
     CsrfChecked,
@@ -20,6 +20,7 @@ from dashboard.deps import (
     SessionDep,
     UserDep,
 )
+from dashboard.inbox import queries, read_state
 from dashboard.models import Instrument, Severity, User
 from dashboard.pollers import tile_for
 from dashboard.routes._html import render_page, safe_next, see_other
@@ -35,7 +36,7 @@ HISTORY_PAGE = 50
 def dashboard_page(
     request: Request, services: ServicesDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    inbox: list[notices.InboxItem] = []
+    inbox: list[queries.InboxItem] = []
     badge = None
     cursor = 0
     symbols = None
@@ -43,9 +44,9 @@ def dashboard_page(
         assert user.id is not None
         # The cursor first, and the inbox up to it: the stream replays what comes after,
         # so a notification written meanwhile is shown exactly once.
-        badge = notices.badge(session=session, user_id=user.id)
+        badge = queries.badge(session=session, user_id=user.id)
         cursor = badge.cursor
-        inbox = notices.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
+        inbox = queries.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
         symbols = watchlists.symbols_for(session=session, user_id=user.id)
     return render_page(
         request,
@@ -281,7 +282,7 @@ def set_broadcasts_muted(
 ) -> Response:
     """Mute notifications to everyone; critical ones still come through."""
     assert user.id is not None
-    notices.set_muted(session=session, user_id=user.id, muted=muted)
+    read_state.set_muted(session=session, user_id=user.id, muted=muted)
     services.hub.publish_read_state(user.id)
     return see_other("/settings#topics")
 
@@ -313,14 +314,14 @@ def notifications_page(
         topic_id = next((t.id for t in all_topics if t.slug == topic), None)
         if topic_id is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
-    filters = notices.Filters(
+    filters = queries.Filters(
         unread_only=unread,
         severity=Severity(severity) if severity else None,
         topic_id=topic_id,
         archived=archived,
     )
-    badge = notices.badge(session=session, user_id=user.id)
-    items = notices.inbox(
+    badge = queries.badge(session=session, user_id=user.id)
+    items = queries.inbox(
         session=session,
         user_id=user.id,
         before=min(before, badge.cursor + 1) if before else badge.cursor + 1,
@@ -349,7 +350,7 @@ def notifications_page(
             "topics": all_topics,
             "severities": [s.value for s in Severity],
             # New arrivals are prepended live only to the unfiltered first page.
-            "live_list": before is None and filters == notices.Filters(),
+            "live_list": before is None and filters == queries.Filters(),
             "older_url": (
                 "/notifications?" + urlencode({**query, "before": items[-1].notification.id})
                 if more
@@ -392,13 +393,13 @@ def open_notification_link(
 
 def _mark_read_or_404(
     services: Services, session: Session, user_id: int, notification_id: int
-) -> notices.InboxItem:
-    item = notices.find(session=session, user_id=user_id, notification_id=notification_id)
+) -> queries.InboxItem:
+    item = queries.find(session=session, user_id=user_id, notification_id=notification_id)
     if item is None:
         # Someone else's notification looks exactly like a missing one.
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
     if not item.read:
-        notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
+        read_state.mark_read(session=session, user_id=user_id, notification_id=notification_id)
         services.hub.publish_read_state(user_id, read_ids=[notification_id])
     return item
 
@@ -414,7 +415,7 @@ def mark_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    notification = notices.mark_read(
+    notification = read_state.mark_read(
         session=session, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
@@ -424,7 +425,7 @@ def mark_read(
         return see_other(safe_next(next))
     # The badge rides along, stamped with its version: the page keeps whichever is newer,
     # this answer or the stream's message about the same click.
-    badge = notices.badge(session=session, user_id=user.id)
+    badge = queries.badge(session=session, user_id=user.id)
     item = services.renderer.notification_item(
         notification, read=True, csrf_token=auth.csrf_token(request)
     )
@@ -444,7 +445,7 @@ def archive(
     """Archive (out of the inbox, and read) or move back to the inbox."""
     assert user.id is not None
     archived = action == "archive"
-    notification = notices.set_archived(
+    notification = read_state.set_archived(
         session=session, user_id=user.id, notification_id=notification_id, archived=archived
     )
     if notification is None:
@@ -467,6 +468,6 @@ def mark_all_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    changed = notices.mark_all_read(session=session, user_id=user.id)
+    changed = read_state.mark_all_read(session=session, user_id=user.id)
     services.hub.publish_read_state(user.id, read_ids=changed[: replay.RESTYLE_LIMIT])
     return see_other(safe_next(next))

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
-from dashboard import auth, notices, replay, tokens
+from dashboard import auth, replay, tokens
 from dashboard.deps import MAX_ROW_ID
 from dashboard.hub import Connection, NoticeEvent, ReadStateChanged, drain
+from dashboard.inbox import queries, read_state
 from dashboard.render import notification_json
 from dashboard.services import Services
 
@@ -201,11 +202,11 @@ async def _read(notification_id: Any, socket: _Socket) -> dict[str, Any]:
     return {"type": "read", "id": notification_id, "unread": badge.count, "version": badge.stamp}
 
 
-def _mark_read(services: Services, user_id: int, notification_id: int) -> notices.Badge | None:
+def _mark_read(services: Services, user_id: int, notification_id: int) -> queries.Badge | None:
     with services.open_session() as session:
         if (
-            notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
+            read_state.mark_read(session=session, user_id=user_id, notification_id=notification_id)
             is None
         ):
             return None
-        return notices.badge(session=session, user_id=user_id)
+        return queries.badge(session=session, user_id=user_id)
