@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from dashboard import ingest, replay, topics
+from dashboard import ingest, topics
 from dashboard.deps import (
     ApiAdmin,
     ApiUser,
@@ -22,7 +22,7 @@ from dashboard.deps import (
     get_api_user,
     require_csrf_for_session,
 )
-from dashboard.inbox import actions, compose, queries, read_state
+from dashboard.inbox import actions, compose, queries
 from dashboard.models import Instrument, ScheduledNotification, Tick, Topic, User
 from dashboard.services import Services
 
@@ -253,12 +253,11 @@ def mark_notification_read(
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    if (
-        read_state.mark_read(session=session, user_id=me.id, notification_id=notification_id)
-        is None
-    ):
+    marked = actions.mark_read(
+        session=session, live=services.live, user_id=me.id, notification_id=notification_id
+    )
+    if marked is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(me.id, read_ids=[notification_id])
     badge = queries.badge(session=session, user_id=me.id)
     return ReadOut(id=notification_id, marked=1, unread=badge.count, version=badge.stamp)
 
@@ -270,8 +269,7 @@ def mark_all_notifications_read(
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    changed = read_state.mark_all_read(session=session, user_id=me.id)
-    services.hub.publish_read_state(me.id, read_ids=changed[: replay.RESTYLE_LIMIT])
+    changed = actions.mark_all_read(session=session, live=services.live, user_id=me.id)
     badge = queries.badge(session=session, user_id=me.id)
     return ReadOut(marked=len(changed), unread=badge.count, version=badge.stamp)
 

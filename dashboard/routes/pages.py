@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, replay, ticks, tokens, topics, watchlists
+from dashboard import alerts, auth, ticks, tokens, topics, watchlists
 from dashboard.deps import (
     MAX_ROW_ID,
     CsrfChecked,
@@ -20,7 +20,7 @@ from dashboard.deps import (
     SessionDep,
     UserDep,
 )
-from dashboard.inbox import queries, read_state
+from dashboard.inbox import actions, queries
 from dashboard.models import Instrument, Severity, User
 from dashboard.pollers import tile_for
 from dashboard.routes._html import render_page, safe_next, see_other
@@ -254,14 +254,17 @@ def set_topic_subscription(
 ) -> Response:
     assert user.id is not None
     try:
-        found = topics.set_subscription(
-            session=session, user_id=user.id, topic_id=topic_id, subscribed=subscribed
+        found = actions.set_subscription(
+            session=session,
+            live=services.live,
+            user_id=user.id,
+            topic_id=topic_id,
+            subscribed=subscribed,
         )
     except topics.TopicRetired as retired:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(retired)) from None
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such topic.")
-    services.hub.publish_read_state(user.id)  # the unread count may have changed
     if not htmx:
         return see_other("/settings")
     return render_page(
@@ -282,8 +285,7 @@ def set_broadcasts_muted(
 ) -> Response:
     """Mute notifications to everyone; critical ones still come through."""
     assert user.id is not None
-    read_state.set_muted(session=session, user_id=user.id, muted=muted)
-    services.hub.publish_read_state(user.id)
+    actions.set_muted(session=session, live=services.live, user_id=user.id, muted=muted)
     return see_other("/settings#topics")
 
 
@@ -375,7 +377,7 @@ def notification_page(
 ) -> HTMLResponse:
     """One notification in full; opening it marks it read, as opening a message does."""
     assert user.id is not None
-    item = _mark_read_or_404(services, session, user.id, notification_id)
+    item = _open_or_404(services, session, user.id, notification_id)
     return render_page(request, "pages/notification.html", {"item": item}, user=user)
 
 
@@ -385,22 +387,21 @@ def open_notification_link(
 ) -> Response:
     """Follow a notification's link, marking it read on the way."""
     assert user.id is not None
-    item = _mark_read_or_404(services, session, user.id, notification_id)
+    item = _open_or_404(services, session, user.id, notification_id)
     if not item.notification.link:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
     return see_other(item.notification.link)
 
 
-def _mark_read_or_404(
+def _open_or_404(
     services: Services, session: Session, user_id: int, notification_id: int
 ) -> queries.InboxItem:
-    item = queries.find(session=session, user_id=user_id, notification_id=notification_id)
+    item = actions.open_notification(
+        session=session, live=services.live, user_id=user_id, notification_id=notification_id
+    )
     if item is None:
         # Someone else's notification looks exactly like a missing one.
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    if not item.read:
-        read_state.mark_read(session=session, user_id=user_id, notification_id=notification_id)
-        services.hub.publish_read_state(user_id, read_ids=[notification_id])
     return item
 
 
@@ -415,12 +416,11 @@ def mark_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    notification = read_state.mark_read(
-        session=session, user_id=user.id, notification_id=notification_id
+    notification = actions.mark_read(
+        session=session, live=services.live, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(user.id, read_ids=[notification_id])
     if not htmx:
         return see_other(safe_next(next))
     # The badge rides along, stamped with its version: the page keeps whichever is newer,
@@ -444,17 +444,12 @@ def archive(
 ) -> Response:
     """Archive (out of the inbox, and read) or move back to the inbox."""
     assert user.id is not None
-    archived = action == "archive"
-    notification = read_state.set_archived(
-        session=session, user_id=user.id, notification_id=notification_id, archived=archived
+    move = actions.archive if action == "archive" else actions.unarchive
+    notification = move(
+        session=session, live=services.live, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(
-        user.id,
-        read_ids=[notification_id] if archived else [],
-        archived_ids=[notification_id] if archived else [],
-    )
     if not htmx:
         return see_other(safe_next(next))
     return Response(status_code=status.HTTP_200_OK)  # the form's hx-swap="delete" removes it
@@ -468,6 +463,5 @@ def mark_all_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    changed = read_state.mark_all_read(session=session, user_id=user.id)
-    services.hub.publish_read_state(user.id, read_ids=changed[: replay.RESTYLE_LIMIT])
+    actions.mark_all_read(session=session, live=services.live, user_id=user.id)
     return see_other(safe_next(next))
