@@ -84,6 +84,9 @@ EncodePrices = Callable[[Mapping[str, Any]], Any]
 
 # Readers woken per turn of the event loop (see the module's docstring).
 WAKE_SLICE = 64
+# A stream restyles at most this many notifications after one read-state change (the
+# newest ones: the inbox shows 20 and a history page 50); older ones are right on reload.
+RESTYLE_LIMIT = 100
 
 
 @dataclass(eq=False, slots=True)
@@ -364,9 +367,11 @@ class Hub:
     ) -> None:
         """Tell ``user_id``'s open streams that their read state changed (another tab).
 
-        Safe from any thread: the routes that mark things read run in worker threads.
+        Safe from any thread: the routes that mark things read run in worker threads. Only
+        the newest :data:`RESTYLE_LIMIT` read ids are passed on.
         """
-        read, archived = frozenset(read_ids), frozenset(archived_ids)
+        read = frozenset(sorted(read_ids, reverse=True)[:RESTYLE_LIMIT])
+        archived = frozenset(archived_ids)
         call_on_loop(self.loop, lambda: self._read_state_changed(user_id, read, archived))
 
     def _read_state_changed(

@@ -68,7 +68,7 @@ class User(SQLModel, table=True):
     # Hides non-critical notifications to everyone (critical ones cannot be muted).
     mute_broadcasts: bool = False
     # Bumped with every change to the user's read state or subscriptions, in the same
-    # transaction, so an unread count can say how new it is (see notices.badge).
+    # transaction, so an unread count can say how new it is (see inbox.queries.badge).
     inbox_version: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, bindparam, func
 from sqlmodel import Session, col, select
 
-from dashboard import notices
 from dashboard._loop import call_on_loop
 from dashboard.alerts import AlertEvaluator, Move, armed_among
 from dashboard.db import SessionFactory
 from dashboard.hub import Audience, Hub, NoticeEvent, PriceBatch
+from dashboard.inbox import queries, schedule
 from dashboard.live import wire
 from dashboard.live.programs import notification_event, price_event
 from dashboard.models import Audience as NoticeAudience
@@ -365,12 +365,12 @@ class NotificationPoller(Poller):
 
     def _newest_id(self) -> int:
         with self._open_session() as session:
-            return notices.newest_id(session=session)
+            return queries.newest_id(session=session)
 
     def _fetch(self, cursor: int) -> tuple[list[Notification], dict[int, set[int]], frozenset[int]]:
         """New notifications, the subscribers of their topics, and who muted broadcasts."""
         with self._engine.connect() as connection:
-            if not notices.any_after(connection, cursor):
+            if not queries.any_after(connection, cursor):
                 return [], {}, frozenset()  # nearly every poll: no Session, no ORM
         with self._open_session() as session:
             batch = list(
@@ -395,7 +395,7 @@ class NotificationPoller(Poller):
             muted: frozenset[int] = frozenset()
             if any(_mutable(n) for n in batch):
                 # One query per batch: a muted user's streams skip the broadcast, exactly
-                # as the inbox query hides it on reload (dashboard.notices.visible_to).
+                # as the inbox query hides it on reload (dashboard.inbox.queries.visible_to).
                 ids = session.exec(select(User.id).where(col(User.mute_broadcasts).is_(True)))
                 muted = frozenset(user_id for user_id in ids if user_id is not None)
             return batch, subscribers, muted
@@ -456,10 +456,10 @@ class ScheduledPublisher(Poller):
 
     def _publish(self) -> list[int]:
         with self._engine.connect() as connection:
-            if not notices.any_due(connection):
+            if not schedule.any_due(connection):
                 return []
         with self._open_session() as session:
-            return notices.publish_due(session=session)
+            return schedule.publish_due(session=session)
 
     async def poll_once(self) -> bool:
         published = await self.in_thread(self._publish)

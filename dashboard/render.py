@@ -16,8 +16,8 @@ from markupsafe import Markup
 from sse_starlette import ServerSentEvent
 
 from dashboard import tiles
+from dashboard.inbox.queries import Badge
 from dashboard.models import Notification, Severity
-from dashboard.notices import Badge
 from dashboard.tiles import TileState
 
 KEEPALIVE = ServerSentEvent(comment="ping").encode()

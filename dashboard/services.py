@@ -20,6 +20,7 @@ from dashboard.alerts import AlertEvaluator
 from dashboard.db import SessionFactory, make_engine, session_factory
 from dashboard.feed import SimulatedFeed
 from dashboard.hub import Hub, run_keepalive, run_stall_watchdog
+from dashboard.inbox.live import LiveNotifier
 from dashboard.pollers import NotificationPoller, Poller, PricePoller, ScheduledPublisher
 from dashboard.ratelimit import LoginLimiter
 from dashboard.render import Renderer, install_filters
@@ -78,6 +79,11 @@ class Services:
             ),
             "tick-retention",
         )
+
+    @property
+    def live(self) -> LiveNotifier:
+        """What the inbox actions tell once a change is committed."""
+        return LiveNotifier(hub=self.hub, wake_notification_poller=self.notification_poller.wake)
 
     def pollers(self) -> dict[str, Poller]:
         return {

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from dashboard import notices
+from dashboard.inbox.read_state import bump_version
 from dashboard.models import Subscription, Topic, utcnow
 
 
@@ -47,7 +47,7 @@ def set_subscription(*, session: Session, user_id: int, topic_id: int, subscribe
     else:
         return True
     # What the user sees in the inbox changed, and so may the unread count.
-    notices.bump_version(session, user_id)
+    bump_version(session, user_id)
     session.commit()
     return True
 

@@ -18,10 +18,11 @@ import uvicorn
 from playwright.sync_api import Page, sync_playwright
 from sqlmodel import Session, select
 
-from dashboard import notices, schema
+from dashboard import schema
 from dashboard.app import create_app
 from dashboard.db import make_engine
 from dashboard.demo import seed
+from dashboard.inbox import actions, compose
 from dashboard.models import User
 from dashboard.settings import Settings
 
@@ -68,10 +69,10 @@ def main() -> None:
         feed_ticks_per_second=4,
     )
     port = free_port()
+    app = create_app(settings)
+    live = app.state.services.live  # posted as the admin form does: delivered at once
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), port=port, log_level="warning", timeout_graceful_shutdown=1
-        )
+        uvicorn.Config(app, port=port, log_level="warning", timeout_graceful_shutdown=1)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -94,14 +95,14 @@ def main() -> None:
                 with Session(engine) as session:
                     admin = session.exec(select(User).where(User.username == "admin")).one()
                     for draft in (
-                        notices.Draft(
+                        compose.Draft(
                             title="Markets open",
                             body="Equities and FX are trading.",
                             audience="topic",
                             topic="markets",
                             severity="success",
                         ),
-                        notices.Draft(
+                        compose.Draft(
                             title="BTC volatility is high",
                             body="Moves above 2% in the last hour.",
                             audience="topic",
@@ -109,9 +110,7 @@ def main() -> None:
                             severity="warning",
                         ),
                     ):
-                        notices.create_notification(
-                            session=session, draft=draft, created_by=admin.id
-                        )
+                        actions.post(session=session, live=live, draft=draft, created_by=admin.id)
                 page.locator("#unread-count", has_text="3").wait_for()
             time.sleep(1.5)  # let a few ticks flash: this is a photograph, not a test
             page.screenshot(path=str(OUT / name), full_page=name != "dashboard-mobile.png")
@@ -138,9 +137,10 @@ def main() -> None:
         page.goto(f"{base}/notifications")
         page.locator("#connection", has_text="live").wait_for()
         with Session(engine) as session:
-            notices.create_notification(
+            actions.post(
                 session=session,
-                draft=notices.Draft(
+                live=live,
+                draft=compose.Draft(
                     title="Exchange connectivity degraded",
                     body="Orders may be delayed; we are on it.",
                     severity="critical",

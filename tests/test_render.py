@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from dashboard.inbox.queries import Badge
 from dashboard.models import Audience, Notification, Severity, utcnow
-from dashboard.notices import Badge
 from dashboard.render import Renderer
 from dashboard.services import build_services
 from dashboard.settings import Settings

@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from dashboard import notices
+from dashboard.hub import RESTYLE_LIMIT
+from dashboard.inbox import queries
 
 if TYPE_CHECKING:
     from dashboard.services import Services
@@ -53,7 +54,7 @@ async def start(services: Services, cursor: int | None) -> Cursor:
 
 async def missed(
     services: Services, user_id: int, cursor: Cursor
-) -> AsyncIterator[notices.InboxItem]:
+) -> AsyncIterator[queries.InboxItem]:
     """The user's notifications after the cursor, oldest first, advancing it."""
     while True:
         page = await asyncio.to_thread(_page, services, user_id, cursor.position)
@@ -65,19 +66,14 @@ async def missed(
             return
 
 
-async def badge_up_to(services: Services, user_id: int, cursor: Cursor) -> notices.Badge:
+async def badge_up_to(services: Services, user_id: int, cursor: Cursor) -> queries.Badge:
     """Unread count up to the cursor: later ones are counted as they are delivered."""
     return await asyncio.to_thread(_badge, services, user_id, cursor.position)
 
 
-# A stream restyles at most this many notifications after one read-state change (the
-# newest ones: the inbox shows 20 and a history page 50); older ones are right on reload.
-RESTYLE_LIMIT = 100
-
-
 async def read_state(
     services: Services, user_id: int, cursor: Cursor, read_ids: frozenset[int]
-) -> tuple[notices.Badge, list[notices.InboxItem]]:
+) -> tuple[queries.Badge, list[queries.InboxItem]]:
     """After a read-state change: the new badge, and the read notifications this stream sent."""
     shown = sorted((i for i in read_ids if i <= cursor.position), reverse=True)[:RESTYLE_LIMIT]
     return await asyncio.to_thread(_read_state, services, user_id, cursor.position, shown)
@@ -85,24 +81,24 @@ async def read_state(
 
 def _newest(services: Services) -> int:
     with services.open_session() as session:
-        return notices.newest_id(session=session)
+        return queries.newest_id(session=session)
 
 
-def _page(services: Services, user_id: int, after: int) -> list[notices.InboxItem]:
+def _page(services: Services, user_id: int, after: int) -> list[queries.InboxItem]:
     with services.open_session() as session:
-        return notices.missed(session=session, user_id=user_id, after=after, limit=PAGE)
+        return queries.missed(session=session, user_id=user_id, after=after, limit=PAGE)
 
 
-def _badge(services: Services, user_id: int, up_to: int) -> notices.Badge:
+def _badge(services: Services, user_id: int, up_to: int) -> queries.Badge:
     with services.open_session() as session:
-        return notices.badge(session=session, user_id=user_id, up_to=up_to)
+        return queries.badge(session=session, user_id=user_id, up_to=up_to)
 
 
 def _read_state(
     services: Services, user_id: int, up_to: int, ids: list[int]
-) -> tuple[notices.Badge, list[notices.InboxItem]]:
+) -> tuple[queries.Badge, list[queries.InboxItem]]:
 
     with services.open_session() as session:
-        badge = notices.badge(session=session, user_id=user_id, up_to=up_to)
-        items = notices.by_ids(session=session, user_id=user_id, ids=ids)
+        badge = queries.badge(session=session, user_id=user_id, up_to=up_to)
+        items = queries.by_ids(session=session, user_id=user_id, ids=ids)
         return badge, [item for item in items if item.read]

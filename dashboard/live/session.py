@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
-from dashboard import auth, notices, tokens, watchlists
+from dashboard import auth, tokens, watchlists
 from dashboard.hub import Connection, NoticeEvent, PriceFormat, ReadStateChanged, StreamKind, drain
+from dashboard.inbox import queries
 from dashboard.live import resume
 from dashboard.models import Notification
 
@@ -90,7 +91,7 @@ class Notice:
     notification: Notification
     read: bool
     replayed: bool
-    badge: notices.Badge | None = None
+    badge: queries.Badge | None = None
     shared: NoticeEvent | None = None
 
     @property
@@ -104,7 +105,7 @@ class ReadState:
     """The subscriber's read state changed (in any tab or program): the new count, the
     notifications this stream has sent that are now read, and those now archived."""
 
-    badge: notices.Badge
+    badge: queries.Badge
     read: tuple[Notification, ...]
     archived_ids: frozenset[int]
 
@@ -115,7 +116,7 @@ class Ready:
     ``badge`` the unread count up to it."""
 
     after: int | None
-    badge: notices.Badge | None
+    badge: queries.Badge | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,7 @@ class LiveSession:
             if snapshot is not None:
                 yield snapshot
             sent = resume.Cursor(0)
-            badge: notices.Badge | None = None
+            badge: queries.Badge | None = None
             if user_id is not None:
                 sent = await resume.start(services, self._cursor)
                 async for item in resume.missed(services, user_id, sent):

@@ -8,7 +8,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
-from dashboard import auth, notices
+from dashboard import auth
+from dashboard.inbox import queries
 from dashboard.models import User
 from dashboard.services import Services
 
@@ -42,7 +43,7 @@ def render_page(
 
 def inbox_header(session: Session, user_id: int) -> dict[str, Any]:
     """The header's unread badge and the stream that keeps it live (a query: off the loop)."""
-    badge = notices.badge(session=session, user_id=user_id)
+    badge = queries.badge(session=session, user_id=user_id)
     return {"badge": badge, "stream_url": f"/events?view=inbox&after={badge.cursor}"}
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, select
 
-from dashboard import notices, topics
+from dashboard import topics
 from dashboard.deps import (
     MAX_ROW_ID,
     AdminDep,
@@ -19,6 +19,7 @@ from dashboard.deps import (
     ServicesDep,
     SessionDep,
 )
+from dashboard.inbox import actions, compose, delivery, schedule
 from dashboard.models import Audience, Notification, Severity, User
 from dashboard.routes._html import render_page, see_other
 from dashboard.services import Services
@@ -30,13 +31,13 @@ def _admin_context(
     services: Services,
     session: Session,
     *,
-    draft: notices.Draft,
+    draft: compose.Draft,
     errors: dict[str, str],
     topic_errors: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    recent = notices.recent(session=session, limit=20)
+    recent = delivery.recent(session=session, limit=20)
     all_topics = topics.all_topics(session=session, include_retired=True)
-    scheduled = notices.pending(session=session)
+    scheduled = schedule.pending(session=session)
     user_ids = {d.notification.user_id for d in recent} | {s.user_id for s in scheduled}
     user_ids.discard(None)
     usernames = (
@@ -77,7 +78,7 @@ def admin_page(
     sent: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     scheduled: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
-    context = _admin_context(services, session, draft=notices.Draft(), errors={})
+    context = _admin_context(services, session, draft=compose.Draft(), errors={})
     context["sent"] = session.get(Notification, sent) if sent else None
     context["just_scheduled"] = scheduled
     return render_page(request, "pages/admin.html", context, user=user)
@@ -115,7 +116,7 @@ def post_notification(
     intent: Annotated[Literal["send", "preview"], Form()] = "send",
 ) -> Response:
     """Send (now or at ``send_at``), or with ``intent=preview`` show it without sending."""
-    draft = notices.Draft(
+    draft = compose.Draft(
         title=title,
         body=body,
         severity=severity,
@@ -126,7 +127,7 @@ def post_notification(
         send_at=send_at,
     )
 
-    def compose(status_code: int, **extra: object) -> Response:
+    def compose_form(status_code: int, **extra: object) -> Response:
         errors = extra.pop("errors", {})
         assert isinstance(errors, dict)
         context = _admin_context(services, session, draft=draft, errors=errors)
@@ -142,20 +143,19 @@ def post_notification(
 
     try:
         if intent == "preview":
-            return compose(
-                status.HTTP_200_OK, preview=notices.preview(session=session, draft=draft)
+            return compose_form(
+                status.HTTP_200_OK, preview=compose.preview(session=session, draft=draft)
             )
-        created = notices.schedule(session=session, draft=draft, created_by=user.id)
-    except notices.DraftInvalid as invalid:
-        return compose(status.HTTP_422_UNPROCESSABLE_CONTENT, errors=invalid.errors)
+        created = actions.post(session=session, live=services.live, draft=draft, created_by=user.id)
+    except compose.DraftInvalid as invalid:
+        return compose_form(status.HTTP_422_UNPROCESSABLE_CONTENT, errors=invalid.errors)
     if isinstance(created, Notification):
-        services.notification_poller.wake()
         target = f"/admin?sent={created.id}"
     else:
         target = f"/admin?scheduled={created.id}"
     if not htmx:
         return see_other(target)
-    context = _admin_context(services, session, draft=notices.Draft(), errors={})
+    context = _admin_context(services, session, draft=compose.Draft(), errors={})
     if isinstance(created, Notification):
         context["sent"] = created
     else:
@@ -172,7 +172,7 @@ def post_notification(
 
 @router.post("/admin/scheduled/{scheduled_id}/cancel", dependencies=[CsrfChecked])
 def cancel_scheduled(scheduled_id: RowId, session: SessionDep, user: AdminDep) -> Response:
-    if not notices.cancel_scheduled(session=session, scheduled_id=scheduled_id):
+    if not schedule.cancel_scheduled(session=session, scheduled_id=scheduled_id):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "No such scheduled notification (it may have gone out)."
         )
@@ -189,7 +189,7 @@ def _topic_errors(
 ) -> Response:
     """The admin page again, 422, with the topic form's errors (and what was typed)."""
     context = _admin_context(
-        services, session, draft=notices.Draft(), errors={}, topic_errors=errors
+        services, session, draft=compose.Draft(), errors={}, topic_errors=errors
     )
     context["topic_draft"] = draft
     return render_page(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from dashboard import ingest, notices, topics
+from dashboard import ingest, topics
 from dashboard.deps import (
     ApiAdmin,
     ApiUser,
@@ -22,7 +22,7 @@ from dashboard.deps import (
     get_api_user,
     require_csrf_for_session,
 )
-from dashboard.live.resume import RESTYLE_LIMIT
+from dashboard.inbox import actions, compose, queries
 from dashboard.models import Instrument, ScheduledNotification, Tick, Topic, User
 from dashboard.services import Services
 
@@ -178,7 +178,7 @@ class NotificationPage(BaseModel):
     unread: int
 
 
-def _out(item: notices.InboxItem) -> NotificationOut:
+def _out(item: queries.InboxItem) -> NotificationOut:
     n = item.notification
     assert n.id is not None
     return NotificationOut(
@@ -212,13 +212,13 @@ def my_notifications(
     """My notifications with ``id > after``, oldest first (keyset pagination by id)."""
     me = _require(user)
     assert me.id is not None
-    items = notices.missed(session=session, user_id=me.id, after=after, limit=limit + 1)
+    items = queries.missed(session=session, user_id=me.id, after=after, limit=limit + 1)
     more = len(items) > limit
     items = items[:limit]
     return NotificationPage(
         items=[_out(i) for i in items],
         next_after=items[-1].notification.id if more and items else None,
-        unread=notices.unread_count(session=session, user_id=me.id),
+        unread=queries.unread_count(session=session, user_id=me.id),
     )
 
 
@@ -243,10 +243,12 @@ def mark_notification_read(
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    if notices.mark_read(session=session, user_id=me.id, notification_id=notification_id) is None:
+    marked = actions.mark_read(
+        session=session, live=services.live, user_id=me.id, notification_id=notification_id
+    )
+    if marked is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(me.id, read_ids=[notification_id])
-    badge = notices.badge(session=session, user_id=me.id)
+    badge = queries.badge(session=session, user_id=me.id)
     return ReadOut(id=notification_id, marked=1, unread=badge.count, version=badge.stamp)
 
 
@@ -257,9 +259,8 @@ def mark_all_notifications_read(
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    changed = notices.mark_all_read(session=session, user_id=me.id)
-    services.hub.publish_read_state(me.id, read_ids=changed[:RESTYLE_LIMIT])
-    badge = notices.badge(session=session, user_id=me.id)
+    changed = actions.mark_all_read(session=session, live=services.live, user_id=me.id)
+    badge = queries.badge(session=session, user_id=me.id)
     return ReadOut(marked=len(changed), unread=badge.count, version=badge.stamp)
 
 
@@ -298,19 +299,19 @@ def post_notification(
     fields = payload.model_dump(exclude={"send_at"})
     send_at = payload.send_at.isoformat() if payload.send_at else ""
     try:
-        created = notices.schedule(
+        created = actions.post(
             session=session,
-            draft=notices.Draft(**fields, send_at=send_at),
+            live=services.live,
+            draft=compose.Draft(**fields, send_at=send_at),
             created_by=admin.id,
         )
-    except notices.DraftInvalid as invalid:
+    except compose.DraftInvalid as invalid:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None
     if isinstance(created, ScheduledNotification):
         assert created.id is not None
         out = ScheduledOut(scheduled_id=created.id, send_at=created.send_at)
         return JSONResponse(out.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
-    services.notification_poller.wake()
-    return _out(notices.InboxItem(notification=created, read=False))
+    return _out(queries.InboxItem(notification=created, read=False))
 
 
 class TopicOut(BaseModel):

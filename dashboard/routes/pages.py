@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, select
 
-from dashboard import alerts, auth, notices, ticks, tokens, topics, watchlists
+from dashboard import alerts, auth, ticks, tokens, topics, watchlists
 from dashboard.deps import (
     MAX_ROW_ID,
     CsrfChecked,
@@ -20,7 +20,7 @@ from dashboard.deps import (
     SessionDep,
     UserDep,
 )
-from dashboard.live.resume import RESTYLE_LIMIT
+from dashboard.inbox import actions, queries
 from dashboard.models import Instrument, Severity, User
 from dashboard.pollers import tile_for
 from dashboard.routes._html import render_page, safe_next, see_other
@@ -36,7 +36,7 @@ HISTORY_PAGE = 50
 def dashboard_page(
     request: Request, services: ServicesDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    inbox: list[notices.InboxItem] = []
+    inbox: list[queries.InboxItem] = []
     badge = None
     cursor = 0
     symbols = None
@@ -44,9 +44,9 @@ def dashboard_page(
         assert user.id is not None
         # The cursor first, and the inbox up to it: the stream replays what comes after,
         # so a notification written meanwhile is shown exactly once.
-        badge = notices.badge(session=session, user_id=user.id)
+        badge = queries.badge(session=session, user_id=user.id)
         cursor = badge.cursor
-        inbox = notices.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
+        inbox = queries.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
         symbols = watchlists.symbols_for(session=session, user_id=user.id)
     return render_page(
         request,
@@ -254,14 +254,17 @@ def set_topic_subscription(
 ) -> Response:
     assert user.id is not None
     try:
-        found = topics.set_subscription(
-            session=session, user_id=user.id, topic_id=topic_id, subscribed=subscribed
+        found = actions.set_subscription(
+            session=session,
+            live=services.live,
+            user_id=user.id,
+            topic_id=topic_id,
+            subscribed=subscribed,
         )
     except topics.TopicRetired as retired:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(retired)) from None
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such topic.")
-    services.hub.publish_read_state(user.id)  # the unread count may have changed
     if not htmx:
         return see_other("/settings")
     return render_page(
@@ -282,8 +285,7 @@ def set_broadcasts_muted(
 ) -> Response:
     """Mute notifications to everyone; critical ones still come through."""
     assert user.id is not None
-    notices.set_muted(session=session, user_id=user.id, muted=muted)
-    services.hub.publish_read_state(user.id)
+    actions.set_muted(session=session, live=services.live, user_id=user.id, muted=muted)
     return see_other("/settings#topics")
 
 
@@ -314,14 +316,14 @@ def notifications_page(
         topic_id = next((t.id for t in all_topics if t.slug == topic), None)
         if topic_id is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
-    filters = notices.Filters(
+    filters = queries.Filters(
         unread_only=unread,
         severity=Severity(severity) if severity else None,
         topic_id=topic_id,
         archived=archived,
     )
-    badge = notices.badge(session=session, user_id=user.id)
-    items = notices.inbox(
+    badge = queries.badge(session=session, user_id=user.id)
+    items = queries.inbox(
         session=session,
         user_id=user.id,
         before=min(before, badge.cursor + 1) if before else badge.cursor + 1,
@@ -350,7 +352,7 @@ def notifications_page(
             "topics": all_topics,
             "severities": [s.value for s in Severity],
             # New arrivals are prepended live only to the unfiltered first page.
-            "live_list": before is None and filters == notices.Filters(),
+            "live_list": before is None and filters == queries.Filters(),
             "older_url": (
                 "/notifications?" + urlencode({**query, "before": items[-1].notification.id})
                 if more
@@ -375,7 +377,7 @@ def notification_page(
 ) -> HTMLResponse:
     """One notification in full; opening it marks it read, as opening a message does."""
     assert user.id is not None
-    item = _mark_read_or_404(services, session, user.id, notification_id)
+    item = _open_or_404(services, session, user.id, notification_id)
     return render_page(request, "pages/notification.html", {"item": item}, user=user)
 
 
@@ -385,22 +387,21 @@ def open_notification_link(
 ) -> Response:
     """Follow a notification's link, marking it read on the way."""
     assert user.id is not None
-    item = _mark_read_or_404(services, session, user.id, notification_id)
+    item = _open_or_404(services, session, user.id, notification_id)
     if not item.notification.link:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
     return see_other(item.notification.link)
 
 
-def _mark_read_or_404(
+def _open_or_404(
     services: Services, session: Session, user_id: int, notification_id: int
-) -> notices.InboxItem:
-    item = notices.find(session=session, user_id=user_id, notification_id=notification_id)
+) -> queries.InboxItem:
+    item = actions.open_notification(
+        session=session, live=services.live, user_id=user_id, notification_id=notification_id
+    )
     if item is None:
         # Someone else's notification looks exactly like a missing one.
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    if not item.read:
-        notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
-        services.hub.publish_read_state(user_id, read_ids=[notification_id])
     return item
 
 
@@ -415,17 +416,16 @@ def mark_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    notification = notices.mark_read(
-        session=session, user_id=user.id, notification_id=notification_id
+    notification = actions.mark_read(
+        session=session, live=services.live, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(user.id, read_ids=[notification_id])
     if not htmx:
         return see_other(safe_next(next))
     # The badge rides along, stamped with its version: the page keeps whichever is newer,
     # this answer or the stream's message about the same click.
-    badge = notices.badge(session=session, user_id=user.id)
+    badge = queries.badge(session=session, user_id=user.id)
     item = services.renderer.notification_item(
         notification, read=True, csrf_token=auth.csrf_token(request)
     )
@@ -444,17 +444,12 @@ def archive(
 ) -> Response:
     """Archive (out of the inbox, and read) or move back to the inbox."""
     assert user.id is not None
-    archived = action == "archive"
-    notification = notices.set_archived(
-        session=session, user_id=user.id, notification_id=notification_id, archived=archived
+    move = actions.archive if action == "archive" else actions.unarchive
+    notification = move(
+        session=session, live=services.live, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    services.hub.publish_read_state(
-        user.id,
-        read_ids=[notification_id] if archived else [],
-        archived_ids=[notification_id] if archived else [],
-    )
     if not htmx:
         return see_other(safe_next(next))
     return Response(status_code=status.HTTP_200_OK)  # the form's hx-swap="delete" removes it
@@ -468,6 +463,5 @@ def mark_all_read(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    changed = notices.mark_all_read(session=session, user_id=user.id)
-    services.hub.publish_read_state(user.id, read_ids=changed[:RESTYLE_LIMIT])
+    actions.mark_all_read(session=session, live=services.live, user_id=user.id)
     return see_other(safe_next(next))

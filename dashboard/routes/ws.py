@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
-from dashboard import auth, notices
+from dashboard import auth
 from dashboard.deps import MAX_ROW_ID
+from dashboard.inbox import actions, queries
 from dashboard.live import wire
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import (
@@ -146,20 +147,16 @@ async def _read(notification_id: Any, session: LiveSession) -> wire.WireEvent:
         or not 1 <= notification_id <= MAX_ROW_ID
     ):
         return wire.ErrorEvent('"id" must be a notification id')
-    services = session.services
-    badge = await asyncio.to_thread(_mark_read, services, user_id, notification_id)
+    badge = await asyncio.to_thread(_mark_read, session.services, user_id, notification_id)
     if badge is None:
         return wire.ErrorEvent(f"no notification {notification_id}")
-    # The user's other tabs and sockets.
-    services.hub.publish_read_state(user_id, read_ids=[notification_id])
     return wire.MarkedReadEvent(id=notification_id, unread=badge.count, version=badge.stamp)
 
 
-def _mark_read(services: Services, user_id: int, notification_id: int) -> notices.Badge | None:
+def _mark_read(services: Services, user_id: int, notification_id: int) -> queries.Badge | None:
+    """Mark read (telling the user's other tabs and sockets); the new count, or None."""
     with services.open_session() as session:
-        if (
-            notices.mark_read(session=session, user_id=user_id, notification_id=notification_id)
-            is None
-        ):
-            return None
-        return notices.badge(session=session, user_id=user_id)
+        marked = actions.mark_read(
+            session=session, live=services.live, user_id=user_id, notification_id=notification_id
+        )
+        return None if marked is None else queries.badge(session=session, user_id=user_id)

@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from dashboard import notices
+from dashboard.inbox import queries
 from dashboard.models import Audience, Notification, NotificationRead, Subscription
 from dashboard.settings import Settings
 from tests.conftest import csrf_from
@@ -344,9 +344,9 @@ def test_an_error_page_shows_the_badge_read_off_the_event_loop(
     login_as("alice")
     # The error handlers are async: a badge query on the loop would stall every stream.
     read_on_a_loop: list[bool] = []
-    read_badge = notices.badge
+    read_badge = queries.badge
 
-    def recording_badge(**kwargs: Any) -> notices.Badge:
+    def recording_badge(**kwargs: Any) -> queries.Badge:
         try:
             asyncio.get_running_loop()
             read_on_a_loop.append(True)
@@ -354,7 +354,7 @@ def test_an_error_page_shows_the_badge_read_off_the_event_loop(
             read_on_a_loop.append(False)
         return read_badge(**kwargs)
 
-    monkeypatch.setattr(notices, "badge", recording_badge)
+    monkeypatch.setattr(queries, "badge", recording_badge)
     page = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert page.status_code == 404 and "Not found" in page.text
     assert 'aria-label="1 unread">1</span>' in page.text
