@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=50)
     args = parser.parse_args()
 
-    from dashboard import schema
+    from dashboard.store import schema
 
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT", poolclass=NullPool)

@@ -55,9 +55,9 @@ def prepare(url: str) -> None:
     sys.path.insert(0, str(ROOT))
     from sqlmodel import Session
 
-    from dashboard import schema
-    from dashboard.db import make_engine
     from dashboard.models import Instrument
+    from dashboard.store import schema
+    from dashboard.store.db import make_engine
 
     schema.upgrade(url)
     engine = make_engine(url)
@@ -101,8 +101,8 @@ def publish(
     from sqlalchemy import insert
     from sqlmodel import Session, col
 
-    from dashboard.db import make_engine
     from dashboard.models import Tick, utcnow
+    from dashboard.store.db import make_engine
 
     engine = make_engine(url)
     to_push: queue.Queue[bytes | None] = queue.Queue()

@@ -39,8 +39,9 @@ EVENT_ID = re.compile(rb"(?m)^id: (\d+)\r?$")
 def prepare(url: str, users: int) -> str:
     from sqlmodel import Session
 
-    from dashboard import auth, schema, tokens
-    from dashboard.db import make_engine
+    from dashboard.accounts import auth, tokens
+    from dashboard.store import schema
+    from dashboard.store.db import make_engine
 
     schema.upgrade(url)
     engine = make_engine(url)

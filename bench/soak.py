@@ -50,8 +50,8 @@ def add_users(url: str, *, token_name: str) -> str:
     """Users admin and alice (password ``PASSWORD``) and an admin API token; return it."""
     from sqlmodel import Session
 
-    from dashboard import auth, tokens
-    from dashboard.db import make_engine
+    from dashboard.accounts import auth, tokens
+    from dashboard.store.db import make_engine
 
     engine = make_engine(url)
     with Session(engine) as session:
@@ -191,8 +191,8 @@ class Reader:
 def write_notifications(url: str, count: int) -> list[int]:
     from sqlmodel import Session
 
-    from dashboard.db import make_engine
     from dashboard.models import Audience, Notification
+    from dashboard.store.db import make_engine
 
     engine = make_engine(url)
     ids = []

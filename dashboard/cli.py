@@ -15,13 +15,15 @@ import uvicorn
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
-from dashboard import auth, demo, schema, tokens
-from dashboard import ingest as ingest_ticks
+from dashboard import demo
+from dashboard.accounts import auth, tokens
 from dashboard.client import Event, PriceEvent, StreamClient, StreamRefused
-from dashboard.db import make_engine, session_factory, session_scope
 from dashboard.logs import logging_config
 from dashboard.models import User, utcnow
+from dashboard.prices import ingest as ingest_ticks
 from dashboard.settings import Settings
+from dashboard.store import schema
+from dashboard.store.db import make_engine, session_factory, session_scope
 
 app = typer.Typer(help="Live price tiles and a personal notification inbox.", no_args_is_help=True)
 
@@ -43,7 +45,7 @@ def serve(
     _migrated_engine(settings).dispose()
     settings.session_secret()  # create the development key once, before workers race for it
     uvicorn.run(
-        "dashboard.app:create_app_from_env",
+        "dashboard.web.app:create_app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -9,8 +9,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from dashboard import auth
-from dashboard.feed import gbm_step
+from dashboard.accounts import auth
 from dashboard.models import (
     Audience,
     Instrument,
@@ -22,6 +21,7 @@ from dashboard.models import (
     User,
     utcnow,
 )
+from dashboard.prices.feed import gbm_step
 
 # symbol, name, kind, decimals, seed price, hourly volatility, ttl seconds
 INSTRUMENTS: list[tuple[str, str, str, int, float, float, int]] = [

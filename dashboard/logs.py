@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dashboard.middleware import request_id
+from dashboard.web.middleware import request_id
 
 
 class RequestIdFilter(logging.Filter):

@@ -15,18 +15,18 @@ import anyio
 from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine
 
-from dashboard import postgres, schema
-from dashboard.alerts import AlertEvaluator
-from dashboard.db import SessionFactory, make_engine, session_factory
-from dashboard.feed import SimulatedFeed
-from dashboard.hub import Hub, run_keepalive, run_stall_watchdog
+from dashboard.accounts.ratelimit import LoginLimiter
 from dashboard.inbox.live import LiveNotifier
-from dashboard.pollers import NotificationPoller, Poller, PricePoller, ScheduledPublisher
-from dashboard.ratelimit import LoginLimiter
-from dashboard.render import Renderer, install_filters
+from dashboard.live.hub import Hub, run_keepalive, run_stall_watchdog
+from dashboard.live.pollers import NotificationPoller, Poller, PricePoller, ScheduledPublisher
+from dashboard.prices.alerts import AlertEvaluator
+from dashboard.prices.feed import SimulatedFeed
+from dashboard.prices.retention import run_retention
 from dashboard.resources import resource_dir
-from dashboard.retention import run_retention
 from dashboard.settings import Settings
+from dashboard.store import postgres, schema
+from dashboard.store.db import SessionFactory, make_engine, session_factory
+from dashboard.web.fragments import Renderer, install_filters
 
 logger = logging.getLogger(__name__)
 

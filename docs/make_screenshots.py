@@ -18,13 +18,13 @@ import uvicorn
 from playwright.sync_api import Page, sync_playwright
 from sqlmodel import Session, select
 
-from dashboard import schema
-from dashboard.app import create_app
-from dashboard.db import make_engine
 from dashboard.demo import seed
 from dashboard.inbox import actions, compose
 from dashboard.models import User
 from dashboard.settings import Settings
+from dashboard.store import schema
+from dashboard.store.db import make_engine
+from dashboard.web.app import create_app
 
 OUT = Path(__file__).resolve().parent / "images"
 PASSWORD = "screenshot-password"

@@ -6,8 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import dashboard.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from dashboard.db import make_engine
 from dashboard.settings import Settings
+from dashboard.store.db import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

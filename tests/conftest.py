@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-from dashboard import schema
-from dashboard.app import create_app
-from dashboard.db import make_engine
 from dashboard.services import Services
 from dashboard.settings import Settings
+from dashboard.store import schema
+from dashboard.store.db import make_engine
+from dashboard.web.app import create_app
 from tests.factories import PASSWORD
 
 POSTGRES_URL = os.environ.get(

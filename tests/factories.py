@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from dashboard import auth
+from dashboard.accounts import auth
 from dashboard.models import (
     Audience,
     Instrument,

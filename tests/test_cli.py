@@ -7,8 +7,8 @@ from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from dashboard.cli import app
-from dashboard.db import make_engine
 from dashboard.models import Instrument, Tick, Topic, User
+from dashboard.store.db import make_engine
 
 runner = CliRunner()
 
@@ -120,7 +120,7 @@ def test_replay_plays_a_small_file_in_order(cli_env: str, tmp_path: Path) -> Non
 
 
 def test_create_token_prints_a_working_token_on_its_last_line(cli_env: str) -> None:
-    from dashboard import tokens
+    from dashboard.accounts import tokens
 
     runner.invoke(app, ["migrate"])
     runner.invoke(app, ["demo"])

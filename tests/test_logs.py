@@ -10,7 +10,7 @@ import logging.config
 import pytest
 
 from dashboard.logs import logging_config
-from dashboard.middleware import request_id
+from dashboard.web.middleware import request_id
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 import dashboard
 from dashboard.resources import resource_dir
-from dashboard import schema
-from dashboard.app import create_app
+from dashboard.store import schema
+from dashboard.web.app import create_app
 from dashboard.settings import Settings
 from fastapi.testclient import TestClient
 

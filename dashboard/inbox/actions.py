@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from dashboard import topics
-from dashboard.inbox import compose, read_state, schedule
+from dashboard.inbox import compose, read_state, schedule, topics
 from dashboard.inbox.live import LiveNotifier
 from dashboard.inbox.queries import InboxItem, find
 from dashboard.models import Notification, ScheduledNotification
@@ -102,7 +101,7 @@ def set_subscription(
 ) -> bool:
     """Subscribe to a topic or leave it; False when the topic does not exist.
 
-    Raises :class:`~dashboard.topics.TopicRetired` (nothing written) when subscribing to a
+    Raises :class:`~dashboard.inbox.topics.TopicRetired` (nothing written) when subscribing to a
     retired topic.
     """
     if not topics.set_subscription(

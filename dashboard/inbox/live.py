@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dashboard.hub import Hub
+from dashboard.live.hub import Hub
 
 
 @dataclass(frozen=True, slots=True)

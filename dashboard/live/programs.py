@@ -9,7 +9,7 @@ from __future__ import annotations
 from dashboard.live import wire
 from dashboard.live.session import End, Event, KeepAlive, Notice, Prices, ReadState, Ready
 from dashboard.models import Notification
-from dashboard.tiles import TileState
+from dashboard.prices.tiles import TileState
 
 
 def price_event(state: TileState) -> wire.PriceEvent:

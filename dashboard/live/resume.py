@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from dashboard.hub import RESTYLE_LIMIT
 from dashboard.inbox import queries
+from dashboard.live.hub import RESTYLE_LIMIT
 
 if TYPE_CHECKING:
     from dashboard.services import Services

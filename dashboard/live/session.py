@@ -20,11 +20,19 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
-from dashboard import auth, tokens, watchlists
-from dashboard.hub import Connection, NoticeEvent, PriceFormat, ReadStateChanged, StreamKind, drain
+from dashboard.accounts import auth, tokens
 from dashboard.inbox import queries
 from dashboard.live import resume
+from dashboard.live.hub import (
+    Connection,
+    NoticeEvent,
+    PriceFormat,
+    ReadStateChanged,
+    StreamKind,
+    drain,
+)
 from dashboard.models import Notification
+from dashboard.prices import watchlists
 
 if TYPE_CHECKING:
     from dashboard.services import Services

@@ -16,7 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from dashboard.live import wire
 from dashboard.live.session import End, KeepAlive, LiveSession, Notice, Prices, ReadState, Ready
-from dashboard.render import Renderer
+from dashboard.web.fragments import Renderer
 
 if TYPE_CHECKING:
     from dashboard.services import Services
@@ -64,7 +64,7 @@ def response(session: LiveSession, services: Services) -> EventSourceResponse:
         messages(session, services.renderer),
         ping=0,  # the hub's one shared keep-alive replaces a timer per connection
         # No timer per message either: the hub's one stall watchdog cuts off a client that
-        # stopped reading (settings.sse_send_timeout; see dashboard.hub).
+        # stopped reading (settings.sse_send_timeout; see dashboard.live.hub).
         send_timeout=None,
         shutdown_event=services.shutdown_event,
         shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,

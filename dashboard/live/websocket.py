@@ -1,6 +1,6 @@
 """The WebSocket transport (``WS /ws``), sending side: one wire object per text frame.
 
-The socket's receiving side (subscribe, ping, read) is in dashboard.routes.ws; both write
+The socket's receiving side (subscribe, ping, read) is in dashboard.web.routes.ws; both write
 to one socket, so sends go through :class:`SocketWriter`, which serialises them.
 """
 

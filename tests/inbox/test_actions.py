@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from dashboard import topics
-from dashboard.hub import RESTYLE_LIMIT, Connection, Hub
-from dashboard.inbox import actions, compose, queries
+from dashboard.inbox import actions, compose, queries, topics
 from dashboard.inbox.live import LiveNotifier
+from dashboard.live.hub import RESTYLE_LIMIT, Connection, Hub
 from dashboard.models import (
     Audience,
     Notification,

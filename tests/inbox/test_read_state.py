@@ -8,10 +8,9 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from dashboard import topics
-from dashboard.db import session_factory
-from dashboard.inbox import queries, read_state
+from dashboard.inbox import queries, read_state, topics
 from dashboard.models import Audience, NotificationRead, Severity
+from dashboard.store.db import session_factory
 from tests.factories import add_notification, make_topic, make_user
 
 

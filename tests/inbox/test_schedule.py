@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from dashboard.db import session_factory
 from dashboard.inbox import compose, queries, schedule
 from dashboard.models import Audience, Notification, ScheduledNotification, utcnow
+from dashboard.store.db import session_factory
 from tests.factories import add_notification
 
 

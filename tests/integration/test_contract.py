@@ -19,9 +19,9 @@ from sqlmodel import Session
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from dashboard import tokens
-from dashboard._loop import call_on_loop
+from dashboard.accounts import tokens
 from dashboard.live import wire
+from dashboard.live._loop import call_on_loop
 from dashboard.live.programs import notification_event
 from dashboard.models import Notification, Severity
 from tests.conftest import LiveServer, wait_until

@@ -58,7 +58,7 @@ def test_a_tick_from_another_writer_reaches_an_anonymous_stream(
 ) -> None:
     acme = make_instrument(session, "ACME")
     add_tick(session, acme, 10.0)
-    from dashboard.app import create_app
+    from dashboard.web.app import create_app
 
     server = LiveServer(lambda: create_app(settings))
     server.start()

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlmodel import Session
 from websockets.sync.client import connect
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from dashboard.client import NotificationEvent, StreamClient
 from dashboard.models import Instrument, Notification
 from dashboard.settings import Settings
@@ -108,8 +108,8 @@ def _kill_and_resume(
 def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
     settings: Settings, session: Session
 ) -> None:
-    from dashboard.app import create_app
     from dashboard.models import Tick, utcnow
+    from dashboard.web.app import create_app
 
     instruments = [make_instrument(session, f"S{i:02d}") for i in range(20)]
     for instrument in instruments:

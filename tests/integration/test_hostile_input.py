@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 from websockets.sync.client import connect
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from dashboard.models import Audience, Instrument
 from tests.conftest import LiveServer, csrf_from
 from tests.factories import add_notification, add_tick, make_topic, make_user, subscribe

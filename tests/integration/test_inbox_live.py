@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlmodel import Session
 from websockets.sync.client import connect
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from dashboard.models import Audience, Severity, utcnow
 from dashboard.settings import Settings
 from tests.conftest import LiveServer, csrf_from, wait_until
@@ -191,8 +191,8 @@ def test_an_overflowing_mailbox_closes_the_stream_and_the_resume_loses_nothing(
     settings: Settings,
     session: Session,
 ) -> None:
-    from dashboard.app import create_app
     from dashboard.models import Notification
+    from dashboard.web.app import create_app
 
     make_user(session, "alice")
     tiny = settings.model_copy(update={"mailbox_size": 2})

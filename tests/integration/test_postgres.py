@@ -15,7 +15,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from dashboard.models import Audience, Lease, Notification, Tick, utcnow
 from dashboard.services import build_services
 from dashboard.settings import Settings

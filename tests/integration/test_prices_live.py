@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from dashboard import alerts
-from dashboard.app import create_app
 from dashboard.models import utcnow
+from dashboard.prices import alerts
 from dashboard.settings import Settings
+from dashboard.web.app import create_app
 from tests.conftest import LiveServer
 from tests.factories import add_tick, make_instrument, make_user
 from tests.sse import SSEReader
@@ -62,7 +62,7 @@ def test_a_crossed_alert_reaches_the_users_stream(
 def test_the_stream_sends_only_the_tiles_of_the_users_watchlist(
     live_server: LiveServer, session: Session
 ) -> None:
-    from dashboard import watchlists
+    from dashboard.prices import watchlists
 
     alice = make_user(session, "alice")
     shown, hidden = make_instrument(session, "SHOWN"), make_instrument(session, "HIDDEN")

@@ -16,9 +16,9 @@ from sqlmodel import Session
 from sse_starlette import EventSourceResponse
 from websockets.sync.client import connect
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from dashboard.client import NotificationEvent, PriceEvent, StreamClient
-from dashboard.hub import run_keepalive
+from dashboard.live.hub import run_keepalive
 from dashboard.models import Audience
 from dashboard.settings import Settings
 from tests.conftest import LiveServer, wait_until, wait_until_async
@@ -278,7 +278,7 @@ def test_tail_prints_events_and_refuses_a_bad_token(live_server: LiveServer) -> 
 def test_idle_streams_get_keepalives_from_one_shared_timer(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dashboard.app import create_app
+    from dashboard.web.app import create_app
     from tests.sse import SSEReader
 
     interval = 0.05

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from dashboard import schema
+from dashboard.store import schema
 from tests.conftest import free_port, wait_until
 from tests.sse import SSEReader
 

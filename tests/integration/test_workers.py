@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, make_user
 from tests.servers import ServeProcess

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from dashboard import tokens
+from dashboard.accounts import tokens
 from tests.conftest import LiveServer
 from tests.factories import add_tick, make_instrument, make_user
 from tests.ws_client import receive_json, until_ready

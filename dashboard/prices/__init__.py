@@ -1,0 +1,1 @@
+"""Prices: instruments' tiles, ticks and their ingest, the simulated feed, alerts, watchlists."""

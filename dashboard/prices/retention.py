@@ -1,0 +1,93 @@
+"""Tick retention: delete ticks older than the window, in small batches, off the loop.
+
+Small batches keep each write transaction short, so the feed and ingest never wait long
+for the store's write lock. Each instrument's newest tick is always kept, so a quiet
+instrument still shows its last price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from dashboard.models import Instrument, Tick, utcnow
+from dashboard.store.db import SessionFactory
+
+logger = logging.getLogger(__name__)
+
+
+def newest_tick_ids(*, session: Session) -> set[int]:
+    """Each instrument's newest tick id: one index seek per instrument, not a table scan."""
+    newest: set[int] = set()
+    for instrument_id in session.exec(select(Instrument.id)).all():
+        tick_id = session.exec(
+            select(func.max(Tick.id)).where(Tick.instrument_id == instrument_id)
+        ).one()
+        if tick_id is not None:
+            newest.add(tick_id)
+    return newest
+
+
+def prune_ticks(
+    *, session: Session, older_than: datetime, batch_size: int, keep: set[int] | None = None
+) -> int:
+    """Delete up to ``batch_size`` of the oldest expired ticks; return how many went.
+
+    ``keep`` (each instrument's newest tick id) is read once per run by the caller.
+    """
+    if keep is None:
+        keep = newest_tick_ids(session=session)
+    doomed = session.exec(
+        select(Tick.id)
+        .where(col(Tick.ts) < older_than, col(Tick.id).not_in(keep))
+        .order_by(col(Tick.id))
+        .limit(batch_size)
+    ).all()
+    if not doomed:
+        return 0
+    session.execute(delete(Tick).where(col(Tick.id).in_(doomed)))
+    session.commit()
+    return len(doomed)
+
+
+async def run_retention(
+    open_session: SessionFactory,
+    *,
+    keep: timedelta,
+    every: float,
+    batch_size: int = 1000,
+    pause: float = 0.05,
+) -> None:
+    """Prune forever: every ``every`` seconds, batch after batch until nothing is left."""
+    while True:
+        try:
+            cutoff = utcnow() - keep
+            newest = await asyncio.to_thread(_newest, open_session)
+            removed = 0
+            while True:
+                removed_now = await asyncio.to_thread(
+                    _prune, open_session, cutoff, batch_size, newest
+                )
+                removed += removed_now
+                if removed_now < batch_size:
+                    break
+                await asyncio.sleep(pause)  # let writers in between batches
+            if removed:
+                logger.info("retention removed %d ticks older than %s", removed, cutoff)
+        except Exception:
+            logger.exception("tick retention failed; trying again later")
+        await asyncio.sleep(every)
+
+
+def _newest(open_session: SessionFactory) -> set[int]:
+    with open_session() as session:
+        return newest_tick_ids(session=session)
+
+
+def _prune(open_session: SessionFactory, cutoff: datetime, batch_size: int, keep: set[int]) -> int:
+    with open_session() as session:
+        return prune_ticks(session=session, older_than=cutoff, batch_size=batch_size, keep=keep)

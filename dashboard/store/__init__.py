@@ -1,0 +1,1 @@
+"""The store: engine and sessions, migrations, PostgreSQL wake-ups, and leases (claims)."""

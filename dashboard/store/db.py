@@ -1,0 +1,77 @@
+"""The engine, its SQLite pragmas, sessions, and running blocking queries off the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from dashboard.store import postgres
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout and foreign keys per connection.
+
+    On PostgreSQL, inserts into the streamed tables commit in id order and are announced
+    to other processes (see :mod:`dashboard.store.postgres`).
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        engine = create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        if url.get_backend_name() == "postgresql":
+            postgres.install_commit_order(engine)
+        return engine
+
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # Sync SQLite driven from worker threads: one connection per thread from the pool.
+    engine = create_engine(
+        database_url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=10,
+        max_overflow=20,
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the pollers read while the feed writes; busy_timeout turns a brief writer
+    # collision into a wait instead of "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+SessionFactory = Callable[[], Session]
+
+
+def session_factory(engine: Engine) -> SessionFactory:
+    """Return a callable that opens a new short-lived session on ``engine``."""
+
+    def open_session() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    return open_session
+
+
+@contextmanager
+def session_scope(open_session: SessionFactory) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = open_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,164 @@
+"""``create_app(settings)``: the FastAPI app, its middleware, routes and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from dashboard.accounts import auth
+from dashboard.models import User
+from dashboard.resources import resource_dir
+from dashboard.services import Services, build_services
+from dashboard.settings import Settings
+from dashboard.web.deps import LoginRequired
+from dashboard.web.metrics import registry_for
+from dashboard.web.middleware import BodySizeLimit, RequestContext
+from dashboard.web.process_tuning import tune_for_many_connections
+from dashboard.web.routes import admin, alerts, api, events, ops, pages, stream, ws
+from dashboard.web.routes._html import inbox_header, render_page
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "dashboard_session"
+SESSION_MAX_AGE = 14 * 24 * 3600
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; its lifespan starts the pollers, the keep-alive and the feed."""
+    settings = settings or Settings()
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(title="Live dashboard", version="0.1.0", lifespan=lifespan)
+    app.state.services = services
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.https_only_cookies,
+    )
+    # Outermost last: every answer (a 413 included) gets a request id and security headers.
+    app.add_middleware(
+        BodySizeLimit,
+        limit_for=lambda path: (
+            settings.max_ingest_bytes if path == "/api/ticks" else settings.max_body_bytes
+        ),
+    )
+    app.add_middleware(RequestContext, hsts=settings.https_only_cookies)
+    app.state.metrics = registry_for(services)
+    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.include_router(alerts.router)
+    app.include_router(events.router)
+    app.include_router(api.router)
+    app.include_router(stream.router)
+    app.include_router(ws.router)
+    app.include_router(ops.router)
+    app.add_exception_handler(LoginRequired, _redirect_to_login)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _store_refused_data)
+    return app
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+async def _redirect_to_login(request: Request, _exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def _error(
+    request: Request,
+    status_code: int,
+    detail: Any,
+    *,
+    page_detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error page for a browser, ``{"detail": …}`` JSON for everyone else."""
+    if _wants_html(request):
+        # The header still shows who is signed in (and their badge) on an error page; both
+        # are read in a worker thread, so render_page has no query left to run on the loop.
+        user, header = await asyncio.to_thread(_signed_in_header, request)
+        return render_page(
+            request,
+            "pages/error.html",
+            {**header, "status": status_code, "detail": page_detail or detail},
+            user=user,
+            status_code=status_code,
+        )
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+def _signed_in_header(request: Request) -> tuple[User | None, dict[str, Any]]:
+    """Who is signed in, and their header's badge context (empty for nobody)."""
+    user_id = auth.session_user_id(request)
+    if user_id is None:
+        return None, {}
+    services: Services = request.app.state.services
+    with services.open_session() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            return None, {}
+        return user, inbox_header(session, user_id)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return await _error(request, exc.status_code, exc.detail, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return await _error(request, 422, errors, page_detail=summary)
+
+
+async def _store_refused_data(request: Request, exc: Exception) -> Response:
+    # The store refused a value the validators let through (PostgreSQL rejects NUL bytes
+    # in text, for one): the input is bad, nothing was written, and it is not a 500.
+    logger.info("store refused input on %s: %s", request.url.path, exc)
+    return await _error(
+        request, 422, "The input contains characters that cannot be stored (such as NUL)."
+    )
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory ``dashboard serve`` hands to uvicorn (settings from the environment)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(Settings())
+    tune_for_many_connections()
+    return app

@@ -1,0 +1,147 @@
+"""Request dependencies, declared once as ``Annotated`` aliases for the routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Request, status
+from sqlmodel import Session
+
+from dashboard.accounts import auth, tokens
+from dashboard.models import User
+from dashboard.services import Services
+
+# Ids are 64-bit in the store; a larger number in a URL is a 422, not a driver overflow.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+Cursor = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]
+
+
+class LoginRequired(Exception):
+    """Raised for an anonymous visitor on a page that needs a user; answered by a redirect."""
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    # Only for ordinary request/response routes: a stream must not hold one open.
+    with services.open_session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_user(request: Request, session: SessionDep) -> User | None:
+    user_id = auth.session_user_id(request)
+    return None if user_id is None else session.get(User, user_id)
+
+
+CurrentUser = Annotated[User | None, Depends(get_current_user)]
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def get_api_user(request: Request, session: SessionDep) -> User | None:
+    """The user of an API request: a bearer token, else the session cookie.
+
+    A token that is given but wrong is refused (401) rather than treated as anonymous.
+    """
+    token = bearer_token(request)
+    if token is None:
+        return get_current_user(request, session)
+    user = tokens.user_for(session=session, token=token)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Invalid or revoked API token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.token_auth = True
+    return user
+
+
+ApiUser = Annotated[User | None, Depends(get_api_user)]
+
+
+def require_csrf_for_session(request: Request) -> None:
+    """A state-changing API call by session cookie needs the CSRF header; by token, not.
+
+    A browser can be tricked into sending the cookie, never the token or the header.
+    """
+    if not getattr(request.state, "token_auth", False) and not auth.csrf_matches(
+        request, request.headers.get(auth.CSRF_HEADER)
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Missing or invalid CSRF token (X-CSRF-Token header)."
+        )
+
+
+def require_api_admin(request: Request, user: ApiUser) -> User:
+    """An admin, by token, or by session with the CSRF header."""
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Log in or send an API token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
+    require_csrf_for_session(request)
+    return user
+
+
+ApiAdmin = Annotated[User, Depends(require_api_admin)]
+
+
+def require_user(user: CurrentUser) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+UserDep = Annotated[User, Depends(require_user)]
+
+
+def require_admin(user: CurrentUser) -> User:
+    if user is None or not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
+    return user
+
+
+AdminDep = Annotated[User, Depends(require_admin)]
+
+
+async def require_csrf(request: Request) -> None:
+    """Refuse a state-changing request without this session's CSRF token (403)."""
+    submitted = request.headers.get(auth.CSRF_HEADER)
+    if submitted is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(auth.CSRF_FORM_FIELD)
+        submitted = value if isinstance(value, str) else None
+    if not auth.csrf_matches(request, submitted):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Missing or invalid CSRF token; reload the page."
+        )
+
+
+CsrfChecked = Depends(require_csrf)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+HtmxDep = Annotated[bool, Depends(is_htmx)]

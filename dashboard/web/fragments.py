@@ -1,0 +1,126 @@
+"""Fragment rendering shared by pages and streams, and SSE encoding of stream messages.
+
+Every fragment a stream sends comes from the same template the page includes, so a live
+update can never drift from a fresh page load. Stream messages are encoded here once and
+the bytes are shared by every connection that receives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+
+from jinja2 import Environment
+from markupsafe import Markup
+from sse_starlette import ServerSentEvent
+
+from dashboard.inbox.queries import Badge
+from dashboard.models import Notification, Severity
+from dashboard.prices import tiles
+from dashboard.prices.tiles import TileState
+
+KEEPALIVE = ServerSentEvent(comment="ping").encode()
+# Rendered notification items kept for replays (a reconnect storm renders each once).
+_ITEM_CACHE_SIZE = 4096
+
+
+def install_filters(env: Environment) -> None:
+    """Register the formatting helpers the templates use."""
+    env.filters["price"] = tiles.format_price
+    env.filters["change"] = tiles.format_change
+    env.filters["percent"] = tiles.format_percent
+    env.filters["isotime"] = _isotime
+    env.filters["shorttime"] = _shorttime
+    env.globals["sparkline_points"] = tiles.sparkline_points
+    env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
+    env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
+
+
+def _isotime(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def _shorttime(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Renderer:
+    """Renders tiles, inbox items and the unread badge; encodes them as SSE messages."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._tile = env.get_template("partials/tile.html")
+        self._item = env.get_template("partials/notification.html")
+        self._badge = env.get_template("partials/unread_badge.html")
+        self._toast = env.get_template("partials/toast.html")
+        self._items: dict[tuple[int, bool, bool], str] = {}
+        # Readers of one broadcast share a badge when their counts and versions agree.
+        self.unread_badge_message = lru_cache(maxsize=1024)(self._encode_badge)
+
+    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
+        return self._tile.render(tile=state, flash=flash, oob=oob)
+
+    def tiles_message(self, fragments: Mapping[str, str] | Iterable[str]) -> bytes:
+        """One unnamed SSE message holding several out-of-band tile swaps (no ``id:``)."""
+        values = fragments.values() if isinstance(fragments, Mapping) else fragments
+        return ServerSentEvent(data="".join(values)).encode()
+
+    def notification_item(
+        self,
+        notification: Notification,
+        *,
+        read: bool = False,
+        csrf_token: str = "",
+        oob: bool = False,
+    ) -> str:
+        """The inbox ``<li>``; without a CSRF token it is shareable between users."""
+        if csrf_token:
+            return self._item.render(n=notification, read=read, csrf_token=csrf_token, oob=oob)
+        assert notification.id is not None
+        key = (notification.id, read, oob)
+        item = self._items.get(key)
+        if item is None:
+            if len(self._items) >= _ITEM_CACHE_SIZE:
+                self._items.pop(next(iter(self._items)))
+            item = self._items[key] = self._item.render(n=notification, read=read, oob=oob)
+        return item
+
+    def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
+        """The SSE message that prepends a notification to ``#inbox``; its id is the cursor.
+
+        An unread critical notification also raises a toast (``#toasts``), which a
+        person must dismiss.
+        """
+        item = self.notification_item(notification, read=read)
+        html = Markup('<hx-partial hx-target="#inbox" hx-swap="afterbegin">{}</hx-partial>')
+        data = html.format(Markup(item))
+        if notification.severity == Severity.critical and not read:
+            toast = Markup(self._toast.render(n=notification))
+            data += Markup(
+                '<hx-partial hx-target="#toasts" hx-swap="afterbegin">{}</hx-partial>'
+            ).format(toast)
+        return ServerSentEvent(data=data, id=str(notification.id)).encode()
+
+    def read_state_message(
+        self, read: Iterable[Notification], archived_ids: Iterable[int]
+    ) -> bytes:
+        """Restyle items another tab marked read, and take archived ones out of ``#inbox``.
+
+        An archived item is only deleted: replacing it too would put a new element in
+        place of the one the delete (or the clicking tab's own answer) is aimed at.
+        """
+        archived_ids = set(archived_ids)
+        swaps = [
+            self.notification_item(n, read=True, oob=True) for n in read if n.id not in archived_ids
+        ]
+        swaps += [
+            f'<li hx-swap-oob="delete:#inbox > #notification-{int(i)}"></li>' for i in archived_ids
+        ]
+        return ServerSentEvent(data="".join(swaps)).encode()
+
+    def unread_badge(self, badge: Badge, *, oob: bool = False) -> str:
+        return self._badge.render(badge=badge, oob=oob)
+
+    def _encode_badge(self, badge: Badge) -> bytes:
+        return ServerSentEvent(data=self.unread_badge(badge, oob=True)).encode()

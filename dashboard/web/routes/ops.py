@@ -1,0 +1,64 @@
+"""For operators and load balancers: liveness, readiness, and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from dashboard.services import Services
+from dashboard.web.metrics import exposition
+
+router = APIRouter(tags=["operations"])
+
+# A store that does not answer a trivial query within this long counts as unreachable.
+STORE_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive and serving requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "Not ready: see the checks."}})
+async def readyz(request: Request) -> JSONResponse:
+    """Ready for traffic: the store answers, the pollers run and are not lagging."""
+    services: Services = request.app.state.services
+    checks: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_ping, services), STORE_TIMEOUT_SECONDS)
+        checks["store"] = "ok"
+    except Exception as error:  # any failure to answer is "not ready", with the reason
+        checks["store"] = f"unreachable: {type(error).__name__}"
+    checks["tasks"] = "ok" if services.tasks_running() else "a background task has stopped"
+    for name, poller in services.pollers().items():
+        lag = poller.lag()
+        limit = poller.interval * 5 + 5
+        if lag is None or lag > limit:
+            checks[f"poller:{name}"] = (
+                f"lagging ({'never polled' if lag is None else f'{lag:.1f} s'})"
+            )
+        else:
+            checks[f"poller:{name}"] = f"ok ({lag:.2f} s)"
+    ready = all(str(v).startswith("ok") for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _ping(services: Services) -> None:
+    with services.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus exposition format (restrict it to your network at the proxy)."""
+    return Response(exposition(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from dashboard.live.hub import Hub
+from dashboard.live.pollers import NotificationPoller, PricePoller
+from dashboard.models import Audience, Notification, utcnow
+from dashboard.prices import alerts
+from dashboard.prices.alerts import AlertEvaluator, Move
+from dashboard.prices.tiles import TileState
+from dashboard.services import build_services
+from dashboard.settings import Settings
+from dashboard.store.db import SessionFactory, session_factory
+from dashboard.web.fragments import Renderer
+from tests.factories import (
+    add_notification,
+    add_tick,
+    make_instrument,
+    make_topic,
+    make_user,
+    subscribe,
+)
+
+
+def make_renderer(settings: Settings) -> Renderer:
+    return build_services(settings).renderer
+
+
+class CountingRenderer(Renderer):
+    def __init__(self, inner: Renderer) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.tile_renders = 0
+        self.notice_renders = 0
+
+    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
+        self.tile_renders += 1
+        return super().tile(state, flash=flash, oob=oob)
+
+    def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
+        self.notice_renders += 1
+        return super().notice_message(notification, read=read)
+
+
+def price_poller(
+    engine: Engine, hub: Hub, renderer: Renderer, evaluator: AlertEvaluator | None = None
+) -> PricePoller:
+    return PricePoller(
+        engine=engine,
+        open_session=session_factory(engine),
+        hub=hub,
+        renderer=renderer,
+        interval=1,
+        batch_size=100,
+        sparkline_points=10,
+        reference_window=timedelta(hours=24),
+        alerts=evaluator,
+    )
+
+
+def test_price_poller_renders_each_changed_tile_once_per_batch_for_all_readers(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    add_tick(session, acme, 10.0)
+    hub = Hub(mailbox_size=8)
+    renderer = CountingRenderer(make_renderer(settings))
+    poller = price_poller(engine, hub, renderer)
+    asyncio.run(poller.prime())
+    readers = [hub.connect(user_id=None) for _ in range(50)]
+    renderer.tile_renders = 0
+
+    add_tick(session, acme, 11.0)
+    add_tick(session, acme, 12.0)
+    last = add_tick(session, globex, 5.0)
+    asyncio.run(poller.poll_once())
+
+    assert renderer.tile_renders == 2  # two tiles changed; fifty readers
+    messages = {id(r.take_prices(renderer.tiles_message)) for r in readers}
+    assert len(messages) == 1  # every reader got the very same bytes
+    assert poller.cursor == last.id
+    assert f'data-tick-id="{last.id}"' in hub.latest_tiles["GLBX"]
+    assert poller.states["ACME"].price == 12.0
+    assert list(poller.states["ACME"].history) == [10.0, 11.0, 12.0]
+
+
+def test_price_poller_pushes_stale_without_a_new_tick(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    acme = make_instrument(session, "ACME", ttl_seconds=5)
+    add_tick(session, acme, 10.0, ts=utcnow() - timedelta(seconds=1))
+    hub = Hub(mailbox_size=8)
+    poller = price_poller(engine, hub, make_renderer(settings))
+    asyncio.run(poller.prime())
+    assert not poller.states["ACME"].stale
+    reader = hub.connect(user_id=None)
+    # Time passes with no tick: the next poll marks the tile stale and publishes it.
+    poller.states["ACME"].ts = utcnow() - timedelta(seconds=6)
+    asyncio.run(poller.poll_once())
+    message = reader.take_prices(make_renderer(settings).tiles_message)
+    assert message is not None and b"is-stale" in message and b">stale<" in message
+
+
+def test_price_poller_uses_the_first_tick_of_the_window_as_reference(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 50.0, ts=utcnow() - timedelta(hours=30))
+    add_tick(session, acme, 80.0, ts=utcnow() - timedelta(hours=20))
+    add_tick(session, acme, 100.0)
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(settings))
+    asyncio.run(poller.prime())
+    state = poller.states["ACME"]
+    assert state.reference_price == 80.0
+    assert state.change == 20.0
+    assert state.change_percent == 25.0
+
+
+def test_notification_poller_routes_a_topic_to_its_subscribers_only(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    markets = make_topic(session, "markets")
+    subscribe(session, alice, markets)
+    hub = Hub(mailbox_size=8)
+    renderer = CountingRenderer(make_renderer(settings))
+    poller = NotificationPoller(
+        engine=engine,
+        open_session=session_factory(engine),
+        hub=hub,
+        renderer=renderer,
+        interval=1,
+        batch_size=10,
+    )
+    asyncio.run(poller.prime())
+    alice_conn, bob_conn = hub.connect(user_id=alice.id), hub.connect(user_id=bob.id)
+    topical = add_notification(session, "markets open", audience=Audience.topic, topic=markets)
+    broadcast = add_notification(session, "for all")
+    asyncio.run(poller.poll_once())
+    assert [n.id for n in alice_conn.notices] == [topical.id, broadcast.id]
+    assert [n.id for n in bob_conn.notices] == [broadcast.id]
+    assert renderer.notice_renders == 2
+    assert alice_conn.notices[1] is bob_conn.notices[0]  # one event object for everyone
+
+
+def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Regression: the runtime reload applied the new instrument's recent ticks and then
+    # the poll loop applied the same ticks again, drawing a flat step in the sparkline.
+    hub = Hub(mailbox_size=8)
+    poller = price_poller(engine, hub, make_renderer(settings))
+    asyncio.run(poller.prime())
+    late = make_instrument(session, "LATE")
+    add_tick(session, late, 100.0)
+    asyncio.run(poller.poll_once())
+    add_tick(session, late, 123.45)
+    asyncio.run(poller.poll_once())
+    assert list(poller.states["LATE"].history) == [100.0, 123.45]
+
+
+def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Found in review: the cursor moved only after alerts were checked, so a failure made
+    # the next poll apply the same ticks again (a doubled sparkline point).
+    class FailingOnce(AlertEvaluator):
+        failures = 0
+
+        def evaluate(self, moves: Sequence[Move], *, now: datetime | None = None) -> list[int]:
+            if not self.failures:
+                self.failures += 1
+                raise RuntimeError("store hiccup")
+            return super().evaluate(moves, now=now)
+
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 100.0)
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
+    evaluator = FailingOnce(open_session=session_factory(engine))
+    poller = PricePoller(
+        engine=engine,
+        open_session=session_factory(engine),
+        hub=Hub(mailbox_size=8),
+        renderer=make_renderer(settings),
+        interval=1,
+        batch_size=100,
+        sparkline_points=10,
+        reference_window=timedelta(hours=24),
+        alerts=evaluator,
+    )
+    asyncio.run(poller.prime())
+    last = add_tick(session, acme, 110.0)
+    asyncio.run(poller.poll_once())  # the alert check fails; the tiles still update
+    assert evaluator.failures == 1
+    asyncio.run(poller.poll_once())
+    assert poller.cursor == last.id
+    assert list(poller.states["ACME"].history) == [100.0, 110.0]
+
+
+def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    class Recording(AlertEvaluator):
+        def __init__(self, *, open_session: SessionFactory) -> None:
+            super().__init__(open_session=open_session)
+            self.asked: list[list[str]] = []
+
+        def evaluate(self, moves: Sequence[Move], *, now: datetime | None = None) -> list[int]:
+            self.asked.append(sorted(m.symbol for m in moves))
+            return super().evaluate(moves, now=now)
+
+    acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    add_tick(session, acme, 100.0)
+    add_tick(session, globex, 50.0)
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
+    evaluator = Recording(open_session=session_factory(engine))
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(settings), evaluator)
+    asyncio.run(poller.prime())
+    add_tick(session, globex, 51.0)
+    asyncio.run(poller.poll_once())
+    assert evaluator.asked == []  # no alert on GLBX: no evaluation at all
+    add_tick(session, acme, 106.0)
+    add_tick(session, globex, 52.0)
+    asyncio.run(poller.poll_once())
+    assert evaluator.asked == [["ACME"]]
+    assert [n.title for n in session.exec(select(Notification)).all()] == [
+        "ACME crossed above 105.00"
+    ]

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dashboard.prices.tiles import (
+    TileState,
+    format_change,
+    format_percent,
+    format_price,
+    sparkline_points,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def tile(**kwargs: object) -> TileState:
+    defaults: dict[str, object] = {
+        "symbol": "ACME",
+        "name": "Acme",
+        "decimals": 2,
+        "ttl_seconds": 10,
+        "sparkline_size": 5,
+    }
+    return TileState(**(defaults | kwargs))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "expected"),
+    [(97250.0, 2, "97,250.00"), (1.085123, 5, "1.08512"), (151.2, 3, "151.200"), (0.0, 0, "0")],
+)
+def test_format_price_uses_the_instruments_decimals(
+    value: float, decimals: int, expected: str
+) -> None:
+    assert format_price(value, decimals) == expected
+
+
+def test_format_change_and_percent_are_signed_with_a_true_minus() -> None:
+    assert format_change(12.5, 2) == "+12.50"
+    assert format_change(-1234.5, 2) == "\u22121,234.50"
+    assert format_change(0.0, 2) == "0.00"
+    assert format_percent(0.4142) == "+0.41%"
+    assert format_percent(-2.0) == "\u22122.00%"
+    assert format_percent(0.0) == "0.00%"
+
+
+def test_sparkline_scales_the_series_into_the_box() -> None:
+    points = sparkline_points([1.0, 3.0, 2.0], width=100, height=100).split()
+    assert points == ["0,97", "50,3", "100,50"]
+
+
+def test_sparkline_of_a_flat_series_runs_through_the_middle() -> None:
+    assert sparkline_points([5.0, 5.0], width=10, height=20) == "0,10 10,10"
+
+
+def test_sparkline_needs_two_points() -> None:
+    assert sparkline_points([]) == ""
+    assert sparkline_points([1.0]) == ""
+
+
+def test_tile_tracks_direction_change_and_bounded_history() -> None:
+    state = tile()
+    for i, price in enumerate([100.0, 101.0, 99.0, 99.0, 98.0, 97.0, 96.0]):
+        state.apply_tick(tick_id=i + 1, price=price, ts=T0)
+    assert state.reference_price == 100.0  # the first tick, until the poller reads one
+    assert state.tick_id == 7
+    assert list(state.history) == [99.0, 99.0, 98.0, 97.0, 96.0]
+    assert state.direction == "down"
+    assert state.change == pytest.approx(-4.0)
+    assert state.change_percent == pytest.approx(-4.0)
+    assert state.trend == "down"
+    state.apply_tick(tick_id=8, price=96.0, ts=T0)
+    # mypy keeps the "down" narrowing from above across the call that changes it.
+    assert state.direction == "flat"  # type: ignore[comparison-overlap]
+
+
+def test_tile_without_ticks_has_no_change() -> None:
+    state = tile()
+    assert state.change is None
+    assert state.change_percent is None
+    assert state.direction == "flat"
+
+
+def test_staleness_flips_after_the_ttl_and_reports_the_change() -> None:
+    state = tile(ttl_seconds=10)
+    state.apply_tick(tick_id=1, price=1.0, ts=T0)
+    assert state.refresh_staleness(T0 + timedelta(seconds=5)) is True  # stale -> fresh
+    assert state.stale is False
+    assert state.refresh_staleness(T0 + timedelta(seconds=9)) is False
+    assert state.refresh_staleness(T0 + timedelta(seconds=11)) is True
+    assert state.stale is True

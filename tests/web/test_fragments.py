@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from dashboard.inbox.queries import Badge
+from dashboard.models import Audience, Notification, Severity, utcnow
+from dashboard.prices.tiles import TileState
+from dashboard.services import build_services
+from dashboard.settings import Settings
+from dashboard.web.fragments import Renderer
+
+XSS = '<script>alert("x")</script>'
+
+
+def renderer(settings: Settings) -> Renderer:
+    return build_services(settings).renderer
+
+
+def test_notification_text_is_escaped_in_the_stream_message(settings: Settings) -> None:
+    notification = Notification(
+        id=42,
+        title=XSS,
+        body=f"line one\n{XSS}",
+        severity=Severity.critical,
+        audience=Audience.everyone,
+        link='/x" onclick="evil()',
+        created_at=utcnow(),
+    )
+    message = renderer(settings).notice_message(notification).decode()
+    assert message.startswith("id: 42\r\n")
+    assert "<script>" not in message
+    assert "&lt;script&gt;" in message
+    assert 'onclick="evil()"' not in message
+    assert '<hx-partial hx-target="#inbox" hx-swap="afterbegin"><li id="notification-42"' in message
+    assert message.endswith("\r\n\r\n")
+
+
+def test_tile_names_are_escaped_and_the_stream_version_swaps_out_of_band(
+    settings: Settings,
+) -> None:
+    state = TileState(symbol="ACME", name=XSS, decimals=2, ttl_seconds=5, sparkline_size=5)
+    state.apply_tick(tick_id=9, price=1234.5, ts=utcnow())
+    state.stale = False
+    html = renderer(settings).tile(state, oob=True)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert 'id="tile-ACME"' in html and 'data-tick-id="9"' in html
+    assert 'hx-swap-oob="true"' in html
+    assert "1,234.50" in html
+    assert "hx-swap-oob" not in renderer(settings).tile(state)
+
+
+def test_tiles_message_is_one_unnamed_message_without_an_id(settings: Settings) -> None:
+    message = renderer(settings).tiles_message({"A": "<a1>", "B": "<b1>"})
+    assert message == b"data: <a1><b1>\r\n\r\n"
+
+
+def test_unread_badge_message_is_encoded_once_per_badge_and_carries_its_version(
+    settings: Settings,
+) -> None:
+    r = renderer(settings)
+    badge = Badge(version=4, cursor=17, count=3)
+    message = r.unread_badge_message(badge)
+    assert r.unread_badge_message(Badge(version=4, cursor=17, count=3)) is message
+    assert b'id="unread-count"' in message and b">3</span>" in message
+    assert b'data-version="4" data-cursor="17"' in message
+
+
+def test_badges_order_by_version_then_cursor() -> None:
+    # What the page's guard relies on: a later read-state change beats any older count,
+    # and for one version the count that includes more notifications is newer.
+    assert Badge(version=2, cursor=1, count=0) > Badge(version=1, cursor=99, count=5)
+    assert Badge(version=1, cursor=5, count=2) > Badge(version=1, cursor=4, count=1)
+    assert Badge(version=1, cursor=4, count=1).plus_one(5) == Badge(version=1, cursor=5, count=2)
