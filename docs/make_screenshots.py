@@ -70,7 +70,7 @@ def main() -> None:
     )
     port = free_port()
     app = create_app(settings)
-    live = app.state.services.live  # posted as the admin form does: delivered at once
+    live = app.state.runtime.live  # posted as the admin form does: delivered at once
     server = uvicorn.Server(
         uvicorn.Config(app, port=port, log_level="warning", timeout_graceful_shutdown=1)
     )

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.settings import Settings
 from dashboard.store import schema
 from dashboard.store.db import make_engine
@@ -167,10 +167,10 @@ class LiveServer:
         self._thread = None
 
     @property
-    def services(self) -> Services:
+    def runtime(self) -> Runtime:
         assert self.app is not None
-        services: Services = self.app.state.services
-        return services
+        runtime: Runtime = self.app.state.runtime
+        return runtime
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)

@@ -16,7 +16,7 @@ from dashboard.inbox import queries
 from dashboard.live.hub import RESTYLE_LIMIT
 
 if TYPE_CHECKING:
-    from dashboard.services import Services
+    from dashboard.runtime import Runtime
 
 # Missed notifications are read from the store this many at a time.
 PAGE = 200
@@ -46,18 +46,18 @@ class Cursor:
         return True
 
 
-async def start(services: Services, cursor: int | None) -> Cursor:
+async def start(runtime: Runtime, cursor: int | None) -> Cursor:
     """No cursor, or one from the future, means: live from now on."""
-    newest = await asyncio.to_thread(_newest, services)
+    newest = await asyncio.to_thread(_newest, runtime)
     return Cursor(newest if cursor is None else min(cursor, newest))
 
 
 async def missed(
-    services: Services, user_id: int, cursor: Cursor
+    runtime: Runtime, user_id: int, cursor: Cursor
 ) -> AsyncIterator[queries.InboxItem]:
     """The user's notifications after the cursor, oldest first, advancing it."""
     while True:
-        page = await asyncio.to_thread(_page, services, user_id, cursor.position)
+        page = await asyncio.to_thread(_page, runtime, user_id, cursor.position)
         for item in page:
             assert item.notification.id is not None
             cursor.advance(item.notification.id)
@@ -66,39 +66,39 @@ async def missed(
             return
 
 
-async def badge_up_to(services: Services, user_id: int, cursor: Cursor) -> queries.Badge:
+async def badge_up_to(runtime: Runtime, user_id: int, cursor: Cursor) -> queries.Badge:
     """Unread count up to the cursor: later ones are counted as they are delivered."""
-    return await asyncio.to_thread(_badge, services, user_id, cursor.position)
+    return await asyncio.to_thread(_badge, runtime, user_id, cursor.position)
 
 
 async def read_state(
-    services: Services, user_id: int, cursor: Cursor, read_ids: frozenset[int]
+    runtime: Runtime, user_id: int, cursor: Cursor, read_ids: frozenset[int]
 ) -> tuple[queries.Badge, list[queries.InboxItem]]:
     """After a read-state change: the new badge, and the read notifications this stream sent."""
     shown = sorted((i for i in read_ids if i <= cursor.position), reverse=True)[:RESTYLE_LIMIT]
-    return await asyncio.to_thread(_read_state, services, user_id, cursor.position, shown)
+    return await asyncio.to_thread(_read_state, runtime, user_id, cursor.position, shown)
 
 
-def _newest(services: Services) -> int:
-    with services.open_session() as session:
+def _newest(runtime: Runtime) -> int:
+    with runtime.open_session() as session:
         return queries.newest_id(session=session)
 
 
-def _page(services: Services, user_id: int, after: int) -> list[queries.InboxItem]:
-    with services.open_session() as session:
+def _page(runtime: Runtime, user_id: int, after: int) -> list[queries.InboxItem]:
+    with runtime.open_session() as session:
         return queries.missed(session=session, user_id=user_id, after=after, limit=PAGE)
 
 
-def _badge(services: Services, user_id: int, up_to: int) -> queries.Badge:
-    with services.open_session() as session:
+def _badge(runtime: Runtime, user_id: int, up_to: int) -> queries.Badge:
+    with runtime.open_session() as session:
         return queries.badge(session=session, user_id=user_id, up_to=up_to)
 
 
 def _read_state(
-    services: Services, user_id: int, up_to: int, ids: list[int]
+    runtime: Runtime, user_id: int, up_to: int, ids: list[int]
 ) -> tuple[queries.Badge, list[queries.InboxItem]]:
 
-    with services.open_session() as session:
+    with runtime.open_session() as session:
         badge = queries.badge(session=session, user_id=user_id, up_to=up_to)
         items = queries.by_ids(session=session, user_id=user_id, ids=ids)
         return badge, [item for item in items if item.read]

@@ -35,7 +35,7 @@ from dashboard.models import Notification
 from dashboard.prices import watchlists
 
 if TYPE_CHECKING:
-    from dashboard.services import Services
+    from dashboard.runtime import Runtime
 
 
 class NotAuthenticated(Exception):
@@ -51,7 +51,7 @@ class Subscriber:
     token_id: int | None = None
 
 
-async def authenticate(services: Services, conn: HTTPConnection, token: str | None) -> Subscriber:
+async def authenticate(runtime: Runtime, conn: HTTPConnection, token: str | None) -> Subscriber:
     """The subscriber of a stream: an API token when one is given, else the session cookie.
 
     Raises :class:`NotAuthenticated` for a token that is wrong or revoked. The look-up is
@@ -61,14 +61,14 @@ async def authenticate(services: Services, conn: HTTPConnection, token: str | No
         return Subscriber(
             user_id=auth.session_user_id(conn), login_session=auth.login_session_id(conn)
         )
-    row = await asyncio.to_thread(_token_row, services, token)
+    row = await asyncio.to_thread(_token_row, runtime, token)
     if row is None:
         raise NotAuthenticated("Invalid or revoked API token.")
     return Subscriber(user_id=row[0], token_id=row[1])
 
 
-def _token_row(services: Services, token: str) -> tuple[int, int] | None:
-    with services.open_session() as session:
+def _token_row(runtime: Runtime, token: str) -> tuple[int, int] | None:
+    with runtime.open_session() as session:
         return tokens.owner_of(session=session, token=token)
 
 
@@ -148,7 +148,7 @@ class LiveSession:
 
     def __init__(
         self,
-        services: Services,
+        runtime: Runtime,
         subscriber: Subscriber,
         *,
         kind: StreamKind,
@@ -158,7 +158,7 @@ class LiveSession:
     ) -> None:
         """``symbols``: the symbols to send prices of (None: all); ``watchlist``: a
         signed-in subscriber's watchlist replaces them when they have one."""
-        self.services = services
+        self.runtime = runtime
         self.subscriber = subscriber
         self.kind = kind
         self.price_format: PriceFormat = "html" if kind == "sse" else "json"
@@ -173,10 +173,10 @@ class LiveSession:
 
     async def events(self) -> AsyncGenerator[Event, None]:
         """The stream, from snapshot to end (see the module's docstring)."""
-        services, hub, user_id = self.services, self.services.hub, self.subscriber.user_id
+        runtime, hub, user_id = self.runtime, self.runtime.hub, self.subscriber.user_id
         symbols = self._symbols
         if self._watchlist and user_id is not None:
-            symbols = await asyncio.to_thread(_watchlist, services, user_id) or symbols
+            symbols = await asyncio.to_thread(_watchlist, runtime, user_id) or symbols
         # Registered before the snapshot and the replay are read: nothing falls between.
         connection = self._connection = hub.connect(
             user_id=user_id,
@@ -197,11 +197,11 @@ class LiveSession:
             sent = resume.Cursor(0)
             badge: queries.Badge | None = None
             if user_id is not None:
-                sent = await resume.start(services, self._cursor)
-                async for item in resume.missed(services, user_id, sent):
+                sent = await resume.start(runtime, self._cursor)
+                async for item in resume.missed(runtime, user_id, sent):
                     connection.sending()
                     yield Notice(notification=item.notification, read=item.read, replayed=True)
-                badge = await resume.badge_up_to(services, user_id, sent)
+                badge = await resume.badge_up_to(runtime, user_id, sent)
             connection.sending()
             yield Ready(after=sent.position if user_id is not None else None, badge=badge)
             async for message in drain(connection, self._conflated):
@@ -218,7 +218,7 @@ class LiveSession:
                 elif isinstance(message, ReadStateChanged):
                     # Rare (a person clicked), and only this user's streams: recount exactly.
                     assert user_id is not None
-                    badge, read = await resume.read_state(services, user_id, sent, message.read_ids)
+                    badge, read = await resume.read_state(runtime, user_id, sent, message.read_ids)
                     yield ReadState(
                         badge=badge,
                         read=tuple(item.notification for item in read),
@@ -237,7 +237,7 @@ class LiveSession:
 
     def _snapshot(self, symbols: Collection[str] | None) -> Prices | None:
         """The newest price of every watched symbol, or None when it watches none."""
-        hub = self.services.hub
+        hub = self.runtime.hub
         if symbols is not None and not symbols:
             return None
         if self.price_format == "html":
@@ -254,7 +254,7 @@ class LiveSession:
         """
         if self.price_format == "html":
             assert self._connection is not None
-            return Prices(message=self.services.hub.snapshot_message(self._connection.symbols))
+            return Prices(message=self.runtime.hub.snapshot_message(self._connection.symbols))
         return Prices(quotes=[q for q in pending.values() if isinstance(q, bytes)])
 
     # For the WebSocket, whose client changes its symbols while the stream runs.
@@ -265,7 +265,7 @@ class LiveSession:
         current = connection.symbols or frozenset()
         added = [s for s in dict.fromkeys(symbols) if s not in current]
         connection.symbols = current | set(added)
-        latest = self.services.hub.latest_quotes
+        latest = self.runtime.hub.latest_quotes
         return added, [latest[s] for s in added if s in latest]
 
     def unsubscribe(self, symbols: Iterable[str]) -> None:
@@ -292,11 +292,11 @@ class UnknownSymbols(ValueError):
         self.symbols = symbols
 
 
-async def check_symbols(services: Services, symbols: Sequence[str], *, limit: int) -> None:
+async def check_symbols(runtime: Runtime, symbols: Sequence[str], *, limit: int) -> None:
     """Raise :class:`UnknownSymbols` (or ValueError past ``limit``) naming what is wrong."""
     if len(symbols) > limit:
         raise ValueError(f"At most {limit} symbols.")
-    poller = services.price_poller
+    poller = runtime.price_poller
     if any(s not in poller.states for s in symbols):
         await poller.refresh_instruments()  # added since start?
     unknown = sorted({s for s in symbols if s not in poller.states})
@@ -304,6 +304,6 @@ async def check_symbols(services: Services, symbols: Sequence[str], *, limit: in
         raise UnknownSymbols(unknown[:10])
 
 
-def _watchlist(services: Services, user_id: int) -> list[str] | None:
-    with services.open_session() as session:
+def _watchlist(runtime: Runtime, user_id: int) -> list[str] | None:
+    with runtime.open_session() as session:
         return watchlists.symbols_for(session=session, user_id=user_id)

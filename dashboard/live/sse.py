@@ -19,7 +19,7 @@ from dashboard.live.session import End, KeepAlive, LiveSession, Notice, Prices, 
 from dashboard.web.fragments import Renderer
 
 if TYPE_CHECKING:
-    from dashboard.services import Services
+    from dashboard.runtime import Runtime
 
 KEEPALIVE = ServerSentEvent(comment="ping").encode()
 # On SIGTERM streams get this long to end cleanly (less than uvicorn's graceful timeout).
@@ -59,14 +59,14 @@ async def messages(session: LiveSession, renderer: Renderer) -> AsyncIterator[by
             yield _named(wire.EndEvent(reason=event.reason))
 
 
-def response(session: LiveSession, services: Services) -> EventSourceResponse:
+def response(session: LiveSession, runtime: Runtime) -> EventSourceResponse:
     return EventSourceResponse(
-        messages(session, services.renderer),
+        messages(session, runtime.renderer),
         ping=0,  # the hub's one shared keep-alive replaces a timer per connection
         # No timer per message either: the hub's one stall watchdog cuts off a client that
         # stopped reading (settings.sse_send_timeout; see dashboard.live.hub).
         send_timeout=None,
-        shutdown_event=services.shutdown_event,
+        shutdown_event=runtime.shutdown_event,
         shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         headers={"Cache-Control": "no-store"},
     )

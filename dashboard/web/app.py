@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from dashboard.accounts import auth
 from dashboard.models import User
 from dashboard.resources import resource_dir
-from dashboard.services import Services, build_services
+from dashboard.runtime import Runtime, build_runtime
 from dashboard.settings import Settings
 from dashboard.web.deps import LoginRequired
 from dashboard.web.metrics import registry_for
@@ -38,18 +38,18 @@ SESSION_MAX_AGE = 14 * 24 * 3600
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; its lifespan starts the pollers, the keep-alive and the feed."""
     settings = settings or Settings()
-    services = build_services(settings)
+    runtime = build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await services.start()
+        await runtime.start()
         try:
             yield
         finally:
-            await services.stop()
+            await runtime.stop()
 
     app = FastAPI(title="Live dashboard", version="0.1.0", lifespan=lifespan)
-    app.state.services = services
+    app.state.runtime = runtime
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret(),
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     app.add_middleware(RequestContext, hsts=settings.https_only_cookies)
-    app.state.metrics = registry_for(services)
+    app.state.metrics = registry_for(runtime)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
@@ -122,8 +122,8 @@ def _signed_in_header(request: Request) -> tuple[User | None, dict[str, Any]]:
     user_id = auth.session_user_id(request)
     if user_id is None:
         return None, {}
-    services: Services = request.app.state.services
-    with services.open_session() as session:
+    runtime: Runtime = request.app.state.runtime
+    with runtime.open_session() as session:
         user = session.get(User, user_id)
         if user is None:
             return None, {}

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from dashboard.accounts import auth, tokens
 from dashboard.models import User
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 
 # Ids are 64-bit in the store; a larger number in a URL is a 422, not a driver overflow.
 MAX_ROW_ID = 2**63 - 1
@@ -22,17 +22,17 @@ class LoginRequired(Exception):
     """Raised for an anonymous visitor on a page that needs a user; answered by a redirect."""
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
     # Only for ordinary request/response routes: a stream must not hold one open.
-    with services.open_session() as session:
+    with runtime.open_session() as session:
         yield session
 
 

@@ -15,16 +15,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from dashboard.services import Services
+    from dashboard.runtime import Runtime
 
 
 class DashboardCollector(Collector):
-    def __init__(self, services: Services) -> None:
-        self._services = services
+    def __init__(self, runtime: Runtime) -> None:
+        self._services = runtime
 
     def collect(self) -> Iterator[Metric]:
-        services = self._services
-        hub = services.hub
+        runtime = self._services
+        hub = runtime.hub
         streams = GaugeMetricFamily(
             "dashboard_open_streams", "Open streams by kind.", labels=["kind"]
         )
@@ -55,7 +55,7 @@ class DashboardCollector(Collector):
         yield CounterMetricFamily(
             "dashboard_ticks",
             "Ticks read by the price poller.",
-            value=services.price_poller.ticks_seen,
+            value=runtime.price_poller.ticks_seen,
         )
         lag = GaugeMetricFamily(
             "dashboard_poll_lag_seconds",
@@ -65,7 +65,7 @@ class DashboardCollector(Collector):
         failures = CounterMetricFamily(
             "dashboard_poll_failures", "Failed polls (retried).", labels=["poller"]
         )
-        for name, poller in services.pollers().items():
+        for name, poller in runtime.pollers().items():
             seconds = poller.lag()
             if seconds is not None:
                 lag.add_metric([name], seconds)
@@ -74,9 +74,9 @@ class DashboardCollector(Collector):
         yield failures
 
 
-def registry_for(services: Services) -> CollectorRegistry:
+def registry_for(runtime: Runtime) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DashboardCollector(services))
+    registry.register(DashboardCollector(runtime))
     return registry
 
 

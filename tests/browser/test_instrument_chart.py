@@ -19,7 +19,7 @@ def test_the_chart_is_preloaded_and_gains_points_live(
     acme = make_instrument(session, "ACME")
     for price in (100.0, 101.5, 100.75):
         add_tick(session, acme, price)
-    live_server.services.price_poller.wake()
+    live_server.runtime.price_poller.wake()
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -134,7 +134,7 @@ def test_notification_objects_are_the_same_on_every_transport_replayed_and_live(
         assert fields_from_item(sse_replayed) == as_shown_by_sse(want)
 
         live = add_notification(session, "Live one", body="", severity=Severity.critical)
-        live_server.services.notification_poller.wake()
+        live_server.runtime.notification_poller.wake()
         want = expected(live, read=False)
         assert ndjson_until(ndjson, "notification", id=live.id) == want
         assert ws_until(ws, "notification", id=live.id) == want
@@ -155,7 +155,7 @@ def test_ready_marks_the_end_of_the_replay_on_every_transport(
     assert sse_ready.id is None  # the cursor moves with notifications only
     # After ready, what is published comes live on all three.
     live = add_notification(session, "after ready")
-    live_server.services.notification_poller.wake()
+    live_server.runtime.notification_poller.wake()
     assert ws_until(alice.ws, "notification", id=live.id)["read"] is False
     assert ndjson_until(alice.ndjson, "notification", id=live.id)["read"] is False
     alice.sse.wait_for(lambda m: m.id == str(live.id))
@@ -168,7 +168,7 @@ def test_unread_objects_are_the_same_on_program_transports_and_match_the_page_ba
     ndjson_until(alice.ndjson, "ready")
     alice.sse.wait_for(lambda m: m.event == "ready")
     note = add_notification(session, "read me")
-    live_server.services.notification_poller.wake()
+    live_server.runtime.notification_poller.wake()
     ws_until(alice.ws, "notification", id=note.id)
     ndjson_until(alice.ndjson, "notification", id=note.id)
     alice.sse.wait_for(lambda m: f'id="notification-{note.id}"' in m.data)
@@ -206,8 +206,8 @@ def test_price_objects_are_the_same_on_program_transports_and_match_the_tile(
     assert user.id is not None
     token = tokens.issue(session=session, user_id=user.id, name="contract")[1]
     add_tick(session, acme, 100.0)  # a tick of a new instrument makes the poller load it
-    live_server.services.price_poller.wake()
-    wait_until(lambda: "ACME" in live_server.services.price_poller.states)
+    live_server.runtime.price_poller.wake()
+    wait_until(lambda: "ACME" in live_server.runtime.price_poller.states)
     browser = live_server.client()
     sse = SSEReader(browser, "/events")
     ndjson = NdjsonReader(live_server, "/api/stream?symbols=ACME", token=token)
@@ -218,7 +218,7 @@ def test_price_objects_are_the_same_on_program_transports_and_match_the_tile(
         ws_until(ws, "subscribed")
         ndjson_until(ndjson, "ready")
         tick = add_tick(session, acme, 101.25)
-        live_server.services.price_poller.wake()
+        live_server.runtime.price_poller.wake()
         ws_price = ws_until(ws, "price", tick_id=tick.id)
         nd_price = ndjson_until(ndjson, "price", tick_id=tick.id)
         tile = sse.wait_for(lambda m: f'data-tick-id="{tick.id}"' in m.data)
@@ -245,7 +245,7 @@ def test_a_session_ended_from_outside_says_why_on_every_transport(
     until_ready(alice.ws)
     ndjson_until(alice.ndjson, "ready")
     alice.sse.wait_for(lambda m: m.event == "ready")
-    hub = live_server.services.hub
+    hub = live_server.runtime.hub
     call_on_loop(hub.loop, lambda: hub.end(user_id=alice.user_id, reason=reason))
     want = {"type": "end", "reason": reason}
     assert ndjson_until(alice.ndjson, "end") == want

@@ -89,7 +89,7 @@ def test_an_admin_post_to_a_topic_reaches_subscribers_only(
     alice, bob = live_server.login("alice"), live_server.login("bob")
     alice_stream = SSEReader(alice, "/events?after=0")
     bob_stream = SSEReader(bob, "/events?after=0")
-    wait_until(lambda: len(live_server.services.hub.online_user_ids()) == 2)
+    wait_until(lambda: len(live_server.runtime.hub.online_user_ids()) == 2)
 
     topical = post_as_admin(admin, title="Markets open", audience="topic", topic="markets")
     got = alice_stream.wait_for(has_notification(topical))

@@ -126,7 +126,7 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
         with server.client() as client:
             healthy = SSEReader(client, "/events")
             healthy.wait_for(lambda m: 'id="tile-S19"' in m.data)
-            hub = server.services.hub
+            hub = server.runtime.hub
             wait_until(lambda: hub.connection_count == 2)
             for step in range(2000):
                 # Every tile changes in each batch: about 30 KB per message.
@@ -136,7 +136,7 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
                 ]
                 session.add_all(rows)
                 session.commit()
-                server.services.price_poller.wake()
+                server.runtime.price_poller.wake()
                 newest = rows[-1].id
 
                 def shows_newest(m: Message, t: int | None = newest) -> bool:

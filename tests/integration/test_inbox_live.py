@@ -208,7 +208,7 @@ def test_an_overflowing_mailbox_closes_the_stream_and_the_resume_loses_nothing(
         session.add_all(batch)
         session.commit()
         wait_until(lambda: stream.ended.is_set())
-        assert server.services.hub.overflows == 1
+        assert server.runtime.hub.overflows == 1
         while not stream.messages.empty():
             stream.seen.append(stream.messages.get())
         received = [m.id for m in stream.seen if m.id is not None]

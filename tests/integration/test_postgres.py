@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from dashboard.accounts import tokens
 from dashboard.models import Audience, Lease, Notification, Tick, utcnow
-from dashboard.services import build_services
+from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
 from tests.conftest import csrf_from, wait_until
 from tests.factories import PASSWORD, add_tick, make_instrument, make_user
@@ -29,8 +29,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 def test_a_late_committing_id_is_never_skipped(engine: Engine, settings: Settings) -> None:
     """A takes id N and stays open; B inserts N+1. The poller must deliver N, then N+1."""
-    services = build_services(settings)
-    poller, hub = services.notification_poller, services.hub
+    runtime = build_runtime(settings)
+    poller, hub = runtime.notification_poller, runtime.hub
     asyncio.run(poller.prime())
     reader = hub.connect(user_id=1)
 
@@ -82,7 +82,7 @@ def test_a_late_committing_id_is_never_skipped(engine: Engine, settings: Setting
     delivered = [notice.id for notice in reader.notices]
     assert first < second[0]
     assert delivered == [first, second[0]]  # both, in order: the late commit was not skipped
-    services.engine.dispose()
+    runtime.engine.dispose()
 
 
 def _serve(tmp_path: Path, name: str, database_url: str, **env: str) -> ServeProcess:

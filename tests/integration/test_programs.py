@@ -288,7 +288,7 @@ def test_idle_streams_get_keepalives_from_one_shared_timer(
         lambda: create_app(settings.model_copy(update={"keepalive_interval": interval}))
     )
     server.start()
-    hub = server.services.hub
+    hub = server.runtime.hub
     # The shared timer keeps ticking, but a tick reaches the hub only when the test lets
     # one through: whatever keep-alive a stream sends otherwise has another source.
     ticks = 0

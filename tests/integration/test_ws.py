@@ -36,7 +36,7 @@ def test_subscribe_receives_only_the_subscribed_symbols(
     live_server: LiveServer, session: Session
 ) -> None:
     acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
-    live_server.services.price_poller.wake()
+    live_server.runtime.price_poller.wake()
     with connect(ws_url(live_server)) as ws:
         assert until_ready(ws) == []  # no symbols yet, and anonymous: nothing to replay
         ws.send(json.dumps({"type": "subscribe", "symbols": ["ACME"]}))

@@ -13,7 +13,7 @@ from dashboard.models import Audience, Notification, utcnow
 from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move
 from dashboard.prices.tiles import TileState
-from dashboard.services import build_services
+from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
 from dashboard.store.db import SessionFactory, session_factory
 from dashboard.web.fragments import Renderer
@@ -28,7 +28,7 @@ from tests.factories import (
 
 
 def make_renderer(settings: Settings) -> Renderer:
-    return build_services(settings).renderer
+    return build_runtime(settings).renderer
 
 
 class CountingRenderer(Renderer):

@@ -1,4 +1,4 @@
-"""LiveSession: one stream's life, with real services over a migrated store."""
+"""LiveSession: one stream's life, with real runtime over a migrated store."""
 
 from __future__ import annotations
 
@@ -21,23 +21,23 @@ from dashboard.live.session import (
     Subscriber,
 )
 from dashboard.models import Audience, Severity, User
-from dashboard.services import Services, build_services
+from dashboard.runtime import Runtime, build_runtime
 from dashboard.settings import Settings
 from tests.factories import add_notification, add_tick, make_instrument, make_user
 
-Scenario = Callable[[Services], Awaitable[None]]
+Scenario = Callable[[Runtime], Awaitable[None]]
 
 
 def run(settings: Settings, scenario: Scenario) -> None:
-    """Run ``scenario`` with started services (pollers, hub, keep-alive) on a fresh loop."""
+    """Run ``scenario`` with started runtime (pollers, hub, keep-alive) on a fresh loop."""
 
     async def main() -> None:
-        services = build_services(settings)
-        await services.start()
+        runtime = build_runtime(settings)
+        await runtime.start()
         try:
-            await asyncio.wait_for(scenario(services), 20)
+            await asyncio.wait_for(scenario(runtime), 20)
         finally:
-            await services.stop()
+            await runtime.stop()
 
     asyncio.run(main())
 
@@ -65,9 +65,9 @@ def test_snapshot_then_replay_oldest_first_then_ready_then_live(
     add_tick(session, acme, 10.5)
     first, second = add_notification(session, "first"), add_notification(session, "second")
 
-    async def scenario(services: Services) -> None:
+    async def scenario(runtime: Runtime) -> None:
         live = LiveSession(
-            services, Subscriber(user_id=user_id(alice)), kind="ndjson", cursor=0, symbols=None
+            runtime, Subscriber(user_id=user_id(alice)), kind="ndjson", cursor=0, symbols=None
         )
         events = live.events()
         snapshot = await next_event(events)
@@ -81,13 +81,13 @@ def test_snapshot_then_replay_oldest_first_then_ready_then_live(
         assert isinstance(ready, Ready) and ready.after == second.id
         assert ready.badge is not None and ready.badge.count == 2
         third = await asyncio.to_thread(add_notification, session, "third")
-        services.notification_poller.wake()
+        runtime.notification_poller.wake()
         live_notice = await next_event(events, Notice)
         assert isinstance(live_notice, Notice)
         assert (live_notice.id, live_notice.replayed, live_notice.read) == (third.id, False, False)
         assert live_notice.badge is not None and live_notice.badge.count == 3
         await events.aclose()
-        assert services.hub.connection_count == 0
+        assert runtime.hub.connection_count == 0
 
     run(settings, scenario)
 
@@ -98,8 +98,8 @@ def test_an_anonymous_session_gets_prices_and_a_ready_without_cursor(
     make_instrument(session, "ACME")
     add_notification(session, "not for strangers")
 
-    async def scenario(services: Services) -> None:
-        events = LiveSession(services, Subscriber(user_id=None), kind="sse").events()
+    async def scenario(runtime: Runtime) -> None:
+        events = LiveSession(runtime, Subscriber(user_id=None), kind="sse").events()
         assert isinstance(await next_event(events), Prices)
         ready = await next_event(events)
         assert ready == Ready(after=None, badge=None)
@@ -117,9 +117,9 @@ def test_regression_a_muted_broadcast_is_not_delivered_live(
     session.add(alice)
     session.commit()
 
-    async def scenario(services: Services) -> None:
+    async def scenario(runtime: Runtime) -> None:
         events = LiveSession(
-            services, Subscriber(user_id=user_id(alice)), kind="ws", symbols=()
+            runtime, Subscriber(user_id=user_id(alice)), kind="ws", symbols=()
         ).events()
         assert isinstance(await next_event(events), Ready)
         muted = await asyncio.to_thread(add_notification, session, "announcement")
@@ -129,7 +129,7 @@ def test_regression_a_muted_broadcast_is_not_delivered_live(
         direct = await asyncio.to_thread(
             add_notification, session, "yours", audience=Audience.user, user=alice
         )
-        services.notification_poller.wake()
+        runtime.notification_poller.wake()
         got = [await next_event(events, Notice), await next_event(events, Notice)]
         assert [e.id for e in got if isinstance(e, Notice)] == [critical.id, direct.id]
         assert muted.id is not None and critical.id is not None
@@ -145,11 +145,11 @@ def test_a_session_can_be_ended_from_outside_and_says_why(
 ) -> None:
     alice, bob = make_user(session, "alice"), make_user(session, "bob")
 
-    async def scenario(services: Services) -> None:
+    async def scenario(runtime: Runtime) -> None:
         mine = Subscriber(user_id=user_id(alice), login_session="sid-a", token_id=7)
         other = Subscriber(user_id=user_id(bob), login_session="sid-b", token_id=8)
-        ending = LiveSession(services, mine, kind="ndjson").events()
-        staying = LiveSession(services, other, kind="ndjson").events()
+        ending = LiveSession(runtime, mine, kind="ndjson").events()
+        staying = LiveSession(runtime, other, kind="ndjson").events()
         for events in (ending, staying):
             await next_event(events, Ready)
         selectors: dict[str, dict[str, Any]] = {
@@ -157,11 +157,11 @@ def test_a_session_can_be_ended_from_outside_and_says_why(
             "login_session": {"login_session": "sid-a"},
             "token": {"token_id": 7},
         }
-        assert services.hub.end(reason="revoked", **selectors[by]) == 1
+        assert runtime.hub.end(reason="revoked", **selectors[by]) == 1
         assert await next_event(ending, End) == End("revoked")
         with pytest.raises(StopAsyncIteration):
             await anext(ending)
-        assert services.hub.connection_count == 1  # bob's stream goes on
+        assert runtime.hub.connection_count == 1  # bob's stream goes on
         await staying.aclose()
 
     run(settings, scenario)
@@ -173,12 +173,12 @@ def test_read_state_changes_reach_the_session_with_the_new_count(
     alice = make_user(session, "alice")
     seen = add_notification(session, "seen")
 
-    async def scenario(services: Services) -> None:
+    async def scenario(runtime: Runtime) -> None:
         events = LiveSession(
-            services, Subscriber(user_id=user_id(alice)), kind="sse", cursor=0, symbols=()
+            runtime, Subscriber(user_id=user_id(alice)), kind="sse", cursor=0, symbols=()
         ).events()
         await next_event(events, Ready)
-        services.hub.publish_read_state(user_id(alice), read_ids=[seen.id or 0], archived_ids=[])
+        runtime.hub.publish_read_state(user_id(alice), read_ids=[seen.id or 0], archived_ids=[])
         change = await next_event(events, ReadState)
         assert isinstance(change, ReadState)
         # The store was not changed, so the item is still unread: only read ones restyle.

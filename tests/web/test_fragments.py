@@ -3,7 +3,7 @@ from __future__ import annotations
 from dashboard.inbox.queries import Badge
 from dashboard.models import Audience, Notification, Severity, utcnow
 from dashboard.prices.tiles import TileState
-from dashboard.services import build_services
+from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
 from dashboard.web.fragments import Renderer
 
@@ -11,7 +11,7 @@ XSS = '<script>alert("x")</script>'
 
 
 def renderer(settings: Settings) -> Renderer:
-    return build_services(settings).renderer
+    return build_runtime(settings).renderer
 
 
 def test_notification_text_is_escaped_in_the_stream_message(settings: Settings) -> None:

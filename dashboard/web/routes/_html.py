@@ -11,7 +11,7 @@ from sqlmodel import Session
 from dashboard.accounts import auth
 from dashboard.inbox import queries
 from dashboard.models import User
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 
 
 def render_page(
@@ -29,12 +29,12 @@ def render_page(
     the page) live through one stream; a page may pass its own ``badge`` and ``stream_url``
     (from :func:`inbox_header`, say: an async caller must, as this reads the store).
     """
-    services: Services = request.app.state.services
+    runtime: Runtime = request.app.state.runtime
     if user is not None and user.id is not None and "badge" not in context:
-        with services.open_session() as session:
+        with runtime.open_session() as session:
             context = {**inbox_header(session, user.id), **context}
     context = {"user": user, "csrf_token": auth.csrf_token(request), **context}
-    response = services.templates.TemplateResponse(
+    response = runtime.templates.TemplateResponse(
         request, template, context, status_code=status_code, block_names=block_names or []
     )
     assert isinstance(response, HTMLResponse)

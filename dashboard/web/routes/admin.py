@@ -11,14 +11,14 @@ from sqlmodel import Session, col, select
 
 from dashboard.inbox import actions, compose, delivery, schedule, topics
 from dashboard.models import Audience, Notification, Severity, User
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     MAX_ROW_ID,
     AdminDep,
     CsrfChecked,
     HtmxDep,
     RowId,
-    ServicesDep,
+    RuntimeDep,
     SessionDep,
 )
 from dashboard.web.routes._html import render_page, see_other
@@ -27,7 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _admin_context(
-    services: Services,
+    runtime: Runtime,
     session: Session,
     *,
     draft: compose.Draft,
@@ -54,30 +54,30 @@ def _admin_context(
         "recent": recent,
         "scheduled": scheduled,
         "usernames": usernames,
-        **_online(services, session),
+        **_online(runtime, session),
     }
 
 
-def _online(services: Services, session: Session) -> dict[str, object]:
-    online_ids = services.hub.online_user_ids()
+def _online(runtime: Runtime, session: Session) -> dict[str, object]:
+    online_ids = runtime.hub.online_user_ids()
     online = (
         session.exec(select(User.username).where(col(User.id).in_(online_ids))).all()
         if online_ids
         else []
     )
-    return {"online": sorted(online), "open_streams": services.hub.connection_count}
+    return {"online": sorted(online), "open_streams": runtime.hub.connection_count}
 
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin_page(
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: AdminDep,
     sent: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     scheduled: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> HTMLResponse:
-    context = _admin_context(services, session, draft=compose.Draft(), errors={})
+    context = _admin_context(runtime, session, draft=compose.Draft(), errors={})
     context["sent"] = session.get(Notification, sent) if sent else None
     context["just_scheduled"] = scheduled
     return render_page(request, "pages/admin.html", context, user=user)
@@ -85,13 +85,13 @@ def admin_page(
 
 @router.get("/admin/online", response_class=HTMLResponse)
 def online_now(
-    request: Request, services: ServicesDep, session: SessionDep, user: AdminDep
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: AdminDep
 ) -> HTMLResponse:
     """The "online now" card alone; the admin page refreshes it every few seconds."""
     return render_page(
         request,
         "pages/admin.html",
-        _online(services, session),
+        _online(runtime, session),
         user=user,
         block_names=["online"],
     )
@@ -100,7 +100,7 @@ def online_now(
 @router.post("/admin/notifications", dependencies=[CsrfChecked])
 def post_notification(
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: AdminDep,
     htmx: HtmxDep,
@@ -129,7 +129,7 @@ def post_notification(
     def compose_form(status_code: int, **extra: object) -> Response:
         errors = extra.pop("errors", {})
         assert isinstance(errors, dict)
-        context = _admin_context(services, session, draft=draft, errors=errors)
+        context = _admin_context(runtime, session, draft=draft, errors=errors)
         context.update(extra)
         return render_page(
             request,
@@ -145,7 +145,7 @@ def post_notification(
             return compose_form(
                 status.HTTP_200_OK, preview=compose.preview(session=session, draft=draft)
             )
-        created = actions.post(session=session, live=services.live, draft=draft, created_by=user.id)
+        created = actions.post(session=session, live=runtime.live, draft=draft, created_by=user.id)
     except compose.DraftInvalid as invalid:
         return compose_form(status.HTTP_422_UNPROCESSABLE_CONTENT, errors=invalid.errors)
     if isinstance(created, Notification):
@@ -154,7 +154,7 @@ def post_notification(
         target = f"/admin?scheduled={created.id}"
     if not htmx:
         return see_other(target)
-    context = _admin_context(services, session, draft=compose.Draft(), errors={})
+    context = _admin_context(runtime, session, draft=compose.Draft(), errors={})
     if isinstance(created, Notification):
         context["sent"] = created
     else:
@@ -180,7 +180,7 @@ def cancel_scheduled(scheduled_id: RowId, session: SessionDep, user: AdminDep) -
 
 def _topic_errors(
     request: Request,
-    services: Services,
+    runtime: Runtime,
     session: Session,
     user: User,
     errors: dict[str, str],
@@ -188,7 +188,7 @@ def _topic_errors(
 ) -> Response:
     """The admin page again, 422, with the topic form's errors (and what was typed)."""
     context = _admin_context(
-        services, session, draft=compose.Draft(), errors={}, topic_errors=errors
+        runtime, session, draft=compose.Draft(), errors={}, topic_errors=errors
     )
     context["topic_draft"] = draft
     return render_page(
@@ -203,7 +203,7 @@ def _topic_errors(
 @router.post("/admin/topics", dependencies=[CsrfChecked])
 def create_topic(
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: AdminDep,
     slug: Annotated[str, Form(max_length=100)] = "",
@@ -214,7 +214,7 @@ def create_topic(
         topics.create(session=session, slug=slug, name=name, description=description)
     except topics.TopicInvalid as invalid:
         draft = {"slug": slug, "name": name, "description": description}
-        return _topic_errors(request, services, session, user, invalid.errors, draft)
+        return _topic_errors(request, runtime, session, user, invalid.errors, draft)
     return see_other("/admin#topics")
 
 
@@ -222,7 +222,7 @@ def create_topic(
 def rename_topic(
     request: Request,
     slug: str,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: AdminDep,
     name: Annotated[str, Form(max_length=1000)] = "",
@@ -231,7 +231,7 @@ def rename_topic(
         topic = topics.rename(session=session, slug=slug, name=name)
     except topics.TopicInvalid as invalid:
         errors = {f"rename-{slug}": invalid.errors.get("name", str(invalid))}
-        return _topic_errors(request, services, session, user, errors)
+        return _topic_errors(request, runtime, session, user, errors)
     if topic is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No topic {slug!r}.")
     return see_other("/admin#topics")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import Response
 
 from dashboard.prices import alerts
-from dashboard.web.deps import CsrfChecked, HtmxDep, RowId, ServicesDep, SessionDep, UserDep
+from dashboard.web.deps import CsrfChecked, HtmxDep, RowId, RuntimeDep, SessionDep, UserDep
 from dashboard.web.routes._html import render_page, safe_next, see_other
 from dashboard.web.routes.pages import instrument_context
 
@@ -18,7 +18,7 @@ router = APIRouter(include_in_schema=False)
 @router.post("/alerts", dependencies=[CsrfChecked])
 def create_alert(
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     htmx: HtmxDep,
@@ -38,7 +38,7 @@ def create_alert(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, "No such instrument."
             ) from None
         context = instrument_context(
-            services, session, symbol, user, errors=invalid.errors, draft=draft
+            runtime, session, symbol, user, errors=invalid.errors, draft=draft
         )
         return render_page(
             request,
@@ -50,7 +50,7 @@ def create_alert(
         )
     if not htmx:
         return see_other(f"/instruments/{symbol}#alerts")
-    context = instrument_context(services, session, symbol, user)
+    context = instrument_context(runtime, session, symbol, user)
     return render_page(request, "pages/instrument.html", context, user=user, block_names=["alerts"])
 
 

@@ -14,13 +14,13 @@ from sqlmodel import col, select
 from dashboard.inbox import actions, compose, queries, topics
 from dashboard.models import Instrument, ScheduledNotification, Tick, Topic, User
 from dashboard.prices import ingest
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     ApiAdmin,
     ApiUser,
     Cursor,
     RowId,
-    ServicesDep,
+    RuntimeDep,
     SessionDep,
     get_api_user,
     require_csrf_for_session,
@@ -84,7 +84,7 @@ class IngestOut(BaseModel):
 
 
 @router.post("/ticks", openapi_extra=_TICKS_BODY, responses={422: {"description": "Bad items"}})
-async def ingest_ticks(request: Request, services: ServicesDep, user: ApiAdmin) -> IngestOut:
+async def ingest_ticks(request: Request, runtime: RuntimeDep, user: ApiAdmin) -> IngestOut:
     """Write a batch of ticks (JSON array or NDJSON): all of them, or none.
 
     Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
@@ -97,7 +97,7 @@ async def ingest_ticks(request: Request, services: ServicesDep, user: ApiAdmin) 
     try:
         records = ingest.records_from_text(body.decode("utf-8"), kind=kind)
         parsed = ingest.parse_records(records)
-        ids = await asyncio.to_thread(_write_ticks, services, parsed)
+        ids = await asyncio.to_thread(_write_ticks, runtime, parsed)
     except ingest.IngestInvalid as invalid:
         detail = [e.as_dict() for e in invalid.errors]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
@@ -105,12 +105,12 @@ async def ingest_ticks(request: Request, services: ServicesDep, user: ApiAdmin) 
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
         ) from None
-    services.price_poller.wake()
+    runtime.price_poller.wake()
     return IngestOut(ids=ids)
 
 
-def _write_ticks(services: Services, parsed: list[ingest.TickIn]) -> list[int]:
-    with services.open_session() as session:
+def _write_ticks(runtime: Runtime, parsed: list[ingest.TickIn]) -> list[int]:
+    with runtime.open_session() as session:
         return ingest.write(session=session, ticks=parsed)
 
 
@@ -124,7 +124,7 @@ def list_instruments(session: SessionDep) -> list[InstrumentOut]:
 
 
 @router.get("/prices")
-def latest_prices(services: ServicesDep) -> list[PriceOut]:
+def latest_prices(runtime: RuntimeDep) -> list[PriceOut]:
     """The latest price of every instrument, as the live tiles show it."""
     return [
         PriceOut(
@@ -137,7 +137,7 @@ def latest_prices(services: ServicesDep) -> list[PriceOut]:
             tick_id=t.tick_id,
             stale=t.stale,
         )
-        for t in services.price_poller.tiles()
+        for t in runtime.price_poller.tiles()
     ]
 
 
@@ -235,7 +235,7 @@ class ReadOut(BaseModel):
 def mark_notification_read(
     notification_id: RowId,
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: ApiUser,
 ) -> ReadOut:
@@ -244,7 +244,7 @@ def mark_notification_read(
     assert me.id is not None
     require_csrf_for_session(request)
     marked = actions.mark_read(
-        session=session, live=services.live, user_id=me.id, notification_id=notification_id
+        session=session, live=runtime.live, user_id=me.id, notification_id=notification_id
     )
     if marked is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
@@ -254,12 +254,12 @@ def mark_notification_read(
 
 @router.post("/notifications/read-all", tags=["notifications"])
 def mark_all_notifications_read(
-    request: Request, services: ServicesDep, session: SessionDep, user: ApiUser
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: ApiUser
 ) -> ReadOut:
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    changed = actions.mark_all_read(session=session, live=services.live, user_id=me.id)
+    changed = actions.mark_all_read(session=session, live=runtime.live, user_id=me.id)
     badge = queries.badge(session=session, user_id=me.id)
     return ReadOut(marked=len(changed), unread=badge.count, version=badge.stamp)
 
@@ -290,7 +290,7 @@ class ScheduledOut(BaseModel):
     responses={202: {"model": ScheduledOut, "description": "Scheduled for ``send_at``."}},
 )
 def post_notification(
-    payload: NotificationIn, services: ServicesDep, session: SessionDep, admin: ApiAdmin
+    payload: NotificationIn, runtime: RuntimeDep, session: SessionDep, admin: ApiAdmin
 ) -> Any:
     """Send a notification to everyone, a topic (``topic`` = slug) or one user (``username``).
 
@@ -301,7 +301,7 @@ def post_notification(
     try:
         created = actions.post(
             session=session,
-            live=services.live,
+            live=runtime.live,
             draft=compose.Draft(**fields, send_at=send_at),
             created_by=admin.id,
         )

@@ -8,7 +8,7 @@ from sse_starlette import EventSourceResponse
 from dashboard.live import sse
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import LiveSession, authenticate
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 
 router = APIRouter()
 
@@ -24,16 +24,16 @@ async def events(
 
     Resumes from ``Last-Event-ID`` (a reconnect), else ``?after=`` (the page's render).
     """
-    services: Services = request.app.state.services
+    runtime: Runtime = request.app.state.runtime
     cursor = parse_cursor(last_event_id)
     if cursor is None:
         cursor = parse_cursor(after)
     session = LiveSession(
-        services,
-        await authenticate(services, request, token=None),
+        runtime,
+        await authenticate(runtime, request, token=None),
         kind="sse",
         cursor=cursor,
         symbols=() if view == "inbox" else None,
         watchlist=view != "inbox",
     )
-    return sse.response(session, services)
+    return sse.response(session, runtime)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.web.metrics import exposition
 
 router = APIRouter(tags=["operations"])
@@ -28,15 +28,15 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "Not ready: see the checks."}})
 async def readyz(request: Request) -> JSONResponse:
     """Ready for traffic: the store answers, the pollers run and are not lagging."""
-    services: Services = request.app.state.services
+    runtime: Runtime = request.app.state.runtime
     checks: dict[str, Any] = {}
     try:
-        await asyncio.wait_for(asyncio.to_thread(_ping, services), STORE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(asyncio.to_thread(_ping, runtime), STORE_TIMEOUT_SECONDS)
         checks["store"] = "ok"
     except Exception as error:  # any failure to answer is "not ready", with the reason
         checks["store"] = f"unreachable: {type(error).__name__}"
-    checks["tasks"] = "ok" if services.tasks_running() else "a background task has stopped"
-    for name, poller in services.pollers().items():
+    checks["tasks"] = "ok" if runtime.tasks_running() else "a background task has stopped"
+    for name, poller in runtime.pollers().items():
         lag = poller.lag()
         limit = poller.interval * 5 + 5
         if lag is None or lag > limit:
@@ -53,8 +53,8 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-def _ping(services: Services) -> None:
-    with services.engine.connect() as connection:
+def _ping(runtime: Runtime) -> None:
+    with runtime.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 

@@ -14,14 +14,14 @@ from dashboard.inbox import actions, queries, topics
 from dashboard.live.pollers import tile_for
 from dashboard.models import Instrument, Severity, User
 from dashboard.prices import alerts, ticks, watchlists
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     MAX_ROW_ID,
     CsrfChecked,
     CurrentUser,
     HtmxDep,
     RowId,
-    ServicesDep,
+    RuntimeDep,
     SessionDep,
     UserDep,
 )
@@ -35,7 +35,7 @@ HISTORY_PAGE = 50
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard_page(
-    request: Request, services: ServicesDep, session: SessionDep, user: CurrentUser
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     inbox: list[queries.InboxItem] = []
     badge = None
@@ -53,7 +53,7 @@ def dashboard_page(
         request,
         "pages/dashboard.html",
         {
-            "tiles": services.price_poller.tiles(symbols),
+            "tiles": runtime.price_poller.tiles(symbols),
             "customised": symbols is not None,
             "inbox": inbox,
             "badge": badge,
@@ -67,7 +67,7 @@ CHART_POINTS = 600
 
 
 def instrument_context(
-    services: Services,
+    runtime: Runtime,
     session: Session,
     symbol: str,
     user: User | None,
@@ -80,7 +80,7 @@ def instrument_context(
     if instrument is None or instrument.id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
     # An instrument added since start is known to the poller only once it ticks.
-    tile = services.price_poller.states.get(symbol) or tile_for(instrument, sparkline_size=1)
+    tile = runtime.price_poller.states.get(symbol) or tile_for(instrument, sparkline_size=1)
     user_alerts = (
         alerts.for_user(session=session, user_id=user.id, symbol=symbol)
         if user is not None and user.id is not None
@@ -91,7 +91,7 @@ def instrument_context(
         "window": ticks.window(
             session=session,
             instrument_id=instrument.id,
-            hours=services.settings.reference_window_hours,
+            hours=runtime.settings.reference_window_hours,
         ),
         "chart_points": CHART_POINTS,
         "alerts": user_alerts,
@@ -102,9 +102,9 @@ def instrument_context(
 
 @router.get("/instruments/{symbol}", response_class=HTMLResponse)
 def instrument_page(
-    request: Request, symbol: str, services: ServicesDep, session: SessionDep, user: CurrentUser
+    request: Request, symbol: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
-    context = instrument_context(services, session, symbol, user)
+    context = instrument_context(runtime, session, symbol, user)
     return render_page(request, "pages/instrument.html", context, user=user)
 
 
@@ -118,13 +118,13 @@ def login_page(request: Request, user: CurrentUser, next: str | None = None) -> 
 @router.post("/login", dependencies=[CsrfChecked])
 def login(
     request: Request,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    limiter = services.login_limiter
+    limiter = runtime.login_limiter
     address = request.client.host if request.client else "unknown"
     refusal = limiter.check(username, address)
     if refusal is not None:
@@ -247,7 +247,7 @@ def save_watchlist(
 def set_topic_subscription(
     request: Request,
     topic_id: RowId,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     htmx: HtmxDep,
@@ -257,7 +257,7 @@ def set_topic_subscription(
     try:
         found = actions.set_subscription(
             session=session,
-            live=services.live,
+            live=runtime.live,
             user_id=user.id,
             topic_id=topic_id,
             subscribed=subscribed,
@@ -279,14 +279,14 @@ def set_topic_subscription(
 
 @router.post("/settings/broadcasts", dependencies=[CsrfChecked])
 def set_broadcasts_muted(
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     muted: Annotated[bool, Form()] = False,
 ) -> Response:
     """Mute notifications to everyone; critical ones still come through."""
     assert user.id is not None
-    actions.set_muted(session=session, live=services.live, user_id=user.id, muted=muted)
+    actions.set_muted(session=session, live=runtime.live, user_id=user.id, muted=muted)
     return see_other("/settings#topics")
 
 
@@ -372,33 +372,33 @@ def notifications_page(
 def notification_page(
     request: Request,
     notification_id: RowId,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
 ) -> HTMLResponse:
     """One notification in full; opening it marks it read, as opening a message does."""
     assert user.id is not None
-    item = _open_or_404(services, session, user.id, notification_id)
+    item = _open_or_404(runtime, session, user.id, notification_id)
     return render_page(request, "pages/notification.html", {"item": item}, user=user)
 
 
 @router.get("/notifications/{notification_id}/open")
 def open_notification_link(
-    notification_id: RowId, services: ServicesDep, session: SessionDep, user: UserDep
+    notification_id: RowId, runtime: RuntimeDep, session: SessionDep, user: UserDep
 ) -> Response:
     """Follow a notification's link, marking it read on the way."""
     assert user.id is not None
-    item = _open_or_404(services, session, user.id, notification_id)
+    item = _open_or_404(runtime, session, user.id, notification_id)
     if not item.notification.link:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
     return see_other(item.notification.link)
 
 
 def _open_or_404(
-    services: Services, session: Session, user_id: int, notification_id: int
+    runtime: Runtime, session: Session, user_id: int, notification_id: int
 ) -> queries.InboxItem:
     item = actions.open_notification(
-        session=session, live=services.live, user_id=user_id, notification_id=notification_id
+        session=session, live=runtime.live, user_id=user_id, notification_id=notification_id
     )
     if item is None:
         # Someone else's notification looks exactly like a missing one.
@@ -410,7 +410,7 @@ def _open_or_404(
 def mark_read(
     request: Request,
     notification_id: RowId,
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     htmx: HtmxDep,
@@ -418,7 +418,7 @@ def mark_read(
 ) -> Response:
     assert user.id is not None
     notification = actions.mark_read(
-        session=session, live=services.live, user_id=user.id, notification_id=notification_id
+        session=session, live=runtime.live, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
@@ -427,17 +427,17 @@ def mark_read(
     # The badge rides along, stamped with its version: the page keeps whichever is newer,
     # this answer or the stream's message about the same click.
     badge = queries.badge(session=session, user_id=user.id)
-    item = services.renderer.notification_item(
+    item = runtime.renderer.notification_item(
         notification, read=True, csrf_token=auth.csrf_token(request)
     )
-    return HTMLResponse(item + services.renderer.unread_badge(badge, oob=True))
+    return HTMLResponse(item + runtime.renderer.unread_badge(badge, oob=True))
 
 
 @router.post("/notifications/{notification_id}/{action}", dependencies=[CsrfChecked])
 def archive(
     notification_id: RowId,
     action: Literal["archive", "unarchive"],
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     htmx: HtmxDep,
@@ -447,7 +447,7 @@ def archive(
     assert user.id is not None
     move = actions.archive if action == "archive" else actions.unarchive
     notification = move(
-        session=session, live=services.live, user_id=user.id, notification_id=notification_id
+        session=session, live=runtime.live, user_id=user.id, notification_id=notification_id
     )
     if notification is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
@@ -458,11 +458,11 @@ def archive(
 
 @router.post("/notifications/read-all", dependencies=[CsrfChecked])
 def mark_all_read(
-    services: ServicesDep,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     assert user.id is not None
-    actions.mark_all_read(session=session, live=services.live, user_id=user.id)
+    actions.mark_all_read(session=session, live=runtime.live, user_id=user.id)
     return see_other(safe_next(next))

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from dashboard.live import ndjson
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import LiveSession, NotAuthenticated, authenticate, check_symbols
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.web.deps import bearer_token
 
 router = APIRouter(prefix="/api", tags=["streams"])
@@ -35,9 +35,9 @@ async def ndjson_stream(
     First the latest price of each symbol, then my notifications after ``after``, oldest
     first, then a ``ready`` line, then everything live. A blank line is a keep-alive.
     """
-    services: Services = request.app.state.services
+    runtime: Runtime = request.app.state.runtime
     try:
-        subscriber = await authenticate(services, request, bearer_token(request))
+        subscriber = await authenticate(runtime, request, bearer_token(request))
     except NotAuthenticated as refused:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(refused), headers={"WWW-Authenticate": "Bearer"}
@@ -45,10 +45,10 @@ async def ndjson_stream(
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     if wanted is not None:
         try:
-            await check_symbols(services, wanted, limit=MAX_SYMBOLS)
+            await check_symbols(runtime, wanted, limit=MAX_SYMBOLS)
         except ValueError as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     session = LiveSession(
-        services, subscriber, kind="ndjson", cursor=parse_cursor(after), symbols=wanted
+        runtime, subscriber, kind="ndjson", cursor=parse_cursor(after), symbols=wanted
     )
     return ndjson.response(session)

@@ -28,7 +28,7 @@ from dashboard.live.session import (
     check_symbols,
 )
 from dashboard.live.websocket import SocketWriter, send_session
-from dashboard.services import Services
+from dashboard.runtime import Runtime
 from dashboard.web.deps import MAX_ROW_ID
 
 router = APIRouter()
@@ -41,7 +41,7 @@ MAX_MESSAGE_BYTES = 16_384
 async def websocket_stream(
     websocket: WebSocket, token: str | None = None, after: str | None = None
 ) -> None:
-    services: Services = websocket.app.state.services
+    runtime: Runtime = websocket.app.state.runtime
     await websocket.accept()
     if token is None and auth.session_user_id(websocket) and not _same_origin(websocket):
         # The cookie rides along on a cross-site handshake (WebSockets have no CORS): a
@@ -49,11 +49,11 @@ async def websocket_stream(
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="cross-origin")
         return
     try:
-        subscriber = await authenticate(services, websocket, token)
+        subscriber = await authenticate(runtime, websocket, token)
     except NotAuthenticated:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
         return
-    session = LiveSession(services, subscriber, kind="ws", cursor=parse_cursor(after), symbols=())
+    session = LiveSession(runtime, subscriber, kind="ws", cursor=parse_cursor(after), symbols=())
     writer = SocketWriter(websocket)
     sender = asyncio.create_task(send_session(session, writer))
     try:
@@ -120,7 +120,7 @@ async def _subscription(kind: str, symbols: Any, session: LiveSession) -> list[b
     if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
         return [wire.encode(wire.ErrorEvent(_SYMBOLS_RULE))]
     try:
-        await check_symbols(session.services, symbols, limit=MAX_SYMBOLS_PER_MESSAGE)
+        await check_symbols(session.runtime, symbols, limit=MAX_SYMBOLS_PER_MESSAGE)
     except UnknownSymbols as error:
         return [wire.encode(wire.ErrorEvent(f"unknown symbols: {', '.join(error.symbols)}"))]
     except ValueError:
@@ -147,16 +147,16 @@ async def _read(notification_id: Any, session: LiveSession) -> wire.WireEvent:
         or not 1 <= notification_id <= MAX_ROW_ID
     ):
         return wire.ErrorEvent('"id" must be a notification id')
-    badge = await asyncio.to_thread(_mark_read, session.services, user_id, notification_id)
+    badge = await asyncio.to_thread(_mark_read, session.runtime, user_id, notification_id)
     if badge is None:
         return wire.ErrorEvent(f"no notification {notification_id}")
     return wire.MarkedReadEvent(id=notification_id, unread=badge.count, version=badge.stamp)
 
 
-def _mark_read(services: Services, user_id: int, notification_id: int) -> queries.Badge | None:
+def _mark_read(runtime: Runtime, user_id: int, notification_id: int) -> queries.Badge | None:
     """Mark read (telling the user's other tabs and sockets); the new count, or None."""
-    with services.open_session() as session:
+    with runtime.open_session() as session:
         marked = actions.mark_read(
-            session=session, live=services.live, user_id=user_id, notification_id=notification_id
+            session=session, live=runtime.live, user_id=user_id, notification_id=notification_id
         )
         return None if marked is None else queries.badge(session=session, user_id=user_id)

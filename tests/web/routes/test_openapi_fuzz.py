@@ -57,4 +57,4 @@ def test_no_request_the_schema_allows_gets_a_5xx(
     finally:
         # schemathesis calls the app without its lifespan, so nothing else closes the
         # connections its requests opened.
-        app.state.services.engine.dispose()
+        app.state.runtime.engine.dispose()

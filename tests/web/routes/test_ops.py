@@ -20,9 +20,9 @@ def test_healthz_and_readyz_when_everything_runs(client: TestClient) -> None:
 
 
 def test_readyz_is_503_with_the_reason_when_a_poller_has_stopped(client: TestClient) -> None:
-    services = client.app.state.services  # type: ignore[attr-defined]
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
     wait_until(lambda: client.get("/readyz").status_code == 200)
-    task = next(t for t in services._tasks if t.get_name() == "notification-poller")
+    task = next(t for t in runtime._tasks if t.get_name() == "notification-poller")
     client.portal.call(lambda: task.cancel())  # type: ignore[union-attr]
     wait_until(lambda: task.done())
     response = client.get("/readyz")
@@ -33,16 +33,16 @@ def test_readyz_is_503_with_the_reason_when_a_poller_has_stopped(client: TestCli
 def test_readyz_is_503_when_the_store_is_unreachable(client: TestClient) -> None:
     from sqlalchemy import create_engine
 
-    services = client.app.state.services  # type: ignore[attr-defined]
-    working = services.engine
-    services.engine = create_engine("sqlite:////nonexistent-dir/none.db")
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    working = runtime.engine
+    runtime.engine = create_engine("sqlite:////nonexistent-dir/none.db")
     try:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["store"].startswith("unreachable")
     finally:
-        services.engine.dispose()
-        services.engine = working
+        runtime.engine.dispose()
+        runtime.engine = working
 
 
 def test_metrics_count_streams_events_deliveries_and_ticks(
@@ -50,15 +50,13 @@ def test_metrics_count_streams_events_deliveries_and_ticks(
 ) -> None:
     make_user(session, "alice")
     acme = make_instrument(session, "ACME")
-    services = client.app.state.services  # type: ignore[attr-defined]
-    connection = services.hub.connect(user_id=1, kind="ndjson")
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    connection = runtime.hub.connect(user_id=1, kind="ndjson")
     add_tick(session, acme, 10.0)
     add_notification(session, "hello", audience=Audience.everyone)
-    services.price_poller.wake()
-    services.notification_poller.wake()
-    wait_until(
-        lambda: services.hub.notices_published >= 1 and services.price_poller.ticks_seen >= 1
-    )
+    runtime.price_poller.wake()
+    runtime.notification_poller.wake()
+    wait_until(lambda: runtime.hub.notices_published >= 1 and runtime.price_poller.ticks_seen >= 1)
     text = client.get("/metrics").text
     assert 'dashboard_open_streams{kind="ndjson"} 1.0' in text
     assert 'dashboard_events_published_total{kind="notification"} 1.0' in text
@@ -66,5 +64,5 @@ def test_metrics_count_streams_events_deliveries_and_ticks(
     assert "dashboard_mailbox_overflows_total 0.0" in text
     assert "dashboard_ticks_total 1.0" in text
     assert 'dashboard_poll_lag_seconds{poller="prices"}' in text
-    services.hub.disconnect(connection)
+    runtime.hub.disconnect(connection)
     assert 'dashboard_open_streams{kind="ndjson"} 0.0' in client.get("/metrics").text

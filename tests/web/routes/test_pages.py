@@ -310,7 +310,7 @@ def test_text_the_store_cannot_hold_is_a_422(
     app: FastAPI, client: TestClient, session: Session, login_as: Callable[[str], str]
 ) -> None:
     # Found by the fuzzer on PostgreSQL, which refuses NUL bytes in text.
-    engine = app.state.services.engine
+    engine = app.state.runtime.engine
     if engine.dialect.name == "sqlite":
         refuse_nul_as_postgresql_does(engine)
     make_user(session, "admin", is_admin=True)

@@ -1,4 +1,5 @@
-"""The app's collaborators, built from settings, and their background tasks' lifetime."""
+"""The composition root: one process's collaborators, built from settings, and the life of
+its background tasks (pollers, keep-alive, stall watchdog, feed, retention)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ _QUERY_GRACE_SECONDS = 2.0
 
 
 @dataclass
-class Services:
-    """Everything the routes use, passed in explicitly (tests build their own)."""
+class Runtime:
+    """Everything the routes and streams use, built once per app (tests build their own).
+
+    ``start()`` primes the pollers and spawns the background tasks; ``stop()`` ends them.
+    """
 
     settings: Settings
     engine: Engine
@@ -135,7 +139,7 @@ class Services:
             await asyncio.sleep(0.02)
 
 
-def build_services(settings: Settings) -> Services:
+def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
     open_session = session_factory(engine)
     templates = Jinja2Blocks(directory=str(resource_dir("templates")))
@@ -177,7 +181,7 @@ def build_services(settings: Settings) -> Services:
             ticks_per_second=settings.feed_ticks_per_second,
             lease_seconds=settings.feed_lease_seconds,
         )
-    return Services(
+    return Runtime(
         settings=settings,
         engine=engine,
         open_session=open_session,
