@@ -19,7 +19,9 @@ from sqlalchemy.engine import Engine
 from dashboard.accounts.ratelimit import LoginLimiter
 from dashboard.inbox.live import LiveNotifier
 from dashboard.live.hub import Hub, run_keepalive, run_stall_watchdog
-from dashboard.live.pollers import NotificationPoller, Poller, PricePoller, ScheduledPublisher
+from dashboard.live.notification_poller import NotificationPoller, ScheduledPublisher
+from dashboard.live.pollers import Poller
+from dashboard.live.price_poller import PricePoller
 from dashboard.prices.alerts import AlertEvaluator
 from dashboard.prices.feed import SimulatedFeed
 from dashboard.prices.retention import run_retention

@@ -1,10 +1,8 @@
-"""Fan-out from the pollers to open connections: one mailbox per connection.
+"""Fan-out from the pollers to open connections, each with its mailbox
+(:mod:`dashboard.live.mailbox`).
 
 Pollers render and encode each event once and hand the bytes here; a connection only
-ever receives references to those bytes. Prices are conflated (a slow reader gets the
-latest tile per symbol, never a backlog); notifications are queued in order and never
-dropped silently: a mailbox that overflows closes its connection, and the client resumes
-from its cursor.
+ever receives references to those bytes.
 
 When an event reaches many readers, they are woken a slice at a time, one slice per turn
 of the event loop. With thousands of streams a round of sends takes longer than the poll
@@ -21,50 +19,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from dashboard.live._loop import call_on_loop
 
 if TYPE_CHECKING:
-    from dashboard.models import Notification
+    pass
+
+from dashboard.live.mailbox import (
+    Connection,
+    NoticeEvent,
+    PriceBatch,
+    PriceFormat,
+    Quotes,
+    StreamKind,
+    Tiles,
+)
 
 logger = logging.getLogger(__name__)
-
-Tiles = Mapping[str, str]
-"""Rendered tile fragments by symbol."""
-Quotes = Mapping[str, bytes]
-"""JSON-encoded price objects by symbol (for WebSocket and NDJSON readers)."""
-PriceFormat = Literal["html", "json"]
-StreamKind = Literal["sse", "ndjson", "ws"]
-
-
-@dataclass(frozen=True, slots=True)
-class PriceBatch:
-    """What changed in one poll: tile fragments with their one SSE message, and quotes."""
-
-    tiles: Tiles
-    message: bytes
-    quotes: Quotes = field(default_factory=dict)
-
-    def updates(self, price_format: PriceFormat) -> Mapping[str, object]:
-        return self.tiles if price_format == "html" else self.quotes
-
-
-@dataclass(frozen=True, slots=True)
-class NoticeEvent:
-    """One new notification, rendered and encoded once for every recipient."""
-
-    notification: Notification
-    message: bytes  # the SSE message for pages
-    json: bytes  # the wire NotificationEvent for WebSocket and NDJSON readers
-
-    @property
-    def id(self) -> int:
-        assert self.notification.id is not None
-        return self.notification.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,132 +55,11 @@ class Audience:
     excluded: frozenset[int] = frozenset()
 
 
-EncodePrices = Callable[[Mapping[str, Any]], Any]
-
 # Readers woken per turn of the event loop (see the module's docstring).
 WAKE_SLICE = 64
 # A stream restyles at most this many notifications after one read-state change (the
 # newest ones: the inbox shows 20 and a history page 50); older ones are right on reload.
 RESTYLE_LIMIT = 100
-
-
-@dataclass(eq=False, slots=True)
-class Connection:
-    """One open stream's mailbox. The stream drains it; the hub fills it."""
-
-    user_id: int | None
-    symbols: frozenset[str] | None
-    mailbox_size: int
-    price_format: PriceFormat = "html"
-    kind: StreamKind = "sse"
-    # What opened the stream, so it can be ended from outside (see Hub.end): the login
-    # session's id for a cookie, the API token's row id for a token.
-    login_session: str | None = None
-    token_id: int | None = None
-    # Why the hub closed it (one of dashboard.live.wire.END_REASONS); None while open.
-    end_reason: str | None = None
-    pending_prices: Mapping[str, Any] | None = None
-    # The shared SSE batch message, while the pending prices are exactly one batch.
-    pending_message: bytes | None = None
-    notices: deque[NoticeEvent] = field(default_factory=deque)
-    keepalive_due: bool = False
-    read_state_changed: bool = False
-    # Notification ids another tab marked read or archived since the stream last looked.
-    read_ids: set[int] = field(default_factory=set)
-    archived_ids: set[int] = field(default_factory=set)
-    closed: bool = False
-    overflowed: bool = False
-    # Something arrived since the stream last looked; the stream waits on a bare future
-    # (an asyncio.Event would cost each idle stream ~1.4 KiB and more per wake-up).
-    woken: bool = False
-    _waiter: asyncio.Future[None] | None = None
-    # In the hub's queue of readers to wake.
-    wake_queued: bool = False
-    # When (monotonic clock) the stream handed its client the message it is still sending;
-    # 0.0 while it waits for the next one. A stream the watchdog finds stuck on one message
-    # is cancelled through ``stream_task`` (None: the watchdog leaves it be).
-    busy_since: float = 0.0
-    stream_task: asyncio.Task[Any] | None = None
-
-    def offer_prices(self, relevant: Mapping[str, Any], message: bytes | None) -> bool:
-        """Take this batch's updates (``message``: their shared encoding, if any).
-
-        Returns whether there was anything for this reader; the caller wakes it.
-        """
-        if not relevant or self.closed:
-            return False
-        if self.pending_prices is None:
-            self.pending_prices = relevant
-            self.pending_message = message
-        else:
-            # Conflation: this reader has not taken the last batch yet; keep the newest
-            # update per symbol and build its message when it is ready for one.
-            self.pending_prices = {**self.pending_prices, **relevant}
-            self.pending_message = None
-        return True
-
-    def offer_notice(self, notice: NoticeEvent) -> bool:
-        """Queue ``notice``; returns whether it was queued (the caller wakes the reader)."""
-        if self.closed:
-            return False
-        if len(self.notices) >= self.mailbox_size:
-            logger.warning("mailbox overflow for user %s; closing its stream", self.user_id)
-            self.overflowed = True
-            self.close("overflow")
-            return False
-        self.notices.append(notice)
-        return True
-
-    def take_prices(self, encode: EncodePrices) -> Any:
-        """The pending price message (the shared SSE bytes when possible), or None."""
-        prices, message = self.pending_prices, self.pending_message
-        self.pending_prices = self.pending_message = None
-        if prices is None:
-            return None
-        return message if message is not None else encode(prices)
-
-    def close(self, reason: str | None = None) -> None:
-        """End the stream; ``reason`` (the first one given wins) is told to the client."""
-        if self.end_reason is None:
-            self.end_reason = reason
-        self.closed = True
-        self.wake()
-
-    def watch(self, task: asyncio.Task[Any] | None) -> None:
-        """Let the stall watchdog cancel ``task`` (the one sending to this client).
-
-        Counts as sending from now: the stream's first message (the snapshot) is covered.
-        """
-        self.stream_task = task
-        self.sending()
-
-    def sending(self) -> None:
-        """The stream is handing its client a message (the watchdog's clock restarts)."""
-        self.busy_since = monotonic()
-
-    def wake(self) -> None:
-        self.woken = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Until something arrives (at once if it already has)."""
-        if not self.woken:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        self.woken = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReadStateChanged:
-    """Yielded by :func:`drain` when the user's read state changed (in any tab)."""
-
-    read_ids: frozenset[int] = frozenset()
-    archived_ids: frozenset[int] = frozenset()
 
 
 class Hub:
@@ -467,6 +321,25 @@ class Hub:
             connection.close(reason)
         return len(ending)
 
+    def end_soon(
+        self,
+        *,
+        reason: str,
+        user_id: int | None = None,
+        login_session: str | None = None,
+        token_id: int | None = None,
+    ) -> None:
+        """:meth:`end`, safe from any thread (the routes that log out or revoke run in
+        worker threads). Ends this process's streams only."""
+        if user_id is None and login_session is None and token_id is None:
+            raise ValueError("name a user, a login session or a token")
+        call_on_loop(
+            self.loop,
+            lambda: self.end(
+                reason=reason, user_id=user_id, login_session=login_session, token_id=token_id
+            ),
+        )
+
     def close_all(self) -> None:
         """End every stream: the server is shutting down."""
         for connection in list(self._connections):
@@ -485,39 +358,3 @@ async def run_stall_watchdog(hub: Hub, timeout: float) -> None:
     while True:
         await asyncio.sleep(timeout / 2)
         hub.cut_off_stalled(timeout)
-
-
-async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIterator[Any]:
-    """Yield what arrives in ``connection``'s mailbox until it is closed.
-
-    Yields :class:`NoticeEvent` objects (so the stream can add per-user extras such as the
-    unread count), :class:`ReadStateChanged`, price messages (what ``encode_prices``
-    makes of the pending updates, or the shared SSE bytes), and ``None`` for a keep-alive.
-    """
-    while True:
-        connection.busy_since = 0.0  # waiting: nothing is being sent
-        await connection.wait()
-        # Before each yield: the consumer sends what is yielded before it asks for more.
-        while connection.notices:
-            connection.sending()
-            yield connection.notices.popleft()
-        if connection.closed:
-            return
-        if connection.read_state_changed:
-            change = ReadStateChanged(
-                read_ids=frozenset(connection.read_ids),
-                archived_ids=frozenset(connection.archived_ids),
-            )
-            connection.read_state_changed = False
-            connection.read_ids.clear()
-            connection.archived_ids.clear()
-            connection.sending()
-            yield change
-        message = connection.take_prices(encode_prices)
-        if message is not None:
-            connection.sending()
-            yield message
-        if connection.keepalive_due:
-            connection.keepalive_due = False
-            connection.sending()
-            yield None

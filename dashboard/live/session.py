@@ -23,7 +23,7 @@ from starlette.requests import HTTPConnection
 from dashboard.accounts import auth, tokens
 from dashboard.inbox import queries
 from dashboard.live import resume
-from dashboard.live.hub import (
+from dashboard.live.mailbox import (
     Connection,
     NoticeEvent,
     PriceFormat,
@@ -129,7 +129,7 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class KeepAlive:
-    """Nothing happened for a keep-alive interval: send the transport's keep-alive."""
+    """The process's one keep-alive timer fired: send the transport's keep-alive."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,15 @@ to one socket, so sends go through :class:`SocketWriter`, which serialises them.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import WebSocket, status
 
 from dashboard.live import wire
 from dashboard.live.programs import wire_messages
 from dashboard.live.session import End, LiveSession
+
+logger = logging.getLogger(__name__)
 
 # Why the server ends a socket, as the close code its client sees (RFC 6455, 7.4.1).
 CLOSE_CODES = {
@@ -39,12 +42,19 @@ class SocketWriter:
 
 
 async def send_session(session: LiveSession, writer: SocketWriter) -> None:
-    """Send the session's events until it ends, then close the socket saying why."""
-    reason = "shutdown"
-    async for event in session.events():
-        if isinstance(event, End):
-            reason = event.reason
-        for message in wire_messages(event):
-            await writer.send(message.decode())
+    """Send the session's events until it ends, then close the socket saying why.
+
+    A session that fails (the store down during a replay, say) closes the socket with
+    1011, so the client reconnects and resumes instead of waiting on a silent socket.
+    """
+    reason = "error"
+    try:
+        async for event in session.events():
+            if isinstance(event, End):
+                reason = event.reason
+            for message in wire_messages(event):
+                await writer.send(message.decode())
+    except Exception:
+        logger.exception("WebSocket session of user %s failed; closing", session.user_id)
     code = CLOSE_CODES.get(reason, status.WS_1011_INTERNAL_ERROR)
     await writer.websocket.close(code=code, reason=reason)

@@ -50,7 +50,8 @@ class UnreadEvent:
 
     ``version`` is ``"V.C"``: compare V (the inbox's change counter), then C (the newest
     notification id counted), as numbers; a smaller one never replaces a larger one.
-    ``read`` and ``archived`` list the changed ids this stream has sent.
+    ``read`` lists the ids this stream has sent that are now read (the newest 100 at most);
+    ``archived`` the ids now archived.
     """
 
     type: ClassVar[str] = "unread"

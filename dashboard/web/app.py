@@ -26,7 +26,7 @@ from dashboard.web.deps import LoginRequired
 from dashboard.web.metrics import registry_for
 from dashboard.web.middleware import BodySizeLimit, RequestContext
 from dashboard.web.process_tuning import tune_for_many_connections
-from dashboard.web.routes import admin, alerts, api, events, ops, pages, stream, ws
+from dashboard.web.routes import api, events, ops, pages, stream, ws
 from dashboard.web.routes._html import inbox_header, render_page
 
 logger = logging.getLogger(__name__)
@@ -69,8 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = registry_for(runtime)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
     app.include_router(pages.router)
-    app.include_router(admin.router)
-    app.include_router(alerts.router)
     app.include_router(events.router)
     app.include_router(api.router)
     app.include_router(stream.router)

@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 
 from dashboard.inbox import actions, compose, queries, topics
 from dashboard.inbox.live import LiveNotifier
-from dashboard.live.hub import RESTYLE_LIMIT, Connection, Hub
+from dashboard.live.hub import RESTYLE_LIMIT, Hub
+from dashboard.live.mailbox import Connection
 from dashboard.models import (
     Audience,
     Notification,

@@ -4,15 +4,8 @@ import asyncio
 
 import pytest
 
-from dashboard.live.hub import (
-    WAKE_SLICE,
-    Audience,
-    Hub,
-    NoticeEvent,
-    PriceBatch,
-    ReadStateChanged,
-    drain,
-)
+from dashboard.live.hub import WAKE_SLICE, Audience, Hub
+from dashboard.live.mailbox import NoticeEvent, PriceBatch
 from dashboard.models import Audience as NoticeAudience
 from dashboard.models import Notification
 
@@ -94,34 +87,6 @@ def test_a_full_mailbox_closes_its_connection_and_keeps_what_was_queued() -> Non
     assert hub.online_user_ids() == set()
 
 
-def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close() -> None:
-    notice_event = notice(5, b"n5")
-
-    async def scenario() -> list[object]:
-        hub = Hub(mailbox_size=8)
-        connection = hub.connect(user_id=1)
-        hub.publish_notice(notice_event, Audience(everyone=True))
-        hub.publish_read_state(1, read_ids=[5])
-        hub.publish_read_state(1, read_ids=[4], archived_ids=[3])
-        hub.publish_prices(batch(X="x1"))
-        hub.keepalive()
-        got: list[object] = []
-
-        async def consume() -> None:
-            async for item in drain(connection, encode):
-                got.append(item)
-                if item is None:
-                    connection.close()
-
-        await asyncio.wait_for(consume(), 5)
-        return got
-
-    got = asyncio.run(scenario())
-    # Two changes before the stream looked arrive as one, holding both.
-    change = ReadStateChanged(read_ids=frozenset({4, 5}), archived_ids=frozenset({3}))
-    assert got == [notice_event, change, b"X=x1", None]
-
-
 def test_regression_readers_of_one_watchlist_share_one_encoded_message() -> None:
     # Found in review: each connection showing a strict subset encoded its own message.
     encodes: list[object] = []
@@ -192,37 +157,6 @@ def test_the_watchdog_cancels_only_watched_streams_stuck_sending_past_the_timeou
         assert hub.cut_off_stalled(30.0, now=141.0) == 1  # the slow one, now 31 s busy
         for task in (slow, waiting, unwatched):
             task.cancel()
-
-    asyncio.run(scenario())
-
-
-def test_drain_restarts_the_watchdog_clock_for_each_message_and_stops_it_while_waiting(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = iter(range(100, 200))
-    monkeypatch.setattr("dashboard.live.hub.monotonic", lambda: float(next(clock)))
-
-    async def scenario() -> None:
-        hub = Hub(mailbox_size=4)
-        connection = hub.connect(user_id=1)
-        connection.watch(None)
-        assert connection.busy_since == 100.0  # the snapshot and replay come before drain
-        messages = drain(connection, encode)
-        waiting = asyncio.ensure_future(messages.__anext__())
-        await asyncio.sleep(0)
-        assert connection.busy_since == 0.0  # waiting: nothing to send
-        for i in (1, 2):
-            hub.publish_notice(notice(i, b"n"), Audience(everyone=True))
-        assert (await waiting).id == 1
-        assert connection.busy_since == 101.0  # handed to the client, not yet back
-        assert (await messages.__anext__()).id == 2
-        assert connection.busy_since == 102.0  # a second message: the clock restarted
-        waiting = asyncio.ensure_future(messages.__anext__())
-        await asyncio.sleep(0)
-        assert connection.busy_since == 0.0
-        hub.disconnect(connection)
-        with pytest.raises(StopAsyncIteration):  # closed: the stream ends
-            await waiting
 
     asyncio.run(scenario())
 

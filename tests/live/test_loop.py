@@ -3,7 +3,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from dashboard.live.hub import Hub, ReadStateChanged, drain
+from dashboard.live.hub import Hub
+from dashboard.live.mailbox import ReadStateChanged, drain
 from dashboard.live.pollers import Poller
 from tests.conftest import wait_until_async
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dashboard.live.hub import Hub
-from dashboard.live.pollers import PricePoller
+from dashboard.live.price_poller import PricePoller
 from dashboard.models import AlertDirection, Notification, PriceAlert, utcnow
 from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move, crossed

@@ -8,42 +8,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dashboard.live.hub import Hub
-from dashboard.live.pollers import NotificationPoller, PricePoller
-from dashboard.models import Audience, Notification, utcnow
+from dashboard.live.price_poller import PricePoller
+from dashboard.models import Notification, utcnow
 from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move
-from dashboard.prices.tiles import TileState
-from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
 from dashboard.store.db import SessionFactory, session_factory
 from dashboard.web.fragments import Renderer
 from tests.factories import (
-    add_notification,
     add_tick,
     make_instrument,
-    make_topic,
     make_user,
-    subscribe,
 )
-
-
-def make_renderer(settings: Settings) -> Renderer:
-    return build_runtime(settings).renderer
-
-
-class CountingRenderer(Renderer):
-    def __init__(self, inner: Renderer) -> None:
-        self.__dict__.update(inner.__dict__)
-        self.tile_renders = 0
-        self.notice_renders = 0
-
-    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
-        self.tile_renders += 1
-        return super().tile(state, flash=flash, oob=oob)
-
-    def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
-        self.notice_renders += 1
-        return super().notice_message(notification, read=read)
+from tests.live.renderers import CountingRenderer, make_renderer
 
 
 def price_poller(
@@ -118,33 +95,6 @@ def test_price_poller_uses_the_first_tick_of_the_window_as_reference(
     assert state.reference_price == 80.0
     assert state.change == 20.0
     assert state.change_percent == 25.0
-
-
-def test_notification_poller_routes_a_topic_to_its_subscribers_only(
-    engine: Engine, session: Session, settings: Settings
-) -> None:
-    alice, bob = make_user(session, "alice"), make_user(session, "bob")
-    markets = make_topic(session, "markets")
-    subscribe(session, alice, markets)
-    hub = Hub(mailbox_size=8)
-    renderer = CountingRenderer(make_renderer(settings))
-    poller = NotificationPoller(
-        engine=engine,
-        open_session=session_factory(engine),
-        hub=hub,
-        renderer=renderer,
-        interval=1,
-        batch_size=10,
-    )
-    asyncio.run(poller.prime())
-    alice_conn, bob_conn = hub.connect(user_id=alice.id), hub.connect(user_id=bob.id)
-    topical = add_notification(session, "markets open", audience=Audience.topic, topic=markets)
-    broadcast = add_notification(session, "for all")
-    asyncio.run(poller.poll_once())
-    assert [n.id for n in alice_conn.notices] == [topical.id, broadcast.id]
-    assert [n.id for n in bob_conn.notices] == [broadcast.id]
-    assert renderer.notice_renders == 2
-    assert alice_conn.notices[1] is bob_conn.notices[0]  # one event object for everyone
 
 
 def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from dashboard.prices import alerts
 from dashboard.web.deps import CsrfChecked, HtmxDep, RowId, RuntimeDep, SessionDep, UserDep
 from dashboard.web.routes._html import render_page, safe_next, see_other
-from dashboard.web.routes.pages import instrument_context
+from dashboard.web.routes.pages.dashboard import instrument_context
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,0 +1,267 @@
+"""The price poller: new ticks become tile fragments and quotes, one batch per poll."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, bindparam, func
+from sqlmodel import Session, col, select
+
+from dashboard.live import wire
+from dashboard.live.hub import Hub
+from dashboard.live.mailbox import PriceBatch
+from dashboard.live.pollers import Poller
+from dashboard.live.programs import price_event
+from dashboard.models import (
+    Instrument,
+    Tick,
+    utcnow,
+)
+from dashboard.prices.alerts import AlertEvaluator, Move, armed_among
+from dashboard.prices.tiles import TileState
+from dashboard.store.db import SessionFactory
+from dashboard.web.fragments import Renderer
+
+logger = logging.getLogger(__name__)
+
+# The reference price (first tick of the window) is re-read this often.
+_REFERENCE_REFRESH_SECONDS = 60.0
+# Looking for newly added instruments (asked for by clients) at most this often.
+_REFRESH_MIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _TickRow:
+    id: int
+    instrument_id: int
+    price: float
+    ts: datetime
+
+
+def tile_for(instrument: Instrument, *, sparkline_size: int) -> TileState:
+    """A tile for ``instrument`` with no price yet."""
+    return TileState(
+        symbol=instrument.symbol,
+        name=instrument.name,
+        decimals=instrument.decimals,
+        ttl_seconds=instrument.ttl_seconds,
+        sparkline_size=sparkline_size,
+    )
+
+
+class PricePoller(Poller):
+    """Turns new ticks into tile fragments and publishes one message per batch."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        open_session: SessionFactory,
+        hub: Hub,
+        renderer: Renderer,
+        interval: float,
+        batch_size: int,
+        sparkline_points: int,
+        reference_window: timedelta,
+        alerts: AlertEvaluator | None = None,
+        on_alerts_fired: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(interval=interval)
+        self._alerts = alerts
+        self._on_alerts_fired = on_alerts_fired
+        self._engine = engine
+        self._open_session = open_session
+        # Built once and run as Core on a bare connection: this runs ten times a second in
+        # every process, and through a Session and the ORM the same query cost about three
+        # times the CPU (docs/benchmarks.md, "The idle floor").
+        self._new_ticks = (
+            select(Tick.id, Tick.instrument_id, Tick.price, Tick.ts)
+            .where(col(Tick.id) > bindparam("cursor"))
+            .order_by(col(Tick.id))
+            .limit(batch_size)
+        )
+        self._hub = hub
+        self._renderer = renderer
+        self._batch_size = batch_size
+        self._sparkline_points = sparkline_points
+        self._reference_window = reference_window
+        self._by_instrument: dict[int, TileState] = {}
+        self.states: dict[str, TileState] = {}
+        self.cursor = 0
+        self.ticks_seen = 0
+        self._references_read_at = 0.0
+        self._refresh_lock = asyncio.Lock()
+        self._refreshed_at = -math.inf
+
+    async def prime(self) -> None:
+        """Load instruments, recent ticks and reference prices; render every tile."""
+        self.cursor = await self.in_thread(self._newest_tick_id)
+        await self._refresh_instruments()
+        now = utcnow()
+        for state in self.states.values():
+            state.refresh_staleness(now)
+        fragments = {s: self._renderer.tile(t, oob=True) for s, t in self.states.items()}
+        self._hub.set_latest(fragments, {s: _quote(t) for s, t in self.states.items()})
+
+    def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
+        """Current tile states in dashboard order (or in the order of ``symbols``)."""
+        if symbols is None:
+            return list(self.states.values())
+        return [self.states[s] for s in symbols if s in self.states]
+
+    def _newest_tick_id(self) -> int:
+        with self._open_session() as session:
+            return session.exec(select(func.max(Tick.id))).one() or 0
+
+    async def refresh_instruments(self) -> None:
+        """Pick up instruments added since start (read in a thread, applied on the loop).
+
+        Anyone can ask for an unknown symbol, so refreshes run one at a time and at most
+        once a second; asking more often waits for the running one or returns at once.
+        """
+        async with self._refresh_lock:
+            if time.monotonic() - self._refreshed_at < _REFRESH_MIN_SECONDS:
+                return
+            await self._refresh_instruments()
+            self._refreshed_at = time.monotonic()
+
+    async def _refresh_instruments(self) -> None:
+        known = set(self._by_instrument)
+        loaded = await self.in_thread(self._read_new_instruments, known, self.cursor)
+        for instrument_id, state in loaded:
+            if instrument_id not in self._by_instrument:
+                self._by_instrument[instrument_id] = state
+                self.states[state.symbol] = state
+        if loaded:
+            await self.in_thread(self._refresh_references)
+
+    def _read_new_instruments(self, known: set[int], cursor: int) -> list[tuple[int, TileState]]:
+        loaded: list[tuple[int, TileState]] = []
+        with self._open_session() as session:
+            instruments = session.exec(
+                select(Instrument).order_by(col(Instrument.position), col(Instrument.symbol))
+            ).all()
+            for instrument in instruments:
+                if instrument.id is None or instrument.id in known:
+                    continue
+                state = tile_for(instrument, sparkline_size=self._sparkline_points)
+                # Only ticks up to the cursor: the poll loop applies the ones after it.
+                recent = session.exec(
+                    select(Tick)
+                    .where(Tick.instrument_id == instrument.id, col(Tick.id) <= cursor)
+                    .order_by(col(Tick.id).desc())
+                    .limit(self._sparkline_points)
+                ).all()
+                for tick in reversed(recent):
+                    assert tick.id is not None
+                    state.apply_tick(tick_id=tick.id, price=tick.price, ts=tick.ts)
+                loaded.append((instrument.id, state))
+        return loaded
+
+    def _refresh_references(self) -> None:
+        with self._open_session() as session:
+            self._read_references(session)
+
+    def _read_references(self, session: Session) -> None:
+        """The reference price of each tile: its first tick inside the reference window.
+
+        One index seek per instrument on (instrument_id, ts), rather than a scan of a day
+        of ticks.
+        """
+        cutoff = utcnow() - self._reference_window
+        for instrument_id, state in self._by_instrument.items():
+            first = session.exec(
+                select(Tick.price)
+                .where(Tick.instrument_id == instrument_id, col(Tick.ts) >= cutoff)
+                .order_by(col(Tick.ts))
+                .limit(1)
+            ).first()
+            state.reference_price = first if first is not None else state.price
+        self._references_read_at = time.monotonic()
+
+    def _fetch(self, cursor: int) -> tuple[list[_TickRow], set[int]]:
+        """The ticks after ``cursor``, and which of their instruments have armed alerts."""
+        if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
+            self._refresh_references()
+        with self._engine.connect() as connection:
+            rows = [
+                _TickRow(*row) for row in connection.execute(self._new_ticks, {"cursor": cursor})
+            ]
+            armed: set[int] = set()
+            if self._alerts is not None and rows:
+                armed = armed_among(connection, {row.instrument_id for row in rows})
+            return rows, armed
+
+    async def poll_once(self) -> bool:
+        rows, armed = await self.in_thread(self._fetch, self.cursor)
+        if any(row.instrument_id not in self._by_instrument for row in rows):
+            await self._refresh_instruments()  # a tick names an instrument added since start
+        changed: dict[str, TileState] = {}
+        previous: dict[int, float | None] = {}
+        for row in rows:
+            state = self._by_instrument.get(row.instrument_id)
+            if state is not None:
+                previous.setdefault(row.instrument_id, state.price)
+                state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
+                changed[state.symbol] = state
+        self.ticks_seen += len(rows)
+        if rows:
+            # Advanced before alerts are checked: a failed check must not make the next
+            # poll apply these ticks again (and read their price as the "previous" one).
+            self.cursor = rows[-1].id
+        if armed:
+            try:
+                await self._evaluate_alerts(
+                    [row for row in rows if row.instrument_id in armed], previous
+                )
+            except Exception:
+                logger.exception("alert evaluation failed for ticks up to %s", self.cursor)
+        now = utcnow()
+        for state in self.states.values():
+            if state.refresh_staleness(now):
+                changed[state.symbol] = state
+        if changed:
+            fragments = {
+                symbol: self._renderer.tile(state, flash=True, oob=True)
+                for symbol, state in changed.items()
+            }
+            batch = PriceBatch(
+                tiles=fragments,
+                message=self._renderer.tiles_message(fragments),
+                quotes={symbol: _quote(state) for symbol, state in changed.items()},
+            )
+            self._hub.publish_prices(batch)
+        return len(rows) == self._batch_size
+
+    async def _evaluate_alerts(
+        self, rows: list[_TickRow], previous: dict[int, float | None]
+    ) -> None:
+        assert self._alerts is not None
+        ticks: dict[int, list[tuple[int, float, datetime]]] = {}
+        for row in rows:
+            ticks.setdefault(row.instrument_id, []).append((row.id, row.price, row.ts))
+        moves = [
+            Move(
+                instrument_id=instrument_id,
+                symbol=state.symbol,
+                decimals=state.decimals,
+                ttl_seconds=state.ttl_seconds,
+                previous=previous[instrument_id],
+                ticks=instrument_ticks,
+            )
+            for instrument_id, instrument_ticks in ticks.items()
+            if (state := self._by_instrument.get(instrument_id)) is not None
+        ]
+        fired = await self.in_thread(self._alerts.evaluate, moves)
+        if fired and self._on_alerts_fired is not None:
+            self._on_alerts_fired()  # on the loop: the notification poller's wake is an Event
+
+
+def _quote(state: TileState) -> bytes:
+    return wire.encode(price_event(state))

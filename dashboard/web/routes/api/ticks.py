@@ -1,0 +1,72 @@
+"""``POST /api/ticks``: feed ticks in, as a JSON array or NDJSON; all of them or none."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel
+
+from dashboard.prices import ingest
+from dashboard.runtime import Runtime
+from dashboard.web.deps import ApiAdmin, RuntimeDep
+
+router = APIRouter(tags=["ticks"])
+
+_TICKS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["symbol", "price"],
+                        "properties": {
+                            "symbol": {"type": "string"},
+                            "price": {"type": "number", "exclusiveMinimum": 0},
+                            "ts": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                }
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+class IngestOut(BaseModel):
+    ids: list[int]
+
+
+@router.post("/ticks", openapi_extra=_TICKS_BODY, responses={422: {"description": "Bad items"}})
+async def ingest_ticks(request: Request, runtime: RuntimeDep, user: ApiAdmin) -> IngestOut:
+    """Write a batch of ticks (JSON array or NDJSON): all of them, or none.
+
+    Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
+    ``X-CSRF-Token`` header. A 422 names every bad item by its index.
+    """
+    # Its size is limited by BodySizeLimit (settings.max_ingest_bytes) as it arrives.
+    body = await request.body()
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    kind = "ndjson" if content_type in ("application/x-ndjson", "application/ndjson") else "json"
+    try:
+        records = ingest.records_from_text(body.decode("utf-8"), kind=kind)
+        parsed = ingest.parse_records(records)
+        ids = await asyncio.to_thread(_write_ticks, runtime, parsed)
+    except ingest.IngestInvalid as invalid:
+        detail = [e.as_dict() for e in invalid.errors]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+    except (UnicodeDecodeError, ValueError) as bad:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
+        ) from None
+    runtime.price_poller.wake()
+    return IngestOut(ids=ids)
+
+
+def _write_ticks(runtime: Runtime, parsed: list[ingest.TickIn]) -> list[int]:
+    with runtime.open_session() as session:
+        return ingest.write(session=session, ticks=parsed)

@@ -1,0 +1,12 @@
+"""The HTML pages a person uses, one router per area; every page renders complete
+without JavaScript, and its forms are plain POSTs that htmx enhances."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dashboard.web.routes.pages import admin, alerts, dashboard, login, notifications, settings
+
+router = APIRouter()
+for area in (dashboard, login, settings, notifications, alerts, admin):
+    router.include_router(area.router)

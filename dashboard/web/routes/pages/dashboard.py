@@ -1,0 +1,98 @@
+"""The dashboard (tiles and inbox) and one instrument's page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse
+from sqlmodel import Session, select
+
+from dashboard.inbox import queries
+from dashboard.live.price_poller import tile_for
+from dashboard.models import Instrument, User
+from dashboard.prices import alerts, ticks, watchlists
+from dashboard.runtime import Runtime
+from dashboard.web.deps import (
+    CurrentUser,
+    RuntimeDep,
+    SessionDep,
+)
+from dashboard.web.routes._html import render_page
+
+router = APIRouter(include_in_schema=False)
+
+INBOX_SIZE = 20
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> HTMLResponse:
+    inbox: list[queries.InboxItem] = []
+    badge = None
+    cursor = 0
+    symbols = None
+    if user is not None:
+        assert user.id is not None
+        # The cursor first, and the inbox up to it: the stream replays what comes after,
+        # so a notification written meanwhile is shown exactly once.
+        badge = queries.badge(session=session, user_id=user.id)
+        cursor = badge.cursor
+        inbox = queries.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
+        symbols = watchlists.symbols_for(session=session, user_id=user.id)
+    return render_page(
+        request,
+        "pages/dashboard.html",
+        {
+            "tiles": runtime.price_poller.tiles(symbols),
+            "customised": symbols is not None,
+            "inbox": inbox,
+            "badge": badge,
+            "stream_url": f"/events?after={cursor}",
+        },
+        user=user,
+    )
+
+
+CHART_POINTS = 600
+
+
+def instrument_context(
+    runtime: Runtime,
+    session: Session,
+    symbol: str,
+    user: User | None,
+    *,
+    errors: dict[str, str] | None = None,
+    draft: dict[str, str] | None = None,
+) -> dict[str, object]:
+    """What the instrument page shows; 404 for an unknown symbol."""
+    instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
+    if instrument is None or instrument.id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
+    # An instrument added since start is known to the poller only once it ticks.
+    tile = runtime.price_poller.states.get(symbol) or tile_for(instrument, sparkline_size=1)
+    user_alerts = (
+        alerts.for_user(session=session, user_id=user.id, symbol=symbol)
+        if user is not None and user.id is not None
+        else []
+    )
+    return {
+        "tile": tile,
+        "window": ticks.window(
+            session=session,
+            instrument_id=instrument.id,
+            hours=runtime.settings.reference_window_hours,
+        ),
+        "chart_points": CHART_POINTS,
+        "alerts": user_alerts,
+        "alert_errors": errors or {},
+        "alert_draft": draft or {},
+    }
+
+
+@router.get("/instruments/{symbol}", response_class=HTMLResponse)
+def instrument_page(
+    request: Request, symbol: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> HTMLResponse:
+    context = instrument_context(runtime, session, symbol, user)
+    return render_page(request, "pages/instrument.html", context, user=user)

@@ -1,0 +1,207 @@
+"""Notification history, one notification, and marking read or archiving (no JS needed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session
+
+from dashboard.accounts import auth
+from dashboard.inbox import actions, queries, topics
+from dashboard.models import Severity
+from dashboard.runtime import Runtime
+from dashboard.web.deps import (
+    MAX_ROW_ID,
+    CsrfChecked,
+    HtmxDep,
+    RowId,
+    RuntimeDep,
+    SessionDep,
+    UserDep,
+)
+from dashboard.web.routes._html import render_page, safe_next, see_other
+
+router = APIRouter(include_in_schema=False)
+
+HISTORY_PAGE = 50
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications_page(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    unread: bool = False,
+    severity: Annotated[str, Query(max_length=20)] = "",
+    topic: Annotated[str, Query(max_length=40)] = "",
+    archived: bool = False,
+) -> HTMLResponse:
+    """History, newest first, filtered and paged by id (``before``); works without JS.
+
+    The filter form sends empty fields for "any", so empty means no filter.
+    """
+    assert user.id is not None
+    if severity and severity not in Severity.__members__:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Choose a severity: {', '.join(Severity.__members__)}.",
+        )
+    all_topics = topics.all_topics(session=session, include_retired=True)
+    topic_id = None
+    if topic:
+        topic_id = next((t.id for t in all_topics if t.slug == topic), None)
+        if topic_id is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
+    filters = queries.Filters(
+        unread_only=unread,
+        severity=Severity(severity) if severity else None,
+        topic_id=topic_id,
+        archived=archived,
+    )
+    badge = queries.badge(session=session, user_id=user.id)
+    items = queries.inbox(
+        session=session,
+        user_id=user.id,
+        before=min(before, badge.cursor + 1) if before else badge.cursor + 1,
+        limit=HISTORY_PAGE + 1,
+        filters=filters,
+    )
+    more = len(items) > HISTORY_PAGE
+    items = items[:HISTORY_PAGE]
+    query = {
+        k: v
+        for k, v in {
+            "unread": "1" if unread else "",
+            "severity": severity,
+            "topic": topic,
+            "archived": "1" if archived else "",
+        }.items()
+        if v
+    }
+    return render_page(
+        request,
+        "pages/notifications.html",
+        {
+            "items": items,
+            "filters": filters,
+            "topic": topic,
+            "topics": all_topics,
+            "severities": [s.value for s in Severity],
+            # New arrivals are prepended live only to the unfiltered first page.
+            "live_list": before is None and filters == queries.Filters(),
+            "older_url": (
+                "/notifications?" + urlencode({**query, "before": items[-1].notification.id})
+                if more
+                else None
+            ),
+            "newest_url": "/notifications?" + urlencode(query) if before else None,
+            "here": request.url.path + ("?" + request.url.query if request.url.query else ""),
+            "badge": badge,
+            "stream_url": f"/events?view=inbox&after={badge.cursor}",
+        },
+        user=user,
+    )
+
+
+@router.get("/notifications/{notification_id}", response_class=HTMLResponse)
+def notification_page(
+    request: Request,
+    notification_id: RowId,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+) -> HTMLResponse:
+    """One notification in full; opening it marks it read, as opening a message does."""
+    assert user.id is not None
+    item = _open_or_404(runtime, session, user.id, notification_id)
+    return render_page(request, "pages/notification.html", {"item": item}, user=user)
+
+
+@router.get("/notifications/{notification_id}/open")
+def open_notification_link(
+    notification_id: RowId, runtime: RuntimeDep, session: SessionDep, user: UserDep
+) -> Response:
+    """Follow a notification's link, marking it read on the way."""
+    assert user.id is not None
+    item = _open_or_404(runtime, session, user.id, notification_id)
+    if not item.notification.link:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
+    return see_other(item.notification.link)
+
+
+def _open_or_404(
+    runtime: Runtime, session: Session, user_id: int, notification_id: int
+) -> queries.InboxItem:
+    item = actions.open_notification(
+        session=session, live=runtime.live, user_id=user_id, notification_id=notification_id
+    )
+    if item is None:
+        # Someone else's notification looks exactly like a missing one.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    return item
+
+
+@router.post("/notifications/{notification_id}/read", dependencies=[CsrfChecked])
+def mark_read(
+    request: Request,
+    notification_id: RowId,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+    htmx: HtmxDep,
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    assert user.id is not None
+    notification = actions.mark_read(
+        session=session, live=runtime.live, user_id=user.id, notification_id=notification_id
+    )
+    if notification is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    if not htmx:
+        return see_other(safe_next(next))
+    # The badge rides along, stamped with its version: the page keeps whichever is newer,
+    # this answer or the stream's message about the same click.
+    badge = queries.badge(session=session, user_id=user.id)
+    item = runtime.renderer.notification_item(
+        notification, read=True, csrf_token=auth.csrf_token(request)
+    )
+    return HTMLResponse(item + runtime.renderer.unread_badge(badge, oob=True))
+
+
+@router.post("/notifications/{notification_id}/{action}", dependencies=[CsrfChecked])
+def archive(
+    notification_id: RowId,
+    action: Literal["archive", "unarchive"],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+    htmx: HtmxDep,
+    next: Annotated[str, Form(max_length=2000)] = "/notifications",
+) -> Response:
+    """Archive (out of the inbox, and read) or move back to the inbox."""
+    assert user.id is not None
+    move = actions.archive if action == "archive" else actions.unarchive
+    notification = move(
+        session=session, live=runtime.live, user_id=user.id, notification_id=notification_id
+    )
+    if notification is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    if not htmx:
+        return see_other(safe_next(next))
+    return Response(status_code=status.HTTP_200_OK)  # the form's hx-swap="delete" removes it
+
+
+@router.post("/notifications/read-all", dependencies=[CsrfChecked])
+def mark_all_read(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    assert user.id is not None
+    actions.mark_all_read(session=session, live=runtime.live, user_id=user.id)
+    return see_other(safe_next(next))

@@ -1,0 +1,158 @@
+"""A user's settings: API tokens, watchlist, topic subscriptions, muting announcements."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session
+
+from dashboard.accounts import tokens
+from dashboard.inbox import actions, topics
+from dashboard.prices import alerts, watchlists
+from dashboard.web.deps import (
+    CsrfChecked,
+    HtmxDep,
+    RowId,
+    RuntimeDep,
+    SessionDep,
+    UserDep,
+)
+from dashboard.web.routes._html import render_page, see_other
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
+    assert user.id is not None
+    return render_page(
+        request, "pages/settings.html", _settings_context(session, user.id), user=user
+    )
+
+
+def _settings_context(session: Session, user_id: int) -> dict[str, object]:
+    return {
+        "topics": topics.all_topics(session=session, include_retired=True),
+        "subscribed": topics.subscribed_topic_ids(session=session, user_id=user_id),
+        "alerts": alerts.for_user(session=session, user_id=user_id),
+        "watchlist": watchlists.choices(session=session, user_id=user_id),
+        "watchlist_error": None,
+        "api_tokens": tokens.list_for(session=session, user_id=user_id),
+        "new_token": None,
+    }
+
+
+@router.post("/settings/tokens", dependencies=[CsrfChecked])
+def create_api_token(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    name: Annotated[str, Form(max_length=60)] = "",
+) -> Response:
+    """Answer with the page itself: the token is shown this once and never stored in clear."""
+    assert user.id is not None
+    _row, token = tokens.issue(session=session, user_id=user.id, name=name or "token")
+    context = _settings_context(session, user.id)
+    context["new_token"] = token
+    response = render_page(request, "pages/settings.html", context, user=user)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/settings/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
+def revoke_api_token(
+    token_id: RowId, runtime: RuntimeDep, session: SessionDep, user: UserDep
+) -> Response:
+    """Revoke the token, and end the streams it opened in this process (they say "revoked")."""
+    assert user.id is not None
+    if not tokens.revoke(session=session, user_id=user.id, token_id=token_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such token.")
+    runtime.hub.end_soon(token_id=token_id, reason="revoked")
+    return see_other("/settings#tokens")
+
+
+@router.post("/settings/watchlist", dependencies=[CsrfChecked])
+def save_watchlist(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    symbol: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    order: Annotated[list[str], Form()] = [],  # noqa: B006
+    show: Annotated[list[str], Form()] = [],  # noqa: B006
+    reset: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Each row posts its ``symbol`` and ``order``; the checked rows post ``show``."""
+    assert user.id is not None
+    if reset == "default":
+        watchlists.reset(session=session, user_id=user.id)
+        return see_other("/settings#watchlist")
+    positions = dict(zip(symbol, order, strict=False))
+
+    def position(s: str) -> float:
+        try:
+            return float(positions.get(s, ""))
+        except ValueError:
+            return float("inf")  # a blank or odd order puts the row last
+
+    try:
+        watchlists.save(session=session, user_id=user.id, symbols=sorted(show, key=position))
+    except watchlists.WatchlistInvalid as invalid:
+        context = _settings_context(session, user.id)
+        context["watchlist_error"] = str(invalid)
+        return render_page(
+            request,
+            "pages/settings.html",
+            context,
+            user=user,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    return see_other("/settings#watchlist")
+
+
+@router.post("/settings/topics/{topic_id}", dependencies=[CsrfChecked])
+def set_topic_subscription(
+    request: Request,
+    topic_id: RowId,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+    htmx: HtmxDep,
+    subscribed: Annotated[bool, Form()] = False,
+) -> Response:
+    assert user.id is not None
+    try:
+        found = actions.set_subscription(
+            session=session,
+            live=runtime.live,
+            user_id=user.id,
+            topic_id=topic_id,
+            subscribed=subscribed,
+        )
+    except topics.TopicRetired as retired:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(retired)) from None
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such topic.")
+    if not htmx:
+        return see_other("/settings")
+    return render_page(
+        request,
+        "pages/settings.html",
+        _settings_context(session, user.id),
+        user=user,
+        block_names=["topics"],
+    )
+
+
+@router.post("/settings/broadcasts", dependencies=[CsrfChecked])
+def set_broadcasts_muted(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+    muted: Annotated[bool, Form()] = False,
+) -> Response:
+    """Mute notifications to everyone; critical ones still come through."""
+    assert user.id is not None
+    actions.set_muted(session=session, live=runtime.live, user_id=user.id, muted=muted)
+    return see_other("/settings#topics")
