@@ -5,25 +5,7 @@ import asyncio
 import pytest
 
 from dashboard.live.hub import WAKE_SLICE, Audience, Hub
-from dashboard.live.mailbox import NoticeEvent, PriceBatch
-from dashboard.models import Audience as NoticeAudience
-from dashboard.models import Notification
-
-
-def notice(notification_id: int, message: bytes) -> NoticeEvent:
-    notification = Notification(
-        id=notification_id, title=f"n{notification_id}", audience=NoticeAudience.everyone
-    )
-    return NoticeEvent(notification=notification, message=message, json=b"{}")
-
-
-def encode(tiles: object) -> bytes:
-    assert isinstance(tiles, dict)
-    return ("|".join(f"{k}={v}" for k, v in sorted(tiles.items()))).encode()
-
-
-def batch(**tiles: str) -> PriceBatch:
-    return PriceBatch(tiles=tiles, message=encode(tiles))
+from tests.live.messages import batch, encode, notice
 
 
 def test_a_ready_reader_gets_the_shared_batch_bytes_not_a_copy() -> None:

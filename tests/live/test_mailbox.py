@@ -7,25 +7,8 @@ import asyncio
 import pytest
 
 from dashboard.live.hub import Audience, Hub
-from dashboard.live.mailbox import NoticeEvent, PriceBatch, ReadStateChanged, drain
-from dashboard.models import Audience as NoticeAudience
-from dashboard.models import Notification
-
-
-def notice(notification_id: int, message: bytes) -> NoticeEvent:
-    notification = Notification(
-        id=notification_id, title=f"n{notification_id}", audience=NoticeAudience.everyone
-    )
-    return NoticeEvent(notification=notification, message=message, json=b"{}")
-
-
-def encode(tiles: object) -> bytes:
-    assert isinstance(tiles, dict)
-    return ("|".join(f"{k}={v}" for k, v in sorted(tiles.items()))).encode()
-
-
-def batch(**tiles: str) -> PriceBatch:
-    return PriceBatch(tiles=tiles, message=encode(tiles))
+from dashboard.live.mailbox import ReadStateChanged, drain
+from tests.live.messages import batch, encode, notice
 
 
 def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close() -> None:
