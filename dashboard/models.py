@@ -116,17 +116,26 @@ class Subscription(SQLModel, table=True):
     topic_id: int = Field(foreign_key="topic.id", primary_key=True, ondelete="CASCADE")
 
 
-class Notification(SQLModel, table=True):
-    __table_args__ = ({"sqlite_autoincrement": True},)
+class NotificationContent(SQLModel):
+    """What a notification says, shared by a notification and a scheduled one.
 
-    id: int | None = Field(default=None, primary_key=True)
+    Who it is for (``topic_id``, ``user_id``) is declared by each table: their foreign
+    keys differ (a scheduled one goes with its topic or user; a sent one stays).
+    """
+
     title: str = Field(max_length=120)
     body: str = Field(default="", max_length=2000)
     severity: Severity = Field(default=Severity.info, max_length=10)
     audience: Audience = Field(max_length=10)
+    link: str | None = Field(default=None, max_length=500)
+
+
+class Notification(NotificationContent, table=True):
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: int | None = Field(default=None, primary_key=True)
     topic_id: int | None = Field(default=None, foreign_key="topic.id", index=True)
     user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
-    link: str | None = Field(default=None, max_length=500)
     created_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
@@ -151,7 +160,7 @@ class NotificationArchive(SQLModel, table=True):
     archived_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
-class ScheduledNotification(SQLModel, table=True):
+class ScheduledNotification(NotificationContent, table=True):
     """A notification to publish at ``send_at``.
 
     It becomes a :class:`Notification` row only then, so notification ids keep growing in
@@ -161,13 +170,8 @@ class ScheduledNotification(SQLModel, table=True):
     __tablename__ = "scheduled_notification"
 
     id: int | None = Field(default=None, primary_key=True)
-    title: str = Field(max_length=120)
-    body: str = Field(default="", max_length=2000)
-    severity: Severity = Field(default=Severity.info, max_length=10)
-    audience: Audience = Field(max_length=10)
     topic_id: int | None = Field(default=None, foreign_key="topic.id", ondelete="CASCADE")
     user_id: int | None = Field(default=None, foreign_key="user.id", ondelete="CASCADE")
-    link: str | None = Field(default=None, max_length=500)
     created_by: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     send_at: datetime = Field(sa_column=_timestamp(index=True))

@@ -25,11 +25,10 @@ from dashboard.live.price_poller import PricePoller
 from dashboard.prices.alerts import AlertEvaluator
 from dashboard.prices.feed import SimulatedFeed
 from dashboard.prices.retention import run_retention
-from dashboard.resources import resource_dir
 from dashboard.settings import Settings
 from dashboard.store import postgres, schema
 from dashboard.store.db import SessionFactory, make_engine, session_factory
-from dashboard.web.fragments import Renderer, install_filters
+from dashboard.web.fragments import Renderer, load_templates
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +143,7 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
     open_session = session_factory(engine)
-    templates = Jinja2Blocks(directory=str(resource_dir("templates")))
-    install_filters(templates.env)
+    templates = load_templates()
     renderer = Renderer(templates.env)
     hub = Hub(mailbox_size=settings.mailbox_size, encode_tiles=renderer.tiles_message)
     notification_poller = NotificationPoller(

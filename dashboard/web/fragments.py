@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from jinja2 import Environment
+from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 from sse_starlette import ServerSentEvent
 
@@ -19,14 +20,22 @@ from dashboard.inbox.queries import Badge
 from dashboard.models import Notification, Severity
 from dashboard.prices import tiles
 from dashboard.prices.tiles import TileState
+from dashboard.resources import resource_dir
 
 KEEPALIVE = ServerSentEvent(comment="ping").encode()
 # Rendered notification items kept for replays (a reconnect storm renders each once).
 _ITEM_CACHE_SIZE = 4096
 
 
-def install_filters(env: Environment) -> None:
-    """Register the formatting helpers the templates use."""
+def load_templates() -> Jinja2Blocks:
+    """The app's templates (pages, and the fragments that streams send too) with the
+    formatting helpers they use: what both the pages and :class:`Renderer` render from."""
+    templates = Jinja2Blocks(directory=str(resource_dir("templates")))
+    _install_filters(templates.env)
+    return templates
+
+
+def _install_filters(env: Environment) -> None:
     env.filters["price"] = tiles.format_price
     env.filters["change"] = tiles.format_change
     env.filters["percent"] = tiles.format_percent
@@ -49,7 +58,6 @@ class Renderer:
     """Renders tiles, inbox items and the unread badge; encodes them as SSE messages."""
 
     def __init__(self, env: Environment) -> None:
-        self._env = env
         self._tile = env.get_template("partials/tile.html")
         self._item = env.get_template("partials/notification.html")
         self._badge = env.get_template("partials/unread_badge.html")

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dashboard.models import Notification
 from dashboard.prices.tiles import TileState
-from dashboard.runtime import build_runtime
-from dashboard.settings import Settings
-from dashboard.web.fragments import Renderer
+from dashboard.web.fragments import Renderer, load_templates
 
 
-def make_renderer(settings: Settings) -> Renderer:
-    return build_runtime(settings).renderer
+def make_renderer() -> Renderer:
+    """A Renderer built from the templates alone, not from the whole app."""
+    return Renderer(load_templates().env)
 
 
 class CountingRenderer(Renderer):
-    def __init__(self, inner: Renderer) -> None:
-        self.__dict__.update(inner.__dict__)
+    def __init__(self) -> None:
+        super().__init__(load_templates().env)
         self.tile_renders = 0
         self.notice_renders = 0
 

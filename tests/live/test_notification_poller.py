@@ -26,7 +26,7 @@ def test_notification_poller_routes_a_topic_to_its_subscribers_only(
     markets = make_topic(session, "markets")
     subscribe(session, alice, markets)
     hub = Hub(mailbox_size=8)
-    renderer = CountingRenderer(make_renderer(settings))
+    renderer = CountingRenderer()
     poller = NotificationPoller(
         engine=engine,
         open_session=session_factory(engine),
@@ -59,7 +59,7 @@ def test_regression_a_muted_broadcast_skips_the_muted_users_streams_but_critical
         engine=engine,
         open_session=session_factory(engine),
         hub=hub,
-        renderer=make_renderer(settings),
+        renderer=make_renderer(),
         interval=1,
         batch_size=10,
     )

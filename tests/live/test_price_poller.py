@@ -45,7 +45,7 @@ def test_price_poller_renders_each_changed_tile_once_per_batch_for_all_readers(
     acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
     add_tick(session, acme, 10.0)
     hub = Hub(mailbox_size=8)
-    renderer = CountingRenderer(make_renderer(settings))
+    renderer = CountingRenderer()
     poller = price_poller(engine, hub, renderer)
     asyncio.run(poller.prime())
     readers = [hub.connect(user_id=None) for _ in range(50)]
@@ -71,14 +71,14 @@ def test_price_poller_pushes_stale_without_a_new_tick(
     acme = make_instrument(session, "ACME", ttl_seconds=5)
     add_tick(session, acme, 10.0, ts=utcnow() - timedelta(seconds=1))
     hub = Hub(mailbox_size=8)
-    poller = price_poller(engine, hub, make_renderer(settings))
+    poller = price_poller(engine, hub, make_renderer())
     asyncio.run(poller.prime())
     assert not poller.states["ACME"].stale
     reader = hub.connect(user_id=None)
     # Time passes with no tick: the next poll marks the tile stale and publishes it.
     poller.states["ACME"].ts = utcnow() - timedelta(seconds=6)
     asyncio.run(poller.poll_once())
-    message = reader.take_prices(make_renderer(settings).tiles_message)
+    message = reader.take_prices(make_renderer().tiles_message)
     assert message is not None and b"is-stale" in message and b">stale<" in message
 
 
@@ -89,7 +89,7 @@ def test_price_poller_uses_the_first_tick_of_the_window_as_reference(
     add_tick(session, acme, 50.0, ts=utcnow() - timedelta(hours=30))
     add_tick(session, acme, 80.0, ts=utcnow() - timedelta(hours=20))
     add_tick(session, acme, 100.0)
-    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(settings))
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer())
     asyncio.run(poller.prime())
     state = poller.states["ACME"]
     assert state.reference_price == 80.0
@@ -103,7 +103,7 @@ def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(
     # Regression: the runtime reload applied the new instrument's recent ticks and then
     # the poll loop applied the same ticks again, drawing a flat step in the sparkline.
     hub = Hub(mailbox_size=8)
-    poller = price_poller(engine, hub, make_renderer(settings))
+    poller = price_poller(engine, hub, make_renderer())
     asyncio.run(poller.prime())
     late = make_instrument(session, "LATE")
     add_tick(session, late, 100.0)
@@ -137,7 +137,7 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
         engine=engine,
         open_session=session_factory(engine),
         hub=Hub(mailbox_size=8),
-        renderer=make_renderer(settings),
+        renderer=make_renderer(),
         interval=1,
         batch_size=100,
         sparkline_points=10,
@@ -172,7 +172,7 @@ def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(
     assert alice.id is not None
     alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
     evaluator = Recording(open_session=session_factory(engine))
-    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(settings), evaluator)
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(), evaluator)
     asyncio.run(poller.prime())
     add_tick(session, globex, 51.0)
     asyncio.run(poller.poll_once())

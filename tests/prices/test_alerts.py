@@ -13,9 +13,9 @@ from dashboard.live.price_poller import PricePoller
 from dashboard.models import AlertDirection, Notification, PriceAlert, utcnow
 from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move, crossed
-from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
 from dashboard.store.db import make_engine, session_factory
+from dashboard.web.fragments import Renderer, load_templates
 from tests.factories import add_tick, make_instrument, make_user
 
 ABOVE, BELOW = AlertDirection.above, AlertDirection.below
@@ -138,7 +138,7 @@ def test_two_price_pollers_over_one_store_fire_once(
     assert instrument is not None and acme.level == 100
     add_tick(session, instrument, 99.0)
     engines = [make_engine(database_url) for _ in range(2)]
-    renderer = build_runtime(settings).renderer
+    renderer = Renderer(load_templates().env)
     woken: list[int] = []
     pollers = [
         PricePoller(

@@ -3,15 +3,15 @@ from __future__ import annotations
 from dashboard.inbox.queries import Badge
 from dashboard.models import Audience, Notification, Severity, utcnow
 from dashboard.prices.tiles import TileState
-from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
-from dashboard.web.fragments import Renderer
+from dashboard.web.fragments import Renderer, load_templates
 
 XSS = '<script>alert("x")</script>'
 
 
-def renderer(settings: Settings) -> Renderer:
-    return build_runtime(settings).renderer
+def renderer() -> Renderer:
+    """Built from the templates alone, not from the whole app."""
+    return Renderer(load_templates().env)
 
 
 def test_notification_text_is_escaped_in_the_stream_message(settings: Settings) -> None:
@@ -24,7 +24,7 @@ def test_notification_text_is_escaped_in_the_stream_message(settings: Settings) 
         link='/x" onclick="evil()',
         created_at=utcnow(),
     )
-    message = renderer(settings).notice_message(notification).decode()
+    message = renderer().notice_message(notification).decode()
     assert message.startswith("id: 42\r\n")
     assert "<script>" not in message
     assert "&lt;script&gt;" in message
@@ -39,23 +39,23 @@ def test_tile_names_are_escaped_and_the_stream_version_swaps_out_of_band(
     state = TileState(symbol="ACME", name=XSS, decimals=2, ttl_seconds=5, sparkline_size=5)
     state.apply_tick(tick_id=9, price=1234.5, ts=utcnow())
     state.stale = False
-    html = renderer(settings).tile(state, oob=True)
+    html = renderer().tile(state, oob=True)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert 'id="tile-ACME"' in html and 'data-tick-id="9"' in html
     assert 'hx-swap-oob="true"' in html
     assert "1,234.50" in html
-    assert "hx-swap-oob" not in renderer(settings).tile(state)
+    assert "hx-swap-oob" not in renderer().tile(state)
 
 
 def test_tiles_message_is_one_unnamed_message_without_an_id(settings: Settings) -> None:
-    message = renderer(settings).tiles_message({"A": "<a1>", "B": "<b1>"})
+    message = renderer().tiles_message({"A": "<a1>", "B": "<b1>"})
     assert message == b"data: <a1><b1>\r\n\r\n"
 
 
 def test_unread_badge_message_is_encoded_once_per_badge_and_carries_its_version(
     settings: Settings,
 ) -> None:
-    r = renderer(settings)
+    r = renderer()
     badge = Badge(version=4, cursor=17, count=3)
     message = r.unread_badge_message(badge)
     assert r.unread_badge_message(Badge(version=4, cursor=17, count=3)) is message
