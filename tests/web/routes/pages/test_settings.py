@@ -1,3 +1,5 @@
+"""A user's settings page: watchlist order and topic subscriptions."""
+
 from __future__ import annotations
 
 import re
@@ -6,9 +8,14 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from dashboard.models import WatchlistItem
+from dashboard.models import Subscription, WatchlistItem
 from tests.conftest import wait_until
-from tests.factories import add_tick, make_instrument, make_user
+from tests.factories import (
+    add_tick,
+    make_instrument,
+    make_topic,
+    make_user,
+)
 
 
 def tile_order(html: str) -> list[str]:
@@ -57,3 +64,28 @@ def test_a_user_chooses_and_orders_their_tiles_and_can_go_back_to_the_default(
     client.post("/settings/watchlist", data={"csrf_token": token, "reset": "default"})
     assert tile_order(client.get("/").text) == ["AAA", "BBB", "CCC"]
     assert session.exec(select(WatchlistItem)).all() == []
+
+
+def test_subscribing_and_unsubscribing_a_topic(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    alice = make_user(session, "alice")
+    topic = make_topic(session, "markets")
+    token = login_as("alice")
+    on = client.post(
+        f"/settings/topics/{topic.id}",
+        data={"csrf_token": token, "subscribed": "true"},
+        headers={"HX-Request": "true"},
+    )
+    assert on.status_code == 200 and 'aria-pressed="true"' in on.text
+    assert session.get(Subscription, (alice.id, topic.id)) is not None
+    off = client.post(
+        f"/settings/topics/{topic.id}",
+        data={"csrf_token": token, "subscribed": "false"},
+        follow_redirects=False,
+    )
+    assert off.status_code == 303
+    session.expire_all()
+    assert session.get(Subscription, (alice.id, topic.id)) is None
+    missing = client.post("/settings/topics/999", data={"csrf_token": token, "subscribed": "true"})
+    assert missing.status_code == 404
