@@ -26,7 +26,7 @@ from dashboard.live.programs import notification_event
 from dashboard.models import Notification, Severity
 from tests.conftest import LiveServer, wait_until
 from tests.factories import add_notification, add_tick, make_instrument, make_user
-from tests.integration.test_programs import NdjsonReader
+from tests.ndjson import NdjsonReader
 from tests.sse import Message, SSEReader
 from tests.ws_client import receive_json, until_ready
 

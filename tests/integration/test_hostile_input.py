@@ -17,7 +17,7 @@ from dashboard.accounts import tokens
 from dashboard.models import Audience, Instrument
 from tests.conftest import LiveServer, csrf_from
 from tests.factories import add_notification, add_tick, make_topic, make_user, subscribe
-from tests.integration.test_programs import NdjsonReader
+from tests.ndjson import NdjsonReader
 from tests.sse import SSEReader
 from tests.ws_client import until_ready
 

@@ -16,7 +16,7 @@ from dashboard.models import Audience, Severity, utcnow
 from dashboard.settings import Settings
 from tests.conftest import LiveServer, csrf_from, wait_until
 from tests.factories import add_notification, make_user
-from tests.integration.test_programs import NdjsonReader
+from tests.ndjson import NdjsonReader
 from tests.sse import Message, SSEReader
 
 

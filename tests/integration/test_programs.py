@@ -7,10 +7,7 @@ import contextlib
 import json
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import Session
 from sse_starlette import EventSourceResponse
@@ -23,6 +20,7 @@ from dashboard.models import Audience
 from dashboard.settings import Settings
 from tests.conftest import LiveServer, wait_until, wait_until_async
 from tests.factories import add_notification, add_tick, make_instrument, make_user
+from tests.ndjson import NdjsonReader
 from tests.ws_client import until_ready
 
 
@@ -30,54 +28,6 @@ def token_for(session: Session, username: str, *, is_admin: bool = False) -> str
     user = make_user(session, username, is_admin=is_admin)
     assert user.id is not None
     return tokens.issue(session=session, user_id=user.id, name="test")[1]
-
-
-class NdjsonReader:
-    """Reads /api/stream lines in a thread into a queue."""
-
-    def __init__(self, server: LiveServer, path: str, token: str | None = None) -> None:
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.keepalives = 0
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=server.base_url, timeout=httpx.Timeout(10, read=None))
-        self._response = self._client.send(
-            self._client.build_request("GET", path, headers=headers), stream=True
-        )
-        self.status = self._response.status_code
-        self.content_type = self._response.headers.get("content-type", "")
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for line in self._response.iter_lines():
-                if line.strip():
-                    self.lines.put(json.loads(line))
-                else:
-                    self.keepalives += 1
-        except (httpx.HTTPError, RuntimeError):
-            pass
-
-    def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        seen: list[dict[str, Any]] = []
-        while True:
-            line = self.lines.get(timeout=timeout)
-            seen.append(line)
-            if predicate(line):
-                return line, seen
-
-    def close(self) -> None:
-        stream = self._response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            import socket
-
-            sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(5)
-        self._response.close()
-        self._client.close()
 
 
 def test_ndjson_stream_filters_symbols_and_carries_only_my_notifications(

@@ -15,7 +15,7 @@ from dashboard.live import resume
 from dashboard.models import ApiToken
 from tests.conftest import LiveServer, csrf_from
 from tests.factories import add_notification, make_user
-from tests.integration.test_programs import NdjsonReader
+from tests.ndjson import NdjsonReader
 from tests.sse import SSEReader
 from tests.ws_client import receive_json, until_ready
 
