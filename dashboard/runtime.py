@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from dashboard.accounts.ratelimit import LoginLimiter
 from dashboard.inbox.live import LiveNotifier
+from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub, run_keepalive, run_stall_watchdog
 from dashboard.live.notification_poller import NotificationPoller, ScheduledPublisher
 from dashboard.live.pollers import Poller
@@ -28,7 +29,7 @@ from dashboard.prices.retention import run_retention
 from dashboard.settings import Settings
 from dashboard.store import postgres, schema
 from dashboard.store.db import SessionFactory, make_engine, session_factory
-from dashboard.web.fragments import Renderer, load_templates
+from dashboard.templating import load_templates
 
 logger = logging.getLogger(__name__)
 

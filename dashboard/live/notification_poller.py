@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from dashboard.inbox import queries, schedule
 from dashboard.live import wire
+from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Audience, Hub
 from dashboard.live.mailbox import NoticeEvent
 from dashboard.live.pollers import Poller
@@ -23,7 +24,6 @@ from dashboard.models import (
     User,
 )
 from dashboard.store.db import SessionFactory
-from dashboard.web.fragments import Renderer
 
 logger = logging.getLogger(__name__)
 

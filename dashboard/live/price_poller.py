@@ -14,6 +14,7 @@ from sqlalchemy import Engine, bindparam, func
 from sqlmodel import Session, col, select
 
 from dashboard.live import wire
+from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
 from dashboard.live.mailbox import PriceBatch
 from dashboard.live.pollers import Poller
@@ -26,7 +27,6 @@ from dashboard.models import (
 from dashboard.prices.alerts import AlertEvaluator, Move, armed_among
 from dashboard.prices.tiles import TileState
 from dashboard.store.db import SessionFactory
-from dashboard.web.fragments import Renderer
 
 logger = logging.getLogger(__name__)
 

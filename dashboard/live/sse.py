@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from dashboard.live import wire
+from dashboard.live.fragments import Renderer
 from dashboard.live.session import End, KeepAlive, LiveSession, Notice, Prices, ReadState, Ready
-from dashboard.web.fragments import Renderer
 
 if TYPE_CHECKING:
     from dashboard.runtime import Runtime

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dashboard.live.fragments import Renderer
 from dashboard.models import Notification
 from dashboard.prices.tiles import TileState
-from dashboard.web.fragments import Renderer, load_templates
+from dashboard.templating import load_templates
 
 
 def make_renderer() -> Renderer:

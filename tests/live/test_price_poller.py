@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
 from dashboard.live.price_poller import PricePoller
 from dashboard.models import Notification, utcnow
@@ -14,7 +15,6 @@ from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move
 from dashboard.settings import Settings
 from dashboard.store.db import SessionFactory, session_factory
-from dashboard.web.fragments import Renderer
 from tests.factories import (
     add_tick,
     make_instrument,

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
 from dashboard.live.price_poller import PricePoller
 from dashboard.models import AlertDirection, Notification, PriceAlert, utcnow
@@ -15,7 +16,7 @@ from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move, crossed
 from dashboard.settings import Settings
 from dashboard.store.db import make_engine, session_factory
-from dashboard.web.fragments import Renderer, load_templates
+from dashboard.templating import load_templates
 from tests.factories import add_tick, make_instrument, make_user
 
 ABOVE, BELOW = AlertDirection.above, AlertDirection.below

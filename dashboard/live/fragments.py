@@ -1,57 +1,26 @@
-"""Fragment rendering shared by pages and streams, and SSE encoding of stream messages.
+"""The live layer's HTML: tiles, inbox items, the badge and toasts, as SSE messages.
 
-Every fragment a stream sends comes from the same template the page includes, so a live
-update can never drift from a fresh page load. Stream messages are encoded here once and
-the bytes are shared by every connection that receives them.
+Every fragment a stream sends comes from the same template the page includes
+(:func:`dashboard.templating.load_templates`), so a live update can never drift from a
+fresh page load. Messages are encoded here once and the bytes are shared by every
+connection that receives them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from functools import lru_cache
 
 from jinja2 import Environment
-from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 from sse_starlette import ServerSentEvent
 
 from dashboard.inbox.queries import Badge
 from dashboard.models import Notification, Severity
-from dashboard.prices import tiles
 from dashboard.prices.tiles import TileState
-from dashboard.resources import resource_dir
 
-KEEPALIVE = ServerSentEvent(comment="ping").encode()
 # Rendered notification items kept for replays (a reconnect storm renders each once).
 _ITEM_CACHE_SIZE = 4096
-
-
-def load_templates() -> Jinja2Blocks:
-    """The app's templates (pages, and the fragments that streams send too) with the
-    formatting helpers they use: what both the pages and :class:`Renderer` render from."""
-    templates = Jinja2Blocks(directory=str(resource_dir("templates")))
-    _install_filters(templates.env)
-    return templates
-
-
-def _install_filters(env: Environment) -> None:
-    env.filters["price"] = tiles.format_price
-    env.filters["change"] = tiles.format_change
-    env.filters["percent"] = tiles.format_percent
-    env.filters["isotime"] = _isotime
-    env.filters["shorttime"] = _shorttime
-    env.globals["sparkline_points"] = tiles.sparkline_points
-    env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
-    env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
-
-
-def _isotime(value: datetime | None) -> str:
-    return "" if value is None else value.isoformat(timespec="seconds")
-
-
-def _shorttime(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 class Renderer:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from dashboard.inbox.queries import Badge
+from dashboard.live.fragments import Renderer
 from dashboard.models import Audience, Notification, Severity, utcnow
 from dashboard.prices.tiles import TileState
 from dashboard.settings import Settings
-from dashboard.web.fragments import Renderer, load_templates
+from dashboard.templating import load_templates
 
 XSS = '<script>alert("x")</script>'
 

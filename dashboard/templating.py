@@ -1,0 +1,42 @@
+"""The app's Jinja2 templates and the formatting helpers they use.
+
+Pages (dashboard.web) and the live layer's fragments (dashboard.live.fragments) render
+from the same templates, so a live update never drifts from a fresh page load.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from jinja2 import Environment
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from dashboard.prices import tiles
+from dashboard.resources import resource_dir
+
+
+def load_templates() -> Jinja2Blocks:
+    """The app's templates (pages, and the fragments that streams send too) with the
+    formatting helpers they use: what both the pages and :class:`Renderer` render from."""
+    templates = Jinja2Blocks(directory=str(resource_dir("templates")))
+    _install_filters(templates.env)
+    return templates
+
+
+def _install_filters(env: Environment) -> None:
+    env.filters["price"] = tiles.format_price
+    env.filters["change"] = tiles.format_change
+    env.filters["percent"] = tiles.format_percent
+    env.filters["isotime"] = _isotime
+    env.filters["shorttime"] = _shorttime
+    env.globals["sparkline_points"] = tiles.sparkline_points
+    env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
+    env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
+
+
+def _isotime(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def _shorttime(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
