@@ -85,6 +85,8 @@ class Prices:
 
     message: bytes | None = None
     quotes: Sequence[bytes] = ()
+    # True for the snapshot on connect: every watched symbol, whatever changed.
+    snapshot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,9 +244,10 @@ class LiveSession:
             return None
         if self.price_format == "html":
             # Shared: encoded once per set of symbols and batch, not per reader.
-            return Prices(message=hub.snapshot_message(symbols))
+            return Prices(message=hub.snapshot_message(symbols), snapshot=True)
         wanted = symbols if symbols is not None else list(hub.latest_quotes)
-        return Prices(quotes=[hub.latest_quotes[s] for s in wanted if s in hub.latest_quotes])
+        quotes = [hub.latest_quotes[s] for s in wanted if s in hub.latest_quotes]
+        return Prices(quotes=quotes, snapshot=True)
 
     def _conflated(self, pending: Mapping[str, object]) -> Prices:
         """A reader that fell behind gets the newest of each symbol in one message.

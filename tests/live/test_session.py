@@ -71,7 +71,8 @@ def test_snapshot_then_replay_oldest_first_then_ready_then_live(
         )
         events = live.events()
         snapshot = await next_event(events)
-        assert isinstance(snapshot, Prices) and b'"symbol":"ACME"' in snapshot.quotes[0]
+        assert isinstance(snapshot, Prices) and snapshot.snapshot
+        assert b'"symbol":"ACME"' in snapshot.quotes[0]
         replayed = [await next_event(events), await next_event(events)]
         assert [(e.id, e.replayed) for e in replayed if isinstance(e, Notice)] == [
             (first.id, True),
@@ -95,14 +96,20 @@ def test_snapshot_then_replay_oldest_first_then_ready_then_live(
 def test_an_anonymous_session_gets_prices_and_a_ready_without_cursor(
     settings: Settings, session: Session
 ) -> None:
-    make_instrument(session, "ACME")
+    acme = make_instrument(session, "ACME")
     add_notification(session, "not for strangers")
 
     async def scenario(runtime: Runtime) -> None:
         events = LiveSession(runtime, Subscriber(user_id=None), kind="sse").events()
-        assert isinstance(await next_event(events), Prices)
+        snapshot = await next_event(events)
+        assert isinstance(snapshot, Prices) and snapshot.snapshot and snapshot.message
         ready = await next_event(events)
         assert ready == Ready(after=None, badge=None)
+        tick = await asyncio.to_thread(add_tick, session, acme, 12.5)
+        runtime.price_poller.wake()
+        live = await next_event(events, Prices)
+        assert isinstance(live, Prices) and not live.snapshot and live.message is not None
+        assert f'data-tick-id="{tick.id}"'.encode() in live.message
         await events.aclose()
 
     run(settings, scenario)
