@@ -81,10 +81,12 @@ def add_notification(
     topic: Topic | None = None,
     body: str = "",
     severity: Severity = Severity.info,
+    link: str | None = None,
 ) -> Notification:
     notification = Notification(
         title=title,
         body=body,
+        link=link,
         severity=severity,
         audience=audience,
         user_id=user.id if user else None,
