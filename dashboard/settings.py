@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DASHBOARD_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "production"] = "development"
-    database_url: str = "sqlite:///./var/dashboard.store.db"
+    database_url: str = "sqlite:///./var/dashboard.db"
     secret_key: str = ""
     # Where a development secret is kept so sessions survive restarts and workers agree.
     dev_secret_file: Path = Path("var/dev-secret-key")

@@ -36,4 +36,4 @@ def test_settings_come_from_dashboard_variables(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_default_store_is_a_sqlite_file_under_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DASHBOARD_DATABASE_URL", raising=False)
-    assert Settings(_env_file=None).database_url == "sqlite:///./var/dashboard.store.db"
+    assert Settings(_env_file=None).database_url == "sqlite:///./var/dashboard.db"

@@ -1,1 +1,1 @@
-"""The web app: create_app, dependencies, middleware, HTML fragments, metrics and routes."""
+"""The web app: create_app, dependencies, middleware, metrics, and the routes."""
