@@ -125,8 +125,13 @@ class StreamClient:
         """What a non-200 answer means: refused for good, or worth another try."""
         if response.status_code in (401, 403, 404, 422):
             try:
-                detail = str(json.loads(body).get("detail"))
+                payload = json.loads(body)
             except ValueError:
+                payload = None
+            # A proxy in front may answer with text, or JSON that is not our {"detail": …}.
+            if isinstance(payload, dict) and "detail" in payload:
+                detail = str(payload["detail"])
+            else:
                 detail = body.decode(errors="replace")
             return StreamRefused(response.status_code, detail)
         return httpx.HTTPStatusError(

@@ -27,8 +27,14 @@ def make_engine(database_url: str) -> Engine:
             postgres.install_commit_order(engine)
         return engine
 
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if not url.database or url.database == ":memory:":
+        # Every connection of an in-memory SQLite has a database of its own: the pollers'
+        # threads would never see what the migrations and the routes wrote.
+        raise ValueError(
+            "an in-memory SQLite store cannot be shared between threads; name a file, "
+            "e.g. sqlite:///./var/dashboard.db"
+        )
+    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # Sync SQLite driven from worker threads: one connection per thread from the pool.
     engine = create_engine(
         database_url,

@@ -106,7 +106,9 @@ class BodySizeLimit:
             return
         limit = self._limit_for(scope["path"])
         declared = _header(scope.get("headers", ()), b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if declared is not None and (
+            not (declared.isascii() and declared.isdigit()) or int(declared) > limit
+        ):
             await _refuse(send, limit)
             return
         received = 0

@@ -9,9 +9,9 @@ import pytest
 
 from dashboard.inbox.queries import Badge
 from dashboard.live import sse
+from dashboard.live.fragments import Renderer
 from dashboard.live.session import KEEPALIVE, End, Event, Notice, Prices, ReadState, Ready
 from dashboard.runtime import Runtime
-from dashboard.web.fragments import Renderer
 from tests.live.renderers import make_renderer
 from tests.live.scripted import collect, notification, scripted, shared_notice
 
