@@ -148,6 +148,18 @@ KEEPALIVE = KeepAlive()
 class LiveSession:
     """One open stream's subscription: what it watches, where it stands, its mailbox."""
 
+    # Thousands stay open per process: no per-instance __dict__.
+    __slots__ = (
+        "_connection",
+        "_cursor",
+        "_symbols",
+        "_watchlist",
+        "kind",
+        "price_format",
+        "runtime",
+        "subscriber",
+    )
+
     def __init__(
         self,
         runtime: Runtime,
