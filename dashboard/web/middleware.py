@@ -30,6 +30,8 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 _NO_CSP_PATHS = ("/docs", "/redoc")
+# Versioned assets: the only answers a cache may keep.
+_CACHEABLE_PATHS = ("/static/",)
 
 
 class RequestContext:
@@ -70,6 +72,10 @@ class RequestContext:
                     headers.setdefault(name, value)
                 if not path.startswith(_NO_CSP_PATHS):
                     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                if not path.startswith(_CACHEABLE_PATHS):
+                    # Pages and API answers hold a user's inbox, tokens and settings: no
+                    # shared or browser cache may keep them (a route may say otherwise).
+                    headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         try:

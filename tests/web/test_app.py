@@ -182,3 +182,14 @@ def test_an_error_page_shows_the_badge_read_off_the_event_loop(
     assert 'aria-label="1 unread">1</span>' in page.text
     assert 'hx-sse:connect="/events?view=inbox&amp;after=' in page.text
     assert read_on_a_loop == [False]
+
+
+def test_private_pages_and_api_answers_are_never_cached_but_assets_may_be(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    make_user(session, "alice")
+    login_as("alice")
+    for path in ("/", "/notifications", "/settings", "/api/notifications", "/api/prices"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    asset = client.get("/static/app.css")
+    assert asset.status_code == 200 and "no-store" not in asset.headers.get("cache-control", "")

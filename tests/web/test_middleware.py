@@ -260,6 +260,14 @@ def headers_app(*, hsts: bool = False) -> TestClient:
     def api_docs() -> PlainTextResponse:
         return PlainTextResponse("not swagger")
 
+    @app.get("/static/app.css")
+    def asset() -> PlainTextResponse:
+        return PlainTextResponse("body {}")
+
+    @app.get("/cached")
+    def cached() -> PlainTextResponse:
+        return PlainTextResponse("ok", headers={"Cache-Control": "max-age=60"})
+
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -277,6 +285,7 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
     "content-security-policy": CONTENT_SECURITY_POLICY,
+    "cache-control": "no-store",
 }
 
 
@@ -287,6 +296,15 @@ def test_every_answer_gets_the_security_headers_and_no_hsts_by_default() -> None
             assert response.headers[name] == value, name
         assert "strict-transport-security" not in response.headers
         assert client.get("/missing").headers["x-frame-options"] == "DENY"  # a 404 too
+
+
+def test_answers_are_not_stored_by_caches_except_static_assets_and_what_a_route_says() -> None:
+    # Was: private pages and /api/notifications carried no Cache-Control at all.
+    with headers_app() as client:
+        assert client.get("/hello").headers["cache-control"] == "no-store"
+        assert client.get("/missing").headers["cache-control"] == "no-store"
+        assert "cache-control" not in client.get("/static/app.css").headers
+        assert client.get("/cached").headers.get_list("cache-control") == ["max-age=60"]
 
 
 def test_hsts_is_added_when_asked_for() -> None:
