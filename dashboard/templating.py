@@ -11,6 +11,7 @@ from datetime import datetime
 from jinja2 import Environment
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from dashboard.links import is_allowed_link
 from dashboard.prices import tiles
 from dashboard.resources import resource_dir
 
@@ -24,6 +25,8 @@ def load_templates() -> Jinja2Blocks:
 
 
 def _install_filters(env: Environment) -> None:
+    # A link written before today's rule is not shown as one (dashboard.links).
+    env.tests["allowed_link"] = lambda value: isinstance(value, str) and is_allowed_link(value)
     env.filters["price"] = tiles.format_price
     env.filters["change"] = tiles.format_change
     env.filters["percent"] = tiles.format_percent

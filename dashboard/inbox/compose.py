@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from dashboard.links import is_allowed_link
 from dashboard.models import Audience, Notification, Severity, Topic, User, utcnow
 
 TITLE_MAX = 120
@@ -75,11 +76,11 @@ def check(*, session: Session, draft: Draft, now: datetime | None = None) -> Che
         errors["body"] = f"Keep the message to {BODY_MAX} characters (it has {len(body)})."
     if draft.severity not in Severity.__members__:
         errors["severity"] = "Choose info, success, warning or critical."
-    if link and not (
-        link.startswith(("https://", "http://"))
-        or (link.startswith("/") and not link.startswith("//"))
-    ):
-        errors["link"] = "A link starts with https://, http:// or /."
+    if link and not is_allowed_link(link):
+        errors["link"] = (
+            "A link is an https:// or http:// address, or a path on this site starting "
+            "with one /, without spaces or backslashes."
+        )
     elif len(link) > 500:
         errors["link"] = "Keep the link to 500 characters."
 

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from dashboard.accounts import auth
 from dashboard.inbox import queries
+from dashboard.links import is_site_path
 from dashboard.models import User
 from dashboard.runtime import Runtime
 
@@ -54,6 +55,4 @@ def see_other(url: str) -> RedirectResponse:
 
 def safe_next(target: str | None) -> str:
     """A path on this site only: never an open redirect to somewhere else."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/"
-    return target
+    return target if target and is_site_path(target) else "/"

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from dashboard.accounts import auth
 from dashboard.inbox import actions, queries, topics
+from dashboard.links import is_allowed_link
 from dashboard.models import Severity
 from dashboard.runtime import Runtime
 from dashboard.web.deps import (
@@ -128,9 +129,13 @@ def open_notification_link(
     """Follow a notification's link, marking it read on the way."""
     assert user.id is not None
     item = _open_or_404(runtime, session, user.id, notification_id)
-    if not item.notification.link:
+    link = item.notification.link
+    if not link:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
-    return see_other(item.notification.link)
+    if not is_allowed_link(link):
+        # Written before the rule was as strict as it is now: checked where it is followed too.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification's link is not allowed.")
+    return see_other(link)
 
 
 def _open_or_404(

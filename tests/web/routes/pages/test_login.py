@@ -27,8 +27,9 @@ def test_login_with_bad_credentials_gives_one_generic_error(
     assert client.get("/settings", follow_redirects=False).status_code == 303
 
 
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "/\t/evil.example"])
 def test_login_sets_a_httponly_lax_cookie_and_redirects_only_on_site(
-    client: TestClient, session: Session
+    client: TestClient, session: Session, target: str
 ) -> None:
     make_user(session, "alice")
     token = csrf_from(client.get("/login").text)
@@ -38,7 +39,7 @@ def test_login_sets_a_httponly_lax_cookie_and_redirects_only_on_site(
             "username": "alice",
             "password": PASSWORD,
             "csrf_token": token,
-            "next": "//evil.example/",
+            "next": target,
         },
         follow_redirects=False,
     )

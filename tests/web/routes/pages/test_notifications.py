@@ -87,6 +87,21 @@ def test_opening_a_notification_marks_it_read_and_following_its_link_too(
     assert client.get(f"/notifications/{plain.id}/open").status_code == 404  # no link
 
 
+def test_regression_a_stored_link_a_browser_reads_as_off_site_is_neither_shown_nor_followed(
+    client: TestClient, session: Session, login_as: Login
+) -> None:
+    # Was: "/\\evil.example/" passed as an on-site path and "Open link" went to evil.example.
+    # A row written before the rule (or by another writer) is checked where it is shown too.
+    make_user(session, "alice")
+    sneaky = add_notification(session, "sneaky", link="/\\evil.example/")
+    login_as("alice")
+    detail = client.get(f"/notifications/{sneaky.id}").text
+    assert "evil.example" not in detail and "Open link" not in detail
+    assert "Open link" not in client.get("/").text
+    refused = client.get(f"/notifications/{sneaky.id}/open", follow_redirects=False)
+    assert refused.status_code == 404
+
+
 def test_archive_and_unarchive_as_plain_forms_and_with_htmx(
     client: TestClient, session: Session, login_as: Login
 ) -> None:
