@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from dashboard.web.middleware import request_id
@@ -13,6 +14,32 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id.get()
+        return True
+
+
+# A request target's query string: "/ws?token=…" as uvicorn writes it in its own lines.
+_QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
+REDACTED = "?[redacted]"
+
+
+def redact_queries(text: str) -> str:
+    """``text`` with the query string of every request target in it replaced.
+
+    A query can carry a credential (``WS /ws?token=…``), so no log line keeps one.
+    """
+    return _QUERY.sub(lambda match: match[1] + REDACTED, text)
+
+
+class RedactQueriesFilter(logging.Filter):
+    """Redact request targets' query strings in every record, the ASGI server's included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_queries(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_queries(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
         return True
 
 
@@ -32,13 +59,16 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": RequestIdFilter}},
+        "filters": {
+            "request_id": {"()": RequestIdFilter},
+            "redact_queries": {"()": RedactQueriesFilter},
+        },
         "formatters": {"default": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
-                "filters": ["request_id"],
+                "filters": ["request_id", "redact_queries"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -9,7 +9,7 @@ import logging.config
 
 import pytest
 
-from dashboard.logs import logging_config
+from dashboard.logs import RedactQueriesFilter, logging_config, redact_queries
 from dashboard.web.middleware import request_id
 
 
@@ -39,3 +39,36 @@ def test_each_line_carries_the_request_id(log_format: str) -> None:
     else:
         assert "[req-42] hello" in first and "[-] outside" in second
     root.handlers[:], root.level = saved[0], saved[1]
+
+
+@pytest.mark.parametrize(
+    ("line", "logged"),
+    [
+        (
+            '127.0.0.1:5 - "WebSocket /ws?token=dash_secret&after=3" [accepted]',
+            '127.0.0.1:5 - "WebSocket /ws?[redacted]" [accepted]',
+        ),
+        ("GET /api/stream?symbols=A,B 200", "GET /api/stream?[redacted] 200"),
+        ("no request target here? fine", "no request target here? fine"),
+        ("/plain/path 200", "/plain/path 200"),
+    ],
+)
+def test_request_targets_lose_their_query_strings(line: str, logged: str) -> None:
+    assert redact_queries(line) == logged
+
+
+def test_a_credential_in_a_query_never_reaches_a_log_line() -> None:
+    # Was: uvicorn's own "WebSocket /ws?token=…" line wrote every token, wrong ones too.
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactQueriesFilter())
+    logger = logging.getLogger("uvicorn.error.redaction-test")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning('%s - "WebSocket %s" 403', "127.0.0.1:9", "/ws?token=dash_abc123")
+        logger.warning("refused /ws?token=dash_def456 outright")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "dash_" not in text and text.count("?[redacted]") == 2
