@@ -117,6 +117,24 @@
       el.textContent = Math.abs(Date.now() - date.getTime()) < 45000 ? "just now" : ago(date);
     }
   }
+  // "Mark all read" marks up to the newest notification the page shows: when one arrives
+  // live, the form's bound moves up with it (never down).
+  function trackNewestShown() {
+    const inbox = document.getElementById("inbox");
+    if (!inbox) return;
+    let newest = 0;
+    for (const item of inbox.querySelectorAll(":scope > li[id^='notification-']")) {
+      newest = Math.max(newest, Number(item.id.slice("notification-".length)) || 0);
+    }
+    for (const input of document.querySelectorAll("input[data-newest-shown]")) {
+      if (newest > Number(input.value || 0)) input.value = String(newest);
+    }
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    const inbox = document.getElementById("inbox");
+    if (inbox) new MutationObserver(trackNewestShown).observe(inbox, { childList: true });
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     localise(document);
     setInterval(() => localise(document), 30000);

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from dashboard.inbox import compose, read_state, schedule, topics
 from dashboard.inbox.live import LiveNotifier
 from dashboard.inbox.queries import InboxItem, find
-from dashboard.models import Notification, ScheduledNotification
+from dashboard.models import Notification, ScheduledNotification, Severity
 
 
 def post(
@@ -57,9 +57,20 @@ def open_notification(
     return item
 
 
-def mark_all_read(*, session: Session, live: LiveNotifier, user_id: int) -> list[int]:
-    """Mark every visible notification read; return the ids that changed, newest first."""
-    changed = read_state.mark_all_read(session=session, user_id=user_id)
+def mark_all_read(
+    *,
+    session: Session,
+    live: LiveNotifier,
+    user_id: int,
+    up_to: int | None = None,
+    severity: Severity | None = None,
+    topic_id: int | None = None,
+) -> list[int]:
+    """Mark read what the reader's page shows (see :func:`read_state.mark_all_read`) and
+    tell the user's tabs; return the ids that changed, newest first."""
+    changed = read_state.mark_all_read(
+        session=session, user_id=user_id, up_to=up_to, severity=severity, topic_id=topic_id
+    )
     if changed:
         live.read_state_changed(user_id, read_ids=changed)
     return changed

@@ -15,7 +15,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from dashboard.inbox.queries import is_read, visible_to
-from dashboard.models import Notification, NotificationArchive, NotificationRead, User, utcnow
+from dashboard.models import (
+    Notification,
+    NotificationArchive,
+    NotificationRead,
+    Severity,
+    User,
+    utcnow,
+)
 
 _INSERT_CHUNK = 500
 
@@ -40,13 +47,28 @@ def mark_read(*, session: Session, user_id: int, notification_id: int) -> Notifi
     return notification
 
 
-def mark_all_read(*, session: Session, user_id: int) -> list[int]:
-    """Mark every visible notification read; return the ids that changed, newest first."""
-    unread_ids = session.exec(
-        select(Notification.id)
-        .where(visible_to(user_id), ~is_read(user_id))
-        .order_by(col(Notification.id).desc())
-    ).all()
+def mark_all_read(
+    *,
+    session: Session,
+    user_id: int,
+    up_to: int | None = None,
+    severity: Severity | None = None,
+    topic_id: int | None = None,
+) -> list[int]:
+    """Mark the user's unread notifications read; return the ids that changed, newest first.
+
+    ``up_to`` (the newest id the reader's page shows) and the page's filter (``severity``,
+    ``topic_id``) bound what is marked: what arrived later, or is hidden by the filter,
+    the reader never saw and stays unread. None means no bound.
+    """
+    query = select(Notification.id).where(visible_to(user_id), ~is_read(user_id))
+    if up_to is not None:
+        query = query.where(col(Notification.id) <= up_to)
+    if severity is not None:
+        query = query.where(col(Notification.severity) == severity)
+    if topic_id is not None:
+        query = query.where(col(Notification.topic_id) == topic_id)
+    unread_ids = session.exec(query.order_by(col(Notification.id).desc())).all()
     ids = [i for i in unread_ids if i is not None]
     if ids:
         _insert_ignoring_duplicates(session, NotificationRead, user_id, ids)

@@ -111,3 +111,22 @@ def test_the_admin_previews_then_sends(
     expect(page.locator(".form-success")).to_contain_text("Sent “Maintenance <tonight>”")
     expect(page.locator("#recent")).to_contain_text("0 / 1")
     context.close()
+
+
+def test_mark_all_read_covers_what_arrived_live_after_the_page_was_rendered(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # "Mark all read" marks up to the newest item the page shows (issue 18, item 6): an item
+    # that arrived live is shown, so the form's bound follows it.
+    make_user(session, "alice")
+    add_notification(session, "rendered")
+    page = browser.new_context().new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    expect(page.locator("#connection")).to_have_text("live")
+    arrived = add_notification(session, "arrived live")
+    live_server.runtime.notification_poller.wake()
+    expect(page.locator(f"#notification-{arrived.id}")).to_be_visible()
+    expect(page.locator("input[name=up_to]")).to_have_value(str(arrived.id))
+    page.get_by_role("button", name="Mark all read").click()
+    expect(page.locator("#unread-count")).to_have_text("0")
+    expect(page.locator("#inbox .is-unread")).to_have_count(0)

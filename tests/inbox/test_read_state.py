@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from dashboard.inbox import queries, read_state, topics
 from dashboard.models import Audience, NotificationRead, Severity
 from dashboard.store.db import session_factory
-from tests.factories import add_notification, make_topic, make_user
+from tests.factories import add_notification, make_topic, make_user, subscribe
 
 
 def ids(items: list[queries.InboxItem]) -> list[int | None]:
@@ -175,3 +175,30 @@ def test_mark_all_read_reports_exactly_the_ids_it_changed(session: Session) -> N
     version = queries.badge(session=session, user_id=alice.id).version
     assert read_state.mark_all_read(session=session, user_id=alice.id) == []
     assert queries.badge(session=session, user_id=alice.id).version == version
+
+
+def test_mark_all_read_stays_within_the_bound_and_the_filter_it_is_given(
+    session: Session,
+) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    rates = make_topic(session, "rates")
+    subscribe(session, alice, rates)
+    old_info = add_notification(session, "old info")
+    old_rates = add_notification(session, "old rates", audience=Audience.topic, topic=rates)
+    newer = add_notification(session, "newer", audience=Audience.topic, topic=rates)
+    assert old_rates.id is not None and rates.id is not None
+    changed = read_state.mark_all_read(
+        session=session, user_id=alice.id, up_to=old_rates.id, topic_id=rates.id
+    )
+    assert changed == [old_rates.id]
+    unread = queries.inbox(
+        session=session, user_id=alice.id, filters=queries.Filters(unread_only=True)
+    )
+    assert [item.notification.id for item in unread] == [newer.id, old_info.id]
+    assert (
+        read_state.mark_all_read(
+            session=session, user_id=alice.id, up_to=old_rates.id, severity=Severity.critical
+        )
+        == []
+    )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from dashboard.inbox import actions, compose, queries
 from dashboard.models import ScheduledNotification, User
 from dashboard.web.deps import (
+    MAX_ROW_ID,
     ApiAdmin,
     ApiUser,
     Cursor,
@@ -118,12 +119,20 @@ def mark_notification_read(
 
 @router.post("/notifications/read-all")
 def mark_all_notifications_read(
-    request: Request, runtime: RuntimeDep, session: SessionDep, user: ApiUser
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: ApiUser,
+    up_to: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_ROW_ID, description="Only ids up to this one: the newest you saw"),
+    ] = None,
 ) -> ReadOut:
+    """Mark my unread notifications read (with ``up_to``, only those you have seen)."""
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    changed = actions.mark_all_read(session=session, live=runtime.live, user_id=me.id)
+    changed = actions.mark_all_read(session=session, live=runtime.live, user_id=me.id, up_to=up_to)
     badge = queries.badge(session=session, user_id=me.id)
     return ReadOut(marked=len(changed), unread=badge.count, version=badge.stamp)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -12,7 +13,7 @@ from sqlmodel import Session
 from dashboard.accounts import auth
 from dashboard.inbox import actions, queries, topics
 from dashboard.links import is_allowed_link
-from dashboard.models import Severity
+from dashboard.models import Severity, Topic
 from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     MAX_ROW_ID,
@@ -46,22 +47,10 @@ def notifications_page(
     The filter form sends empty fields for "any", so empty means no filter.
     """
     assert user.id is not None
-    if severity and severity not in Severity.__members__:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"Choose a severity: {', '.join(Severity.__members__)}.",
-        )
     all_topics = topics.all_topics(session=session, include_retired=True)
-    topic_id = None
-    if topic:
-        topic_id = next((t.id for t in all_topics if t.slug == topic), None)
-        if topic_id is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
+    chosen_severity, topic_id = _filter_values(severity, topic, all_topics)
     filters = queries.Filters(
-        unread_only=unread,
-        severity=Severity(severity) if severity else None,
-        topic_id=topic_id,
-        archived=archived,
+        unread_only=unread, severity=chosen_severity, topic_id=topic_id, archived=archived
     )
     badge = queries.badge(session=session, user_id=user.id)
     items = queries.inbox(
@@ -206,7 +195,41 @@ def mark_all_read(
     session: SessionDep,
     user: UserDep,
     next: Annotated[str, Form(max_length=2000)] = "/",
+    up_to: Annotated[int | None, Form(ge=0, le=MAX_ROW_ID)] = None,
+    severity: Annotated[str, Form(max_length=20)] = "",
+    topic: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
+    """Mark read what the page shows: up to its newest item (``up_to``), within its filter.
+
+    A notification that arrived after the page last updated, or that its filter hides,
+    stays unread: the person never saw it.
+    """
     assert user.id is not None
-    actions.mark_all_read(session=session, live=runtime.live, user_id=user.id)
+    all_topics = topics.all_topics(session=session, include_retired=True)
+    chosen_severity, topic_id = _filter_values(severity, topic, all_topics)
+    actions.mark_all_read(
+        session=session,
+        live=runtime.live,
+        user_id=user.id,
+        up_to=up_to,
+        severity=chosen_severity,
+        topic_id=topic_id,
+    )
     return see_other(safe_next(next))
+
+
+def _filter_values(
+    severity: str, topic: str, all_topics: Sequence[Topic]
+) -> tuple[Severity | None, int | None]:
+    """The history filter's severity and topic id ("" is any), or a 422 naming the field."""
+    if severity and severity not in Severity.__members__:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Choose a severity: {', '.join(Severity.__members__)}.",
+        )
+    topic_id = None
+    if topic:
+        topic_id = next((t.id for t in all_topics if t.slug == topic), None)
+        if topic_id is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"No topic {topic!r}.")
+    return (Severity(severity) if severity else None), topic_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from dashboard.inbox import queries
 from dashboard.models import (
     Audience,
     Notification,
@@ -329,3 +331,35 @@ def test_api_schedules_with_send_at_and_retires_topics(
     assert to_retired.status_code == 422 and "retired" in to_retired.json()["detail"]["topic"]
     assert session.exec(select(Notification)).all() == []
     assert len(session.exec(select(User)).all()) == 1
+
+
+def test_regression_mark_all_read_leaves_what_the_page_never_showed_unread(
+    client: TestClient, session: Session, login_as: Login
+) -> None:
+    # Was: a critical notification posted after the page was rendered, or hidden by the
+    # page's filter, was marked read too (issue 18, item 6).
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    shown = add_notification(session, "shown", severity=Severity.warning)
+    hidden = add_notification(session, "filtered out", severity=Severity.info)
+    csrf = login_as("alice")
+    page = client.get("/notifications?severity=warning").text
+    up_to = re.search(r'name="up_to" value="(\d+)"', page)
+    assert up_to is not None and int(up_to[1]) == hidden.id  # the page's cursor
+    assert 'name="severity" value="warning"' in page
+    later = add_notification(session, "posted after the page", severity=Severity.critical)
+    marked = client.post(
+        "/notifications/read-all",
+        data={"csrf_token": csrf, "up_to": up_to[1], "severity": "warning"},
+        follow_redirects=False,
+    )
+    assert marked.status_code == 303
+    unread = queries.inbox(
+        session=session, user_id=alice.id, filters=queries.Filters(unread_only=True)
+    )
+    assert [item.notification.id for item in unread] == [later.id, hidden.id]
+    assert shown.id not in [item.notification.id for item in unread]
+    # A bad filter is a clear 422 and marks nothing.
+    bad = client.post("/notifications/read-all", data={"csrf_token": csrf, "severity": "loud"})
+    assert bad.status_code == 422
+    assert queries.unread_count(session=session, user_id=alice.id) == 2
