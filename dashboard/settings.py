@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         "memory://", description="Where login counts live: memory:// or redis://host:port."
     )
+    max_streams_per_user: int = Field(
+        50, ge=1, description="Open streams (pages, NDJSON, WebSockets) one user may hold."
+    )
+    max_streams_per_address: int = Field(
+        200, ge=1, description="Open streams one client address may hold, signed in or not."
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     pg_listen: bool = Field(

@@ -73,6 +73,7 @@ class Hub:
         self._encode_tiles = encode_tiles
         self._connections: set[Connection] = set()
         self._by_user: dict[int, set[Connection]] = {}
+        self._by_address: dict[str, int] = {}
         self.latest_tiles: dict[str, str] = {}
         self.latest_quotes: dict[str, bytes] = {}
         self._snapshots: dict[frozenset[str] | None, bytes] = {}
@@ -96,6 +97,7 @@ class Hub:
         kind: StreamKind = "sse",
         login_session: str | None = None,
         token_id: int | None = None,
+        address: str | None = None,
     ) -> Connection:
         connection = Connection(
             user_id=user_id,
@@ -105,8 +107,11 @@ class Hub:
             kind=kind,
             login_session=login_session,
             token_id=token_id,
+            address=address,
         )
         self._connections.add(connection)
+        if address is not None:
+            self._by_address[address] = self._by_address.get(address, 0) + 1
         if user_id is not None:
             self._by_user.setdefault(user_id, set()).add(connection)
         return connection
@@ -115,6 +120,12 @@ class Hub:
         connection.close()
         if connection.overflowed:
             self.overflows += 1
+        if connection in self._connections and connection.address is not None:
+            left = self._by_address[connection.address] - 1
+            if left:
+                self._by_address[connection.address] = left
+            else:
+                del self._by_address[connection.address]
         self._connections.discard(connection)
         if connection.user_id is not None:
             peers = self._by_user.get(connection.user_id)
@@ -126,6 +137,14 @@ class Hub:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    def streams_of(self, user_id: int) -> int:
+        """How many streams ``user_id`` has open in this process."""
+        return len(self._by_user.get(user_id, ()))
+
+    def streams_from(self, address: str) -> int:
+        """How many streams the client at ``address`` has open in this process."""
+        return self._by_address.get(address, 0)
 
     def online_user_ids(self) -> set[int]:
         return set(self._by_user)

@@ -71,6 +71,8 @@ class Connection:
     # session's id for a cookie, the API token's row id for a token.
     login_session: str | None = None
     token_id: int | None = None
+    # The client's address, for the limit on streams per address (None: not counted).
+    address: str | None = None
     # Why the hub closed it (one of dashboard.live.wire.END_REASONS); None while open.
     end_reason: str | None = None
     pending_prices: Mapping[str, Any] | None = None

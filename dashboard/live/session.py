@@ -44,27 +44,65 @@ class NotAuthenticated(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
-    """Who a stream is for (``user_id`` None: anonymous, prices only) and what opened it."""
+    """Who a stream is for (``user_id`` None: anonymous, prices only), what opened it,
+    and from which client address."""
 
     user_id: int | None
     login_session: str | None = None
     token_id: int | None = None
+    address: str | None = None
+
+
+class TooManyStreams(Exception):
+    """The user or the client address already holds as many streams as the settings allow."""
 
 
 async def authenticate(runtime: Runtime, conn: HTTPConnection, token: str | None) -> Subscriber:
     """The subscriber of a stream: an API token when one is given, else the session cookie.
 
-    Raises :class:`NotAuthenticated` for a token that is wrong or revoked. The look-up is
+    Raises :class:`NotAuthenticated` for a token that is wrong or revoked, and
+    :class:`TooManyStreams` past the settings' limits per user or address. The look-up is
     one short store session in a worker thread: nothing is held for the stream's life.
     """
+    address = conn.client.host if conn.client is not None else None
     if token is None:
-        return Subscriber(
-            user_id=auth.session_user_id(conn), login_session=auth.login_session_id(conn)
+        subscriber = Subscriber(
+            user_id=auth.session_user_id(conn),
+            login_session=auth.login_session_id(conn),
+            address=address,
         )
-    row = await asyncio.to_thread(_token_row, runtime, token)
-    if row is None:
-        raise NotAuthenticated("Invalid or revoked API token.")
-    return Subscriber(user_id=row[0], token_id=row[1])
+    else:
+        row = await asyncio.to_thread(_token_row, runtime, token)
+        if row is None:
+            raise NotAuthenticated("Invalid or revoked API token.")
+        subscriber = Subscriber(user_id=row[0], token_id=row[1], address=address)
+    _admit(runtime, subscriber)
+    return subscriber
+
+
+def _admit(runtime: Runtime, subscriber: Subscriber) -> None:
+    """Refuse one stream too many for the user or the address (this process's count).
+
+    Checked when the stream is asked for; it registers when its response starts, so a
+    burst of simultaneous requests can overshoot by the few still starting.
+    """
+    hub, settings = runtime.hub, runtime.settings
+    if (
+        subscriber.user_id is not None
+        and hub.streams_of(subscriber.user_id) >= settings.max_streams_per_user
+    ):
+        raise TooManyStreams(
+            f"You have {settings.max_streams_per_user} streams open, the most allowed; "
+            "close one (a tab or a program) first."
+        )
+    if (
+        subscriber.address is not None
+        and hub.streams_from(subscriber.address) >= settings.max_streams_per_address
+    ):
+        raise TooManyStreams(
+            f"Your address has {settings.max_streams_per_address} streams open, the most "
+            "allowed; close one first."
+        )
 
 
 def _token_row(runtime: Runtime, token: str) -> tuple[int, int] | None:
@@ -199,6 +237,7 @@ class LiveSession:
             kind=self.kind,
             login_session=self.subscriber.login_session,
             token_id=self.subscriber.token_id,
+            address=self.subscriber.address,
         )
         if self.kind == "sse":
             # This generator runs in the SSE layer's sending task: cancelling it ends the

@@ -174,3 +174,19 @@ def test_the_first_reason_wins_and_shutdown_and_overflow_say_so() -> None:
     assert overflowing.end_reason == "overflow"
     hub.close_all()
     assert (overflowing.end_reason, idle.end_reason) == ("overflow", "shutdown")
+
+
+def test_the_hub_counts_open_streams_per_user_and_per_address() -> None:
+    hub = Hub(mailbox_size=4)
+    first = hub.connect(user_id=1, address="10.0.0.1")
+    second = hub.connect(user_id=1, address="10.0.0.2")
+    anonymous = hub.connect(user_id=None, address="10.0.0.1")
+    hub.connect(user_id=2)  # no address: not counted by address
+    assert (hub.streams_of(1), hub.streams_of(2), hub.streams_of(3)) == (2, 1, 0)
+    assert (hub.streams_from("10.0.0.1"), hub.streams_from("10.0.0.2")) == (2, 1)
+    hub.disconnect(first)
+    hub.disconnect(first)  # twice: counted once
+    hub.disconnect(anonymous)
+    assert hub.streams_of(1) == 1 and hub.streams_from("10.0.0.1") == 0
+    hub.disconnect(second)
+    assert hub.streams_from("10.0.0.2") == 0 and hub.streams_of(1) == 0

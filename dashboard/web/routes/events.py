@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from sse_starlette import EventSourceResponse
 
 from dashboard.live import sse
 from dashboard.live.resume import parse_cursor
-from dashboard.live.session import LiveSession, authenticate
+from dashboard.live.session import LiveSession, TooManyStreams, authenticate
 from dashboard.runtime import Runtime
 
 router = APIRouter()
@@ -28,9 +28,14 @@ async def events(
     cursor = parse_cursor(last_event_id)
     if cursor is None:
         cursor = parse_cursor(after)
+    try:
+        subscriber = await authenticate(runtime, request, token=None)
+    except TooManyStreams as refused:
+        # A browser's EventSource (and htmx) retries later with backoff.
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(refused)) from None
     session = LiveSession(
         runtime,
-        await authenticate(runtime, request, token=None),
+        subscriber,
         kind="sse",
         cursor=cursor,
         symbols=() if view == "inbox" else None,

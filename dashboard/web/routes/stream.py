@@ -9,7 +9,13 @@ from fastapi.responses import StreamingResponse
 
 from dashboard.live import ndjson
 from dashboard.live.resume import parse_cursor
-from dashboard.live.session import LiveSession, NotAuthenticated, authenticate, check_symbols
+from dashboard.live.session import (
+    LiveSession,
+    NotAuthenticated,
+    TooManyStreams,
+    authenticate,
+    check_symbols,
+)
 from dashboard.runtime import Runtime
 from dashboard.web.deps import bearer_token
 
@@ -42,6 +48,8 @@ async def ndjson_stream(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(refused), headers={"WWW-Authenticate": "Bearer"}
         ) from None
+    except TooManyStreams as refused:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(refused)) from None
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
     if wanted is not None:
         try:

@@ -23,6 +23,7 @@ from dashboard.live.resume import parse_cursor
 from dashboard.live.session import (
     LiveSession,
     NotAuthenticated,
+    TooManyStreams,
     UnknownSymbols,
     authenticate,
     check_symbols,
@@ -52,6 +53,9 @@ async def websocket_stream(
         subscriber = await authenticate(runtime, websocket, token)
     except NotAuthenticated:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
+        return
+    except TooManyStreams:
+        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="too many streams")
         return
     session = LiveSession(runtime, subscriber, kind="ws", cursor=parse_cursor(after), symbols=())
     writer = SocketWriter(websocket)
