@@ -51,7 +51,14 @@ def serve(url: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "serve", "--no-feed", "--port", str(port)],
-        env={**os.environ, "DASHBOARD_DATABASE_URL": url, **env},
+        env={
+            **os.environ,
+            "DASHBOARD_DATABASE_URL": url,
+            # Every client connects from this one address.
+            "DASHBOARD_MAX_STREAMS_PER_ADDRESS": "1000000",
+            "DASHBOARD_MAX_STREAMS_PER_USER": "1000000",
+            **env,
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

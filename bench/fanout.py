@@ -425,7 +425,13 @@ async def reconnect_storm(
 
 
 def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DASHBOARD_DATABASE_URL": url, "DASHBOARD_SECRET_KEY": "bench-secret-key"}
+    env = {
+        **os.environ,
+        "DASHBOARD_DATABASE_URL": url,
+        "DASHBOARD_SECRET_KEY": "bench-secret-key",
+        # Every simulated client connects from this one address.
+        "DASHBOARD_MAX_STREAMS_PER_ADDRESS": "1000000",
+    }
     if target == "dashboard":
         command = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--no-feed"]
     elif target == "naive":

@@ -101,6 +101,9 @@ class Server:
             "DASHBOARD_DATABASE_URL": url,
             "DASHBOARD_SECRET_KEY": "soak-secret-key",
             "DASHBOARD_FEED_ENABLED": "false",
+            # Every simulated client connects from this one address, many as one user.
+            "DASHBOARD_MAX_STREAMS_PER_ADDRESS": "1000000",
+            "DASHBOARD_MAX_STREAMS_PER_USER": "1000000",
             **(env or {}),
         }
         self.log = log
