@@ -115,13 +115,20 @@ def create_token(
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
 ) -> None:
     """Create an API token for USERNAME; the token is printed once, on the last line."""
-    engine = _migrated_engine(Settings())
+    settings = Settings()
+    engine = _migrated_engine(settings)
     with session_scope(session_factory(engine)) as session:
         user = session.exec(select(User).where(User.username == username)).first()
         if user is None or user.id is None:
             typer.echo(f"error: no user {username!r}", err=True)
             raise typer.Exit(code=1)
-        row, token = tokens.issue(session=session, user_id=user.id, name=name)
+        try:
+            row, token = tokens.issue(
+                session=session, user_id=user.id, name=name, limit=settings.max_tokens_per_user
+            )
+        except tokens.TokenLimitReached as refused:
+            typer.echo(f"error: {refused}", err=True)
+            raise typer.Exit(code=1) from None
     typer.echo(f"token {row.prefix}… for {username} ({name}); it is shown only now:")
     typer.echo(token)
 

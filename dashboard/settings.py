@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         "memory://", description="Where login counts live: memory:// or redis://host:port."
     )
+    max_alerts_per_user: int = Field(100, ge=1, description="Price alerts one user may keep.")
+    max_tokens_per_user: int = Field(20, ge=1, description="Live API tokens one user may hold.")
     max_streams_per_user: int = Field(
         50, ge=1, description="Open streams (pages, NDJSON, WebSockets) one user may hold."
     )

@@ -226,3 +226,30 @@ def login_as(client: TestClient) -> Callable[[str], str]:
         return csrf_from(client.get("/").text)
 
     return login
+
+
+@pytest.fixture
+def limited_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
+    """Clients of apps built with some settings changed (e.g. lower limits), started."""
+    clients: list[TestClient] = []
+
+    def build(**changes: object) -> TestClient:
+        client = TestClient(create_app(settings.model_copy(update=changes)))
+        clients.append(client.__enter__())
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def log_in(client: TestClient, username: str) -> str:
+    """Log ``client`` in; return the session's CSRF token."""
+    token = csrf_from(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return csrf_from(client.get("/").text)

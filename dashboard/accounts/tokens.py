@@ -18,8 +18,23 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue(*, session: Session, user_id: int, name: str) -> tuple[ApiToken, str]:
-    """Create a token for ``user_id``; return the row and the token (shown only now)."""
+class TokenLimitReached(Exception):
+    """The user already holds as many live tokens as allowed; nothing was written."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"You have {limit} API tokens, the most allowed; revoke one first.")
+        self.limit = limit
+
+
+def issue(
+    *, session: Session, user_id: int, name: str, limit: int | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user_id``; return the row and the token (shown only now).
+
+    Raises :class:`TokenLimitReached` when the user already holds ``limit`` live tokens.
+    """
+    if limit is not None and len(list_for(session=session, user_id=user_id)) >= limit:
+        raise TokenLimitReached(limit)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user_id,

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from dashboard.models import (
@@ -149,10 +149,28 @@ class AlertInvalid(ValueError):
         self.errors = errors
 
 
+class AlertLimitReached(AlertInvalid):
+    """The user already keeps as many alerts as allowed; nothing was written."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__({"level": f"You have {limit} alerts, the most allowed; delete one first."})
+        self.limit = limit
+
+
 def create(
-    *, session: Session, user_id: int, symbol: str, direction: str, level: str
+    *, session: Session, user_id: int, symbol: str, direction: str, level: str, limit: int
 ) -> PriceAlert:
-    """Validate and store a new armed alert, or raise AlertInvalid naming the fields."""
+    """Validate and store a new armed alert.
+
+    Raises :class:`AlertInvalid` naming the fields, and :class:`AlertLimitReached` when the
+    user already keeps ``limit`` alerts (each one is checked against every tick of its
+    instrument, so their number is the cost of one user).
+    """
+    kept = session.exec(
+        select(func.count()).select_from(PriceAlert).where(PriceAlert.user_id == user_id)
+    ).one()
+    if kept >= limit:
+        raise AlertLimitReached(limit)
     errors: dict[str, str] = {}
     instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
     if instrument is None:

@@ -172,3 +172,17 @@ def test_a_token_of_200_characters_is_still_accepted(session: Session) -> None:
     session.commit()
     user = tokens.user_for(session=session, token=longest)
     assert user is not None and user.id == uid(alice)
+
+
+def test_issuing_past_the_limit_is_refused_and_revoked_tokens_do_not_count(
+    session: Session,
+) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    first, _ = tokens.issue(session=session, user_id=alice.id, name="one", limit=1)
+    with pytest.raises(tokens.TokenLimitReached, match="You have 1 API tokens"):
+        tokens.issue(session=session, user_id=alice.id, name="two", limit=1)
+    assert len(tokens.list_for(session=session, user_id=alice.id)) == 1
+    assert first.id is not None
+    tokens.revoke(session=session, user_id=alice.id, token_id=first.id)
+    tokens.issue(session=session, user_id=alice.id, name="two", limit=1)

@@ -47,7 +47,9 @@ def test_a_crossed_alert_reaches_the_users_stream(
     acme = make_instrument(session, "ACME")
     add_tick(session, acme, 99.0)
     assert alice.id is not None
-    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="100")
+    alerts.create(
+        limit=100, session=session, user_id=alice.id, symbol="ACME", direction="above", level="100"
+    )
     client = live_server.login("alice")
     stream = SSEReader(client, "/events?after=0")
     stream.wait_for(lambda m: "data-tick-id" in m.data and "99.00" in m.data)

@@ -131,7 +131,9 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
     add_tick(session, acme, 100.0)
     alice = make_user(session, "alice")
     assert alice.id is not None
-    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
+    alerts.create(
+        limit=100, session=session, user_id=alice.id, symbol="ACME", direction="above", level="105"
+    )
     evaluator = FailingOnce(open_session=session_factory(engine))
     poller = PricePoller(
         engine=engine,
@@ -170,7 +172,9 @@ def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(
     add_tick(session, globex, 50.0)
     alice = make_user(session, "alice")
     assert alice.id is not None
-    alerts.create(session=session, user_id=alice.id, symbol="ACME", direction="above", level="105")
+    alerts.create(
+        limit=100, session=session, user_id=alice.id, symbol="ACME", direction="above", level="105"
+    )
     evaluator = Recording(open_session=session_factory(engine))
     poller = price_poller(engine, Hub(mailbox_size=8), make_renderer(), evaluator)
     asyncio.run(poller.prime())

@@ -46,7 +46,12 @@ def setup_alert(session: Session, direction: str = "above", level: str = "100") 
     acme = make_instrument(session, "ACME", ttl_seconds=30)
     assert alice.id is not None and acme.id is not None
     alerts.create(
-        session=session, user_id=alice.id, symbol="ACME", direction=direction, level=level
+        limit=100,
+        session=session,
+        user_id=alice.id,
+        symbol="ACME",
+        direction=direction,
+        level=level,
     )
     return alice.id, acme.id
 
@@ -188,7 +193,12 @@ def test_invalid_alerts_are_refused_and_nothing_is_written(
     assert alice.id is not None
     with pytest.raises(alerts.AlertInvalid) as raised:
         alerts.create(
-            session=session, user_id=alice.id, symbol="ACME", direction=direction, level=level
+            limit=100,
+            session=session,
+            user_id=alice.id,
+            symbol="ACME",
+            direction=direction,
+            level=level,
         )
     assert field in raised.value.errors
     assert session.exec(select(PriceAlert)).all() == []
@@ -199,6 +209,34 @@ def test_levels_may_be_typed_with_thousands_separators(session: Session) -> None
     make_instrument(session, "ACME")
     assert alice.id is not None
     alert = alerts.create(
-        session=session, user_id=alice.id, symbol="ACME", direction="above", level=" 97,218.74 "
+        limit=100,
+        session=session,
+        user_id=alice.id,
+        symbol="ACME",
+        direction="above",
+        level=" 97,218.74 ",
     )
     assert alert.level == 97218.74
+
+
+def test_creating_past_the_limit_is_refused_before_anything_is_written(session: Session) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    make_instrument(session, "ACME")
+    for level in ("1", "2"):
+        alerts.create(
+            limit=2,
+            session=session,
+            user_id=alice.id,
+            symbol="ACME",
+            direction="above",
+            level=level,
+        )
+    with pytest.raises(alerts.AlertLimitReached) as refused:
+        alerts.create(
+            limit=2, session=session, user_id=alice.id, symbol="ACME", direction="above", level="3"
+        )
+    assert refused.value.errors == {
+        "level": "You have 2 alerts, the most allowed; delete one first."
+    }
+    assert len(session.exec(select(PriceAlert)).all()) == 2

@@ -30,7 +30,12 @@ def create_alert(
     draft = {"direction": direction, "level": level}
     try:
         alerts.create(
-            session=session, user_id=user.id, symbol=symbol, direction=direction, level=level
+            session=session,
+            user_id=user.id,
+            symbol=symbol,
+            direction=direction,
+            level=level,
+            limit=runtime.settings.max_alerts_per_user,
         )
     except alerts.AlertInvalid as invalid:
         if "symbol" in invalid.errors:
@@ -45,7 +50,11 @@ def create_alert(
             "pages/instrument.html",
             context,
             user=user,
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            status_code=(
+                status.HTTP_429_TOO_MANY_REQUESTS
+                if isinstance(invalid, alerts.AlertLimitReached)
+                else status.HTTP_422_UNPROCESSABLE_CONTENT
+            ),
             block_names=["alerts"] if htmx else None,
         )
     if not htmx:

@@ -47,13 +47,30 @@ def _settings_context(session: Session, user_id: int) -> dict[str, object]:
 @router.post("/settings/tokens", dependencies=[CsrfChecked])
 def create_api_token(
     request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     user: UserDep,
     name: Annotated[str, Form(max_length=60)] = "",
 ) -> Response:
     """Answer with the page itself: the token is shown this once and never stored in clear."""
     assert user.id is not None
-    _row, token = tokens.issue(session=session, user_id=user.id, name=name or "token")
+    try:
+        _row, token = tokens.issue(
+            session=session,
+            user_id=user.id,
+            name=name or "token",
+            limit=runtime.settings.max_tokens_per_user,
+        )
+    except tokens.TokenLimitReached as refused:
+        context = _settings_context(session, user.id)
+        context["token_error"] = str(refused)
+        return render_page(
+            request,
+            "pages/settings.html",
+            context,
+            user=user,
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
     context = _settings_context(session, user.id)
     context["new_token"] = token
     response = render_page(request, "pages/settings.html", context, user=user)

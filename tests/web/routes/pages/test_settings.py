@@ -8,8 +8,9 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from dashboard.accounts import tokens
 from dashboard.models import Subscription, WatchlistItem
-from tests.conftest import wait_until
+from tests.conftest import log_in, wait_until
 from tests.factories import (
     add_tick,
     make_instrument,
@@ -89,3 +90,25 @@ def test_subscribing_and_unsubscribing_a_topic(
     assert session.get(Subscription, (alice.id, topic.id)) is None
     missing = client.post("/settings/topics/999", data={"csrf_token": token, "subscribed": "true"})
     assert missing.status_code == 404
+
+
+def test_one_token_past_the_limit_is_a_clear_429_and_revoking_makes_room(
+    limited_client: Callable[..., TestClient], session: Session
+) -> None:
+    # Was: tokens per user were unlimited.
+    client = limited_client(max_tokens_per_user=2)
+    alice = make_user(session, "alice")
+    csrf = log_in(client, "alice")
+    for name in ("one", "two"):
+        made = client.post("/settings/tokens", data={"csrf_token": csrf, "name": name})
+        assert made.status_code == 200 and 'id="new-token"' in made.text
+    refused = client.post("/settings/tokens", data={"csrf_token": csrf, "name": "three"})
+    assert refused.status_code == 429
+    assert "You have 2 API tokens, the most allowed; revoke one first." in refused.text
+    assert 'id="new-token"' not in refused.text
+    assert alice.id is not None
+    live = tokens.list_for(session=session, user_id=alice.id)
+    assert [t.name for t in live] == ["one", "two"]
+    client.post(f"/settings/tokens/{live[0].id}/revoke", data={"csrf_token": csrf})
+    again = client.post("/settings/tokens", data={"csrf_token": csrf, "name": "three"})
+    assert again.status_code == 200
