@@ -194,7 +194,7 @@ def build_runtime(settings: Settings) -> Runtime:
         scheduled_publisher=scheduled_publisher,
         login_limiter=LoginLimiter(
             storage_uri=settings.rate_limit_storage,
-            per_account=settings.login_limit_per_account,
+            per_account_and_address=settings.login_limit_per_account_and_address,
             per_address=settings.login_limit_per_address,
         ),
         feed=feed,

@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     max_ingest_bytes: int = Field(
         32 * 1_048_576, ge=1024, description="Largest body for POST /api/ticks."
     )
-    login_limit_per_account: str = Field(
-        "10/15minutes", description="Failed logins allowed per account (limits syntax)."
+    login_limit_per_account_and_address: str = Field(
+        "5/minute;10/15minutes;20/hour",
+        description="Failed logins allowed per account from one address; windows separated "
+        "by ';' grow the wait (limits syntax).",
     )
     login_limit_per_address: str = Field(
         "50/15minutes", description="Failed logins allowed per client address."

@@ -64,15 +64,19 @@ def test_bodies_over_the_limit_are_refused_with_413_and_nothing_is_written(
     assert session.exec(select(Notification)).all() == []
 
 
-def test_failed_logins_are_limited_per_account_and_per_address(
+def test_failed_logins_are_limited_per_account_and_address_and_per_address(
     settings: Settings, session: Session
 ) -> None:
     make_user(session, "alice")
     make_user(session, "bob")
     strict = settings.model_copy(
-        update={"login_limit_per_account": "3/15minutes", "login_limit_per_address": "5/15minutes"}
+        update={
+            "login_limit_per_account_and_address": "3/15minutes",
+            "login_limit_per_address": "5/15minutes",
+        }
     )
-    with TestClient(create_app(strict)) as client:
+    app = create_app(strict)
+    with TestClient(app) as client:
 
         def attempt(username: str, password: str) -> int:
             token = csrf_from(client.get("/login").text)
@@ -96,13 +100,23 @@ def test_failed_logins_are_limited_per_account_and_per_address(
         client.post("/logout", data={"csrf_token": csrf_from(client.get("/").text)})
         assert [attempt("bob", "wrong") for _ in range(2)] == [401, 401]
         assert attempt("bob", PASSWORD) == 429  # 5 failures from this address
+        # Was: the account's failures from anywhere locked alice out everywhere. From her
+        # own address (same app, same counters) her right password works.
+        elsewhere = TestClient(app, client=("192.0.2.7", 50000))
+        token = csrf_from(elsewhere.get("/login").text)
+        response = elsewhere.post(
+            "/login",
+            data={"username": "alice", "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
 
 
 def test_a_successful_login_clears_the_accounts_failures(
     settings: Settings, session: Session
 ) -> None:
     make_user(session, "alice")
-    strict = settings.model_copy(update={"login_limit_per_account": "3/15minutes"})
+    strict = settings.model_copy(update={"login_limit_per_account_and_address": "3/15minutes"})
     with TestClient(create_app(strict)) as client:
         for password in ("wrong", "wrong", PASSWORD):
             token = csrf_from(client.get("/login").text)

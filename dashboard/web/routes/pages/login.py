@@ -60,7 +60,7 @@ def login(
             user=None,
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
-    limiter.succeeded(username)
+    limiter.succeeded(username, address)
     auth.log_in(request, user)
     return see_other(safe_next(next))
 
