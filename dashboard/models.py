@@ -131,9 +131,17 @@ class NotificationContent(SQLModel):
 
 
 class Notification(NotificationContent, table=True):
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        UniqueConstraint(
+            "created_by", "idempotency_key", name="uq_notification_created_by_idempotency_key"
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    # The poster's key for this post (a form token, an Idempotency-Key header): the same
+    # key from the same poster posts once, however often it is sent.
+    idempotency_key: str | None = Field(default=None, max_length=64)
     topic_id: int | None = Field(default=None, foreign_key="topic.id", index=True)
     user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
     created_by: int | None = Field(default=None, foreign_key="user.id")
@@ -168,8 +176,16 @@ class ScheduledNotification(NotificationContent, table=True):
     """
 
     __tablename__ = "scheduled_notification"
+    __table_args__ = (
+        UniqueConstraint(
+            "created_by",
+            "idempotency_key",
+            name="uq_scheduled_notification_created_by_idempotency_key",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str | None = Field(default=None, max_length=64)
     topic_id: int | None = Field(default=None, foreign_key="topic.id", ondelete="CASCADE")
     user_id: int | None = Field(default=None, foreign_key="user.id", ondelete="CASCADE")
     created_by: int | None = Field(default=None, foreign_key="user.id", ondelete="SET NULL")

@@ -17,17 +17,28 @@ from dashboard.models import Notification, ScheduledNotification, Severity
 
 
 def post(
-    *, session: Session, live: LiveNotifier, draft: compose.Draft, created_by: int | None
+    *,
+    session: Session,
+    live: LiveNotifier,
+    draft: compose.Draft,
+    created_by: int | None,
+    idempotency_key: str | None = None,
 ) -> Notification | ScheduledNotification:
     """Send ``draft`` now, or store it to be published at its ``send_at``.
 
-    Raises :class:`~dashboard.inbox.compose.DraftInvalid` (nothing written) for a bad draft.
+    The same ``idempotency_key`` from the same poster posts once: a repeat returns the
+    first post. Raises :class:`~dashboard.inbox.compose.DraftInvalid` (nothing written)
+    for a bad draft.
     """
     checked = compose.check(session=session, draft=draft)
     if checked.send_at is not None:
         # The scheduled publisher wakes the poller when the time comes.
-        return schedule.schedule(session=session, checked=checked, created_by=created_by)
-    notification = compose.publish(session=session, checked=checked, created_by=created_by)
+        return schedule.schedule(
+            session=session, checked=checked, created_by=created_by, idempotency_key=idempotency_key
+        )
+    notification = compose.publish(
+        session=session, checked=checked, created_by=created_by, idempotency_key=idempotency_key
+    )
     live.notification_posted()
     return notification
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from dashboard.links import is_allowed_link
-from dashboard.models import Audience, Notification, Severity, Topic, User, utcnow
+from dashboard.models import (
+    Audience,
+    Notification,
+    ScheduledNotification,
+    Severity,
+    Topic,
+    User,
+    utcnow,
+)
 
 TITLE_MAX = 120
 BODY_MAX = 2000
@@ -143,10 +152,55 @@ def preview(*, session: Session, draft: Draft) -> Notification:
     return Notification(id=0, created_at=checked.send_at or utcnow(), **checked.fields())
 
 
-def publish(*, session: Session, checked: Checked, created_by: int | None) -> Notification:
-    """Write ``checked`` as a notification now (its ``send_at`` is the caller's to honour)."""
-    notification = Notification(**checked.fields(), created_by=created_by)
-    session.add(notification)
-    session.commit()
-    session.refresh(notification)
-    return notification
+def publish(
+    *,
+    session: Session,
+    checked: Checked,
+    created_by: int | None,
+    idempotency_key: str | None = None,
+) -> Notification:
+    """Write ``checked`` as a notification now (its ``send_at`` is the caller's to honour).
+
+    With an ``idempotency_key``, a post this poster already made with that key is returned
+    instead of written again (a double click, a retried request, two at once).
+    """
+    return write_once(
+        session,
+        Notification(**checked.fields(), created_by=created_by, idempotency_key=idempotency_key),
+    )
+
+
+_Post = TypeVar("_Post", Notification, ScheduledNotification)
+
+
+def write_once(session: Session, row: _Post) -> _Post:
+    """Insert ``row``, or return the row its poster already wrote with the same key.
+
+    The unique (created_by, idempotency_key) constraint decides between two at once: the
+    second insert fails, is rolled back, and the first is returned.
+    """
+    if row.idempotency_key is not None:
+        existing = _posted(session, row)
+        if existing is not None:
+            return existing
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = _posted(session, row) if row.idempotency_key is not None else None
+        if existing is None:
+            raise
+        return existing
+    session.refresh(row)
+    return row
+
+
+def _posted(session: Session, row: _Post) -> _Post | None:
+    table = type(row)
+    return session.exec(
+        select(table).where(
+            col(table.created_by) == row.created_by,
+            col(table.idempotency_key) == row.idempotency_key,
+        )
+    ).first()

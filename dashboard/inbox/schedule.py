@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, update
 from sqlmodel import Session, col, select
 
-from dashboard.inbox.compose import CONTENT_FIELDS, Checked
+from dashboard.inbox.compose import CONTENT_FIELDS, Checked, write_once
 from dashboard.models import Notification, ScheduledNotification, utcnow
 
 # The scheduled publisher asks this in every process and the answer is nearly always "no":
@@ -25,18 +25,22 @@ _ANY_DUE = (
 
 
 def schedule(
-    *, session: Session, checked: Checked, created_by: int | None
+    *,
+    session: Session,
+    checked: Checked,
+    created_by: int | None,
+    idempotency_key: str | None = None,
 ) -> ScheduledNotification:
-    """Store ``checked`` to be published at its ``send_at``."""
+    """Store ``checked`` to be published at its ``send_at`` (once per idempotency key)."""
     if checked.send_at is None:
         raise ValueError("a notification without a send time is published, not scheduled")
     scheduled = ScheduledNotification(
-        **checked.fields(), send_at=checked.send_at, created_by=created_by
+        **checked.fields(),
+        send_at=checked.send_at,
+        created_by=created_by,
+        idempotency_key=idempotency_key,
     )
-    session.add(scheduled)
-    session.commit()
-    session.refresh(scheduled)
-    return scheduled
+    return write_once(session, scheduled)
 
 
 def any_due(connection: Connection, now: datetime | None = None) -> bool:

@@ -70,3 +70,46 @@ def test_preview_writes_nothing(session: Session) -> None:
     )
     assert shown.title == "<b>hi</b>" and shown.severity == Severity.critical
     assert session.exec(select(Notification)).all() == []
+
+
+def test_the_same_key_from_the_same_poster_posts_once(session: Session) -> None:
+    admin, other = make_user(session, "admin", is_admin=True), make_user(session, "other")
+    checked = compose.check(session=session, draft=compose.Draft(title="once"))
+    first = compose.publish(
+        session=session, checked=checked, created_by=admin.id, idempotency_key="k1"
+    )
+    again = compose.publish(
+        session=session, checked=checked, created_by=admin.id, idempotency_key="k1"
+    )
+    assert again.id == first.id
+    theirs = compose.publish(
+        session=session, checked=checked, created_by=other.id, idempotency_key="k1"
+    )
+    keyless = [compose.publish(session=session, checked=checked, created_by=admin.id) for _ in "ab"]
+    assert theirs.id != first.id and keyless[0].id != keyless[1].id
+    assert len(session.exec(select(Notification)).all()) == 4
+
+
+def test_regression_two_posts_with_one_key_at_once_write_one_row(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was: a double click on Send posted the broadcast twice. Here both requests pass the
+    # look-up before either commits; the unique constraint decides, the loser gets the row.
+    admin = make_user(session, "admin", is_admin=True)
+    checked = compose.check(session=session, draft=compose.Draft(title="raced"))
+    first = compose.publish(
+        session=session, checked=checked, created_by=admin.id, idempotency_key="k"
+    )
+    looked_up: list[object] = []
+    real_posted = compose._posted
+
+    def blind_first_look(session: Session, row: Notification) -> Notification | None:
+        looked_up.append(row)
+        return None if len(looked_up) == 1 else real_posted(session, row)
+
+    monkeypatch.setattr(compose, "_posted", blind_first_look)
+    second = compose.publish(
+        session=session, checked=checked, created_by=admin.id, idempotency_key="k"
+    )
+    assert second.id == first.id and len(looked_up) == 2
+    assert len(session.exec(select(Notification)).all()) == 1

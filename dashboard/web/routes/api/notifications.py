@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -162,7 +162,19 @@ class ScheduledOut(BaseModel):
     responses={202: {"model": ScheduledOut, "description": "Scheduled for ``send_at``."}},
 )
 def post_notification(
-    payload: NotificationIn, runtime: RuntimeDep, session: SessionDep, admin: ApiAdmin
+    payload: NotificationIn,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    admin: ApiAdmin,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=64,
+            description="Send the same key again (a retry) and the post is made once: the "
+            "answer is the first post's.",
+        ),
+    ] = None,
 ) -> Any:
     """Send a notification to everyone, a topic (``topic`` = slug) or one user (``username``).
 
@@ -176,6 +188,7 @@ def post_notification(
             live=runtime.live,
             draft=compose.Draft(**fields, send_at=send_at),
             created_by=admin.id,
+            idempotency_key=idempotency_key,
         )
     except compose.DraftInvalid as invalid:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.errors) from None

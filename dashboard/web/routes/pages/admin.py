@@ -3,6 +3,7 @@ online, topics, users."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
@@ -46,6 +47,8 @@ def _admin_context(
     )
     return {
         "draft": draft,
+        # A fresh key per rendered form: submitting it twice (a double click) posts once.
+        "idempotency_key": secrets.token_urlsafe(16),
         "errors": errors,
         "topic_errors": topic_errors or {},
         "severities": [s.value for s in Severity],
@@ -113,6 +116,7 @@ def post_notification(
     link: Annotated[str, Form(max_length=2000)] = "",
     send_at: Annotated[str, Form(max_length=40)] = "",
     intent: Annotated[Literal["send", "preview"], Form()] = "send",
+    idempotency_key: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
     """Send (now or at ``send_at``), or with ``intent=preview`` show it without sending."""
     draft = compose.Draft(
@@ -145,7 +149,13 @@ def post_notification(
             return compose_form(
                 status.HTTP_200_OK, preview=compose.preview(session=session, draft=draft)
             )
-        created = actions.post(session=session, live=runtime.live, draft=draft, created_by=user.id)
+        created = actions.post(
+            session=session,
+            live=runtime.live,
+            draft=draft,
+            created_by=user.id,
+            idempotency_key=idempotency_key or None,
+        )
     except compose.DraftInvalid as invalid:
         return compose_form(status.HTTP_422_UNPROCESSABLE_CONTENT, errors=invalid.errors)
     if isinstance(created, Notification):

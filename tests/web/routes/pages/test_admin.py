@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -53,6 +54,25 @@ def test_admin_post_plain_form_redirects_and_htmx_gets_the_form_back(
     assert 'id="recent" class="card" hx-swap-oob="true"' in htmx.text
     titles = [n.title for n in session.exec(select(Notification)).all()]
     assert titles == ["Plain", "Via htmx"]
+
+
+def test_regression_a_double_submitted_form_posts_once(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    # Was: a double click on Send posted the broadcast twice (issue 18, item 10).
+    make_user(session, "admin", is_admin=True)
+    token = login_as("admin")
+    page = client.get("/admin").text
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page)
+    assert key is not None
+    form = {"csrf_token": token, "title": "Once", "idempotency_key": key[1]}
+    for _ in range(2):
+        sent = client.post("/admin/notifications", data=form, headers={"HX-Request": "true"})
+        assert sent.status_code == 200 and "Sent “Once”" in sent.text
+    assert [n.title for n in session.exec(select(Notification)).all()] == ["Once"]
+    # Each rendered form carries a fresh key: the next post is a new one.
+    fresh = re.search(r'name="idempotency_key" value="([^"]+)"', sent.text)
+    assert fresh is not None and fresh[1] != key[1]
 
 
 @pytest.mark.parametrize(
