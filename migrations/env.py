@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import dashboard.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from dashboard.settings import Settings
 from dashboard.store.db import make_engine
+from dashboard.store.schema import migration_lock
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -27,7 +28,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     engine = make_engine(_url())
-    with engine.connect() as connection:
+    with engine.connect() as connection, migration_lock(connection):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

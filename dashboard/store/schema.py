@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 from dashboard.resources import resource_dir
 
@@ -22,6 +28,42 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str) -> None:
     """Create or update every table (the only way tables are made)."""
     command.upgrade(alembic_config(database_url), "head")
+
+
+# Any fixed number: the PostgreSQL advisory lock that migrations hold while they run.
+_MIGRATION_LOCK_KEY = 0x64617368  # "dash"
+
+
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the store's migration lock: one migration run at a time, whatever process.
+
+    Two ``dashboard migrate`` at once on a new store both saw no tables and both created
+    them ("table … already exists"). The second now waits, then finds the store at head.
+    PostgreSQL: a session advisory lock. SQLite: an exclusive lock on a file beside the
+    database (the database's own locks do not span Alembic's several transactions).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        connection.commit()  # the lock is the session's; Alembic runs its own transactions
+        try:
+            yield
+        finally:
+            connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
+            connection.commit()
+        return
+    database = connection.engine.url.database
+    if connection.dialect.name != "sqlite" or not database:
+        yield
+        return
+    with Path(f"{database}.migrate-lock").open("a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class SchemaOutdated(RuntimeError):
