@@ -27,7 +27,7 @@ from dashboard.prices.alerts import AlertEvaluator
 from dashboard.prices.feed import SimulatedFeed
 from dashboard.prices.retention import run_retention
 from dashboard.settings import Settings
-from dashboard.store import postgres, schema
+from dashboard.store import postgres, schema, wal
 from dashboard.store.db import SessionFactory, make_engine, session_factory
 from dashboard.templating import load_templates
 
@@ -77,6 +77,15 @@ class Runtime:
             self._spawn(postgres.listen(self.settings.database_url, wake), "listen")
         if self.feed is not None:
             self._spawn(self.feed.run(), "simulated-feed")
+        if wal.wal_path(self.engine) is not None:
+            self._spawn(
+                wal.run_checkpoints(
+                    self.engine,
+                    every=self.settings.wal_checkpoint_interval,
+                    warn_bytes=self.settings.wal_warn_bytes,
+                ),
+                "wal-checkpoints",
+            )
         self._spawn(
             run_retention(
                 self.open_session,

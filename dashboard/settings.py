@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     max_streams_per_address: int = Field(
         200, ge=1, description="Open streams one client address may hold, signed in or not."
     )
+    wal_checkpoint_interval: float = Field(
+        60.0, gt=0, description="Seconds between SQLite WAL checkpoints (TRUNCATE)."
+    )
+    wal_warn_bytes: int = Field(
+        64 * 1_048_576, ge=0, description="A WAL larger than this is named by /readyz."
+    )
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     pg_listen: bool = Field(

@@ -28,7 +28,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     engine = make_engine(_url())
-    with engine.connect() as connection, migration_lock(connection):
+    with migration_lock(engine), engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

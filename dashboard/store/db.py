@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +14,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from dashboard.store import postgres
+
+# How long an SQLite connection waits for a lock before "database is locked".
+BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(database_url: str) -> Engine:
@@ -48,10 +53,10 @@ def make_engine(database_url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets the pollers read while the feed writes; busy_timeout turns a brief writer
-    # collision into a wait instead of "database is locked".
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # busy_timeout turns a brief writer collision into a wait instead of "database is
+    # locked"; WAL lets the pollers read while the feed writes.
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -81,3 +86,18 @@ def session_scope(open_session: SessionFactory) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def _switch_to_wal(cursor: Any, attempts: int = 50) -> None:
+    """``PRAGMA journal_mode=WAL``, retried: on a new file, two processes switching at once
+    get "database is locked" at once (SQLite does not wait there: the switch needs an
+    exclusive lock, and waiting could deadlock). Once set, WAL stays; the pragma is a read.
+    """
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))

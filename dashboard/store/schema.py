@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from dashboard.resources import resource_dir
 
@@ -35,27 +35,29 @@ _MIGRATION_LOCK_KEY = 0x64617368  # "dash"
 
 
 @contextmanager
-def migration_lock(connection: Connection) -> Iterator[None]:
+def migration_lock(engine: Engine) -> Iterator[None]:
     """Hold the store's migration lock: one migration run at a time, whatever process.
 
     Two ``dashboard migrate`` at once on a new store both saw no tables and both created
     them ("table … already exists"). The second now waits, then finds the store at head.
-    PostgreSQL: a session advisory lock. SQLite: an exclusive lock on a file beside the
-    database (the database's own locks do not span Alembic's several transactions).
+    PostgreSQL: a session advisory lock on a connection of its own. SQLite: an exclusive
+    lock on a file beside the database, taken before the first connection (the database's
+    own locks do not span Alembic's several transactions).
     """
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        connection.commit()  # the lock is the session's; Alembic runs its own transactions
-        try:
-            yield
-        finally:
-            connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
-            connection.commit()
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            holder.commit()  # the lock is the session's, not the transaction's
+            try:
+                yield
+            finally:
+                holder.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                )
+                holder.commit()
         return
-    database = connection.engine.url.database
-    if connection.dialect.name != "sqlite" or not database:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database:
         yield
         return
     with Path(f"{database}.migrate-lock").open("a") as lock_file:

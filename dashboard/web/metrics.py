@@ -14,16 +14,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from dashboard.store import wal
+
 if TYPE_CHECKING:
     from dashboard.runtime import Runtime
 
 
 class DashboardCollector(Collector):
     def __init__(self, runtime: Runtime) -> None:
-        self._services = runtime
+        self._runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        runtime = self._services
+        runtime = self._runtime
         hub = runtime.hub
         streams = GaugeMetricFamily(
             "dashboard_open_streams", "Open streams by kind.", labels=["kind"]
@@ -72,6 +74,11 @@ class DashboardCollector(Collector):
             failures.add_metric([name], poller.failures)
         yield lag
         yield failures
+        size = wal.wal_bytes(runtime.engine)
+        if size is not None:
+            yield GaugeMetricFamily(
+                "dashboard_sqlite_wal_bytes", "Size of the SQLite write-ahead log.", value=size
+            )
 
 
 def registry_for(runtime: Runtime) -> CollectorRegistry:

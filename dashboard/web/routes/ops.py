@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from dashboard.runtime import Runtime
+from dashboard.store import wal
 from dashboard.web.metrics import exposition
 
 router = APIRouter(tags=["operations"])
@@ -27,7 +28,10 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Not ready: see the checks."}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready for traffic: the store answers, the pollers run and are not lagging."""
+    """Ready for traffic: the store answers, the pollers run and are not lagging.
+
+    On SQLite it also names the WAL's size, with a warning past ``wal_warn_bytes``.
+    """
     runtime: Runtime = request.app.state.runtime
     checks: dict[str, Any] = {}
     try:
@@ -46,10 +50,23 @@ async def readyz(request: Request) -> JSONResponse:
         else:
             checks[f"poller:{name}"] = f"ok ({lag:.2f} s)"
     ready = all(str(v).startswith("ok") for v in checks.values())
+    # Named, not failing: a big WAL costs disk, and taking the node out would not shrink it.
+    size = await asyncio.to_thread(wal.wal_bytes, runtime.engine)
+    if size is not None:
+        checks["wal"] = _wal_check(size, runtime.settings.wal_warn_bytes)
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,
         headers={"Cache-Control": "no-store"},
+    )
+
+
+def _wal_check(size: int, warn_bytes: int) -> str:
+    if size <= warn_bytes:
+        return f"ok ({size / 1_048_576:.1f} MB)"
+    return (
+        f"warning: {size / 1_048_576:.1f} MB, past {warn_bytes / 1_048_576:.0f} MB "
+        "(a reader holding a transaction keeps it from shrinking)"
     )
 
 

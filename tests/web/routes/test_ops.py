@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -66,3 +69,19 @@ def test_metrics_count_streams_events_deliveries_and_ticks(
     assert 'dashboard_poll_lag_seconds{poller="prices"}' in text
     runtime.hub.disconnect(connection)
     assert 'dashboard_open_streams{kind="ndjson"} 0.0' in client.get("/metrics").text
+
+
+def test_readyz_and_metrics_name_the_wal_and_its_size_past_the_threshold(
+    limited_client: Callable[..., TestClient], session: Session
+) -> None:
+    # Was: a WAL growing without bound was reported nowhere (issue 18, item 13).
+    client = limited_client(wal_warn_bytes=0)
+    add_tick(session, make_instrument(session, "ACME"), 10.0)  # some pages in the WAL
+    wait_until(lambda: client.get("/readyz").status_code == 200)
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"  # named, not failing: leaving would not shrink it
+    assert ready["checks"]["wal"].startswith("warning: ") and "past 0 MB" in ready["checks"]["wal"]
+    sizes = re.findall(r"^dashboard_sqlite_wal_bytes (\S+)$", client.get("/metrics").text, re.M)
+    assert len(sizes) == 1 and float(sizes[0]) > 0
+    roomy = limited_client().get("/readyz").json()["checks"]["wal"]
+    assert roomy.startswith("ok (") and roomy.endswith(" MB)")
