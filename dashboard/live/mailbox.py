@@ -123,6 +123,11 @@ class Connection:
             logger.warning("mailbox overflow for user %s; closing its stream", self.user_id)
             self.overflowed = True
             self.close("overflow")
+            if self.busy_since and self.stream_task is not None:
+                # Stuck in a send, the stream would notice the close only when that send
+                # ends, maybe never: end it now. The client resumes from its cursor.
+                self.stream_task.cancel()
+                self.stream_task = None
             return False
         self.notices.append(notice)
         return True

@@ -239,10 +239,10 @@ class LiveSession:
             token_id=self.subscriber.token_id,
             address=self.subscriber.address,
         )
-        if self.kind == "sse":
-            # This generator runs in the SSE layer's sending task: cancelling it ends the
-            # response, which is how the stall watchdog cuts off a client that stopped reading.
-            connection.watch(asyncio.current_task())
+        # This generator runs in the task that sends to the client (the SSE layer's, the
+        # streaming response's, the WebSocket's sender): cancelling it ends the stream, which
+        # is how the stall watchdog cuts off a client that stopped reading, on every transport.
+        connection.watch(asyncio.current_task())
         try:
             snapshot = self._snapshot(symbols)
             if snapshot is not None:

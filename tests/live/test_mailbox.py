@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -68,3 +69,25 @@ def test_drain_restarts_the_watchdog_clock_for_each_message_and_stops_it_while_w
             await waiting
 
     asyncio.run(scenario())
+
+
+def test_regression_an_overflow_ends_a_stream_stuck_in_a_send_at_once() -> None:
+    # Was: the "mailbox overflow … closing" line was logged, but a stream blocked in a send
+    # to a client that stopped reading stayed open for good (issue 18, item 11).
+    async def scenario() -> bool:
+        hub = Hub(mailbox_size=1)
+        connection = hub.connect(user_id=1)
+        stuck = asyncio.get_running_loop().create_future()
+
+        async def blocked_send() -> None:
+            await stuck
+
+        sender = asyncio.create_task(blocked_send())
+        connection.watch(sender)  # busy sending from now on
+        for i in range(2):
+            hub.publish_notice(notice(i + 1, b"n"), Audience(everyone=True))
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(sender, 1)
+        return sender.cancelled() and connection.end_reason == "overflow"
+
+    assert asyncio.run(scenario())

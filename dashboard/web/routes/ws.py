@@ -36,6 +36,7 @@ router = APIRouter()
 
 MAX_SYMBOLS_PER_MESSAGE = 100
 MAX_MESSAGE_BYTES = 16_384
+STALLED_CLOSE_SECONDS = 1.0
 
 
 @router.websocket("/ws")
@@ -60,14 +61,24 @@ async def websocket_stream(
     session = LiveSession(runtime, subscriber, kind="ws", cursor=parse_cursor(after), symbols=())
     writer = SocketWriter(websocket)
     sender = asyncio.create_task(send_session(session, writer))
+    receiver = asyncio.create_task(_receive(session, writer))
     try:
-        await _receive(session, writer)
-    except WebSocketDisconnect:
-        pass
+        # Whichever ends first ends the socket: the client left, or the session ended (or
+        # the stall watchdog cancelled a sender whose client stopped reading).
+        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+        for task in (sender, receiver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
+    if sender.cancelled():
+        # Cut off by the stall watchdog: a client that does not read will not read a close
+        # frame either, so the polite close gets a moment and then the handler returns.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="stalled"),
+                STALLED_CLOSE_SECONDS,
+            )
 
 
 def _same_origin(websocket: WebSocket) -> bool:
