@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from dashboard.accounts import tokens
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument, make_user
 from tests.ws_client import receive_json, until_ready
 
@@ -145,3 +146,32 @@ def test_binary_frames_and_impossible_ids_get_an_error_and_the_socket_stays(
             assert receive_json(ws) == {"type": "error", "detail": '"id" must be a notification id'}
         ws.send("ping")
         assert ws.recv(timeout=10) == "pong"
+
+
+def test_a_socket_the_stall_watchdog_cuts_off_ends_and_leaves_the_hub(
+    live_server: LiveServer, session: Session
+) -> None:
+    # The WebSocket obeys the same stall rule as the page's stream (issue 18, item 11). A
+    # real frozen socket takes minutes to fill loopback's buffers, so the test makes the
+    # watchdog see one stuck in a send and checks what cutting it off does.
+    hub = live_server.runtime.hub
+    with connect(ws_url(live_server)) as ws:
+        until_ready(ws)
+        wait_until(lambda: hub.connection_count == 1)
+        [connection] = list(hub._connections)
+        assert connection.stream_task is not None  # the sender is watched, as SSE's is
+        assert hub.loop is not None
+
+        def stuck_in_a_send() -> int:
+            connection.busy_since = 1.0
+            return hub.cut_off_stalled(0.5, now=100.0)
+
+        async def on_the_loop() -> int:
+            return stuck_in_a_send()
+
+        assert asyncio.run_coroutine_threadsafe(on_the_loop(), hub.loop).result(5) == 1
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1013, "stalled")
+    wait_until(lambda: hub.connection_count == 0)
