@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+# Playwright's 5 s default for a retrying expect: a page's first load and stream connect,
+# on a 2-core machine running the whole suite under coverage, took longer now and then
+# (the chip still said "connecting"). A page that never connects still fails, later.
+expect.set_options(timeout=15_000)
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this
