@@ -7,16 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response, expect, sync_playwright
 
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-# Playwright's 5 s default for a retrying expect: a page's first load and stream connect,
-# on a 2-core machine running the whole suite under coverage, took longer now and then
-# (the chip still said "connecting"). A page that never connects still fails, later.
-expect.set_options(timeout=15_000)
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in this
@@ -37,3 +32,31 @@ def log_in(page: Page, base_url: str, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base_url}/")
+
+
+class StreamWatch:
+    """What a page's ``/events`` requests got, and what its console said, for a failure
+    message: a page whose chip never goes live should say why."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.events: list[str] = []
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
+        page.on("console", lambda message: self.events.append(f"console {message.text}"))
+        page.on("pageerror", lambda error: self.events.append(f"page error {error}"))
+
+    def _response(self, response: Response) -> None:
+        if "/events" in response.url:
+            content_type = response.headers.get("content-type", "")
+            self.events.append(f"{response.status} {content_type} {response.url}")
+
+    def _failed(self, request: Request) -> None:
+        if "/events" in request.url:
+            self.events.append(f"failed {request.failure} {request.url}")
+
+    def expect_live(self) -> None:
+        try:
+            expect(self.page.locator("#connection")).to_have_text("live")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n/events and console: {self.events}") from None

@@ -7,7 +7,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 from sqlmodel import Session, select
 
 from dashboard.models import Instrument, Severity
-from tests.browser.conftest import ARTIFACTS, log_in
+from tests.browser.conftest import ARTIFACTS, StreamWatch, log_in
 from tests.browser.test_accessibility import serious_violations
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
@@ -100,8 +100,9 @@ def test_themes_steady_numbers_and_calm_motion(
 
     context = browser.new_context(reduced_motion="reduce")
     page = context.new_page()
+    watch = StreamWatch(page)
     page.goto(live_server.base_url)
-    expect(page.locator("#connection")).to_have_text("live")
+    watch.expect_live()
     price = page.locator("#tile-ACME .tile-price")
     assert "tabular-nums" in price.evaluate("el => getComputedStyle(el).fontVariantNumeric")
     acme = session.exec(select(Instrument).where(Instrument.symbol == "ACME")).one()
@@ -134,8 +135,9 @@ def test_the_first_load_of_the_dashboard_weighs_under_150_kb(
         transferred[request.url] = sizes["responseHeadersSize"] + sizes["responseBodySize"]
 
     page.on("requestfinished", count)
+    watch = StreamWatch(page)
     page.goto(live_server.base_url)
-    expect(page.locator("#connection")).to_have_text("live")
+    watch.expect_live()
     expect(page.locator("#inbox .notification")).to_have_count(2)
     total = sum(transferred.values())
     print(f"dashboard first load: {total} bytes in {len(transferred)} responses")

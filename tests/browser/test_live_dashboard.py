@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 from sqlmodel import Session
 
 from tests.browser.conftest import ARTIFACTS, log_in
@@ -89,4 +91,24 @@ def test_the_admin_form_shows_a_field_error_inline_then_sends_once_fixed(
     expect(page.locator("#username-error")).to_have_count(0)
     expect(page.locator("#recent")).to_contain_text("user: bob")
     assert page.evaluate("window.__sameDocument") is True
+    context.close()
+
+
+def test_regression_the_stream_connects_even_when_the_sse_extension_loads_late(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: with both scripts deferred, htmx started on a timer as soon as it ran, and an
+    # SSE extension that arrived after that was never applied: the page never connected
+    # ("connecting" for good, in about one full test run in three).
+    make_instrument(session, "ACME")
+    context = browser.new_context()
+    page = context.new_page()
+
+    def late_extension(route: Route) -> None:
+        time.sleep(0.5)  # the extension's script arrives after htmx has run
+        route.continue_()
+
+    page.route("**/ext/hx-sse.min.js", late_extension)
+    page.goto(live_server.base_url)
+    expect(page.locator("#connection")).to_have_text("live")
     context.close()
