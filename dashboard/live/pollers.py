@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -24,7 +25,7 @@ _T = TypeVar("_T")
 _ERROR_BACKOFF_SECONDS = 1.0
 
 
-class Poller:
+class Poller(ABC):
     """The loop shared by the pollers: wait for a wake-up or the interval, then poll."""
 
     def __init__(self, *, interval: float) -> None:
@@ -61,9 +62,9 @@ class Poller:
         """
         call_on_loop(self._loop, self._wake.set)
 
+    @abstractmethod
     async def poll_once(self) -> bool:
         """Handle one batch; return True when more rows are waiting."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()

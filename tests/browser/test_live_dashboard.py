@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import Browser, Route, expect
 from sqlmodel import Session
@@ -101,14 +99,22 @@ def test_regression_the_stream_connects_even_when_the_sse_extension_loads_late(
     # SSE extension that arrived after that was never applied: the page never connected
     # ("connecting" for good, in about one full test run in three).
     make_instrument(session, "ACME")
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
+    held: list[Route] = []
 
-    def late_extension(route: Route) -> None:
-        time.sleep(0.5)  # the extension's script arrives after htmx has run
-        route.continue_()
+    def hold(route: Route) -> None:
+        held.append(route)  # answered below, once htmx has run
 
-    page.route("**/ext/hx-sse.min.js", late_extension)
-    page.goto(live_server.base_url)
+    page.route("**/ext/hx-sse.min.js", hold)
+    page.goto(live_server.base_url, wait_until="commit")
+    # bypass_csp: wait_for_function evaluates its condition from a string. Polled on a
+    # timer: animation frames do not run while the page waits for a blocking script.
+    page.wait_for_function("typeof window.htmx === 'object'", polling=50)
+    assert len(held) == 1
+    # A page-side timer queued after htmx's own start timer: by the time it fires, htmx
+    # has started (deferred) or is waiting for DOMContentLoaded (not deferred).
+    page.evaluate("() => new Promise(resolve => setTimeout(resolve, 0))")
+    held[0].continue_()
     expect(page.locator("#connection")).to_have_text("live")
     context.close()

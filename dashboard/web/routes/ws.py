@@ -65,15 +65,16 @@ async def websocket_stream(
     try:
         # Whichever ends first ends the socket: the client left, or the session ended (or
         # the stall watchdog cancelled a sender whose client stopped reading).
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in (sender, receiver):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-    if sender.cancelled():
-        # Cut off by the stall watchdog: a client that does not read will not read a close
-        # frame either, so the polite close gets a moment and then the handler returns.
+    if sender in done and sender.cancelled():
+        # Cut off by the stall watchdog (not by the cancels above, after the client left): a
+        # client that does not read will not read a close frame either, so the polite close
+        # gets a moment and then the handler returns.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="stalled"),
