@@ -20,26 +20,33 @@ class RequestIdFilter(logging.Filter):
 # A request target's query string: "/ws?token=…" as uvicorn writes it in its own lines.
 _QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
 REDACTED = "?[redacted]"
+# A header that can carry a credential, as a debug line of the WebSocket library shows it
+# ("< authorization: Bearer …"): the name stays, the value goes.
+_CREDENTIAL_HEADER = re.compile(
+    r"(?im)^([<>]?\s*(?:authorization|proxy-authorization|cookie|set-cookie"
+    r"|sec-websocket-protocol|x-csrf-token)\s*:\s*).*$"
+)
 
 
-def redact_queries(text: str) -> str:
-    """``text`` with the query string of every request target in it replaced.
+def redact(text: str) -> str:
+    """``text`` without credentials: request targets' query strings (``WS /ws?token=…``)
+    and the values of headers that carry one are replaced."""
+    text = _QUERY.sub(lambda match: match[1] + REDACTED, text)
+    return _CREDENTIAL_HEADER.sub(lambda match: match[1] + "[redacted]", text)
 
-    A query can carry a credential (``WS /ws?token=…``), so no log line keeps one.
+
+class RedactCredentialsFilter(logging.Filter):
+    """Redact credentials in every record, the ASGI server's and libraries' included.
+
+    The message is formatted here, once, so a credential passed as an argument (the
+    WebSocket library logs each header as ``"< %s: %s"``) is caught with its name.
     """
-    return _QUERY.sub(lambda match: match[1] + REDACTED, text)
-
-
-class RedactQueriesFilter(logging.Filter):
-    """Redact request targets' query strings in every record, the ASGI server's included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_queries(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact_queries(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
         return True
 
 
@@ -61,14 +68,14 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {
             "request_id": {"()": RequestIdFilter},
-            "redact_queries": {"()": RedactQueriesFilter},
+            "redact_credentials": {"()": RedactCredentialsFilter},
         },
         "formatters": {"default": formatter},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
-                "filters": ["request_id", "redact_queries"],
+                "filters": ["request_id", "redact_credentials"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -224,6 +224,36 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
+class LoginSession(SQLModel, table=True):
+    """One sign-in of a browser. The cookie holds a random secret; only its SHA-256 is here.
+
+    Signing out deletes the row, so a copied cookie is dead in every process at once.
+    """
+
+    __tablename__ = "login_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    secret_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
+    address: str | None = Field(default=None, max_length=64)
+    user_agent: str | None = Field(default=None, max_length=200)
+
+
+class CredentialEnd(SQLModel, table=True):
+    """A log of ended credentials (a login session or an API token), read by every process
+    after a cursor so the streams a credential opened end wherever they are."""
+
+    __tablename__ = "credential_end"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10, description="login or token")
+    credential_id: int = Field(description="login_session.id or api_token.id")
+    reason: str = Field(max_length=20, description="a wire end reason, e.g. signed-out")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+
+
 class WatchlistItem(SQLModel, table=True):
     """An instrument on a user's dashboard, at a position."""
 

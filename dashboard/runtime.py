@@ -4,7 +4,6 @@ its background tasks (pollers, keep-alive, stall watchdog, feed, retention)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Coroutine
@@ -16,8 +15,10 @@ import anyio
 from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine
 
+from dashboard.accounts.logins import Lifetimes
 from dashboard.accounts.ratelimit import LoginLimiter
 from dashboard.inbox.live import LiveNotifier
+from dashboard.live.credential_poller import CredentialPoller
 from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub, run_keepalive, run_stall_watchdog
 from dashboard.live.notification_poller import NotificationPoller, ScheduledPublisher
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 # How long stop() waits for queries still running in worker threads.
 _QUERY_GRACE_SECONDS = 2.0
+# How long stop() waits for the cancelled background tasks to end.
+_TASK_GRACE_SECONDS = 1.0
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Runtime:
     price_poller: PricePoller
     notification_poller: NotificationPoller
     scheduled_publisher: ScheduledPublisher
+    credential_poller: CredentialPoller
     login_limiter: LoginLimiter
     feed: SimulatedFeed | None
     # Set by sse-starlette when the server is told to exit; shared by every stream.
@@ -65,9 +69,11 @@ class Runtime:
         self.hub.loop = asyncio.get_running_loop()
         await self.price_poller.prime()
         await self.notification_poller.prime()
+        await self.credential_poller.prime()
         self._spawn(self.price_poller.run(), "price-poller")
         self._spawn(self.notification_poller.run(), "notification-poller")
         self._spawn(self.scheduled_publisher.run(), "scheduled-publisher")
+        self._spawn(self.credential_poller.run(), "credential-poller")
         self._spawn(run_keepalive(self.hub, self.settings.keepalive_interval), "keepalive")
         self._spawn(run_stall_watchdog(self.hub, self.settings.sse_send_timeout), "stall-watchdog")
         self.shutdown_event = anyio.Event()
@@ -96,6 +102,11 @@ class Runtime:
         )
 
     @property
+    def lifetimes(self) -> Lifetimes:
+        """How long logins last (settings.session_idle_hours / session_absolute_hours)."""
+        return lifetimes_from(self.settings)
+
+    @property
     def live(self) -> LiveNotifier:
         """What the inbox actions tell once a change is committed."""
         return LiveNotifier(hub=self.hub, wake_notification_poller=self.notification_poller.wake)
@@ -105,6 +116,7 @@ class Runtime:
             "prices": self.price_poller,
             "notifications": self.notification_poller,
             "scheduled": self.scheduled_publisher,
+            "credentials": self.credential_poller,
         }
 
     def tasks_running(self) -> bool:
@@ -124,9 +136,16 @@ class Runtime:
         self.hub.close_all()
         for task in self._tasks:
             task.cancel()
+        if self._tasks:
+            # Bounded: one task that ignored its cancel must not hold the process's exit.
+            _, stuck = await asyncio.wait(self._tasks, timeout=_TASK_GRACE_SECONDS)
+            for task in stuck:
+                logger.warning("background task %s did not stop when cancelled", task.get_name())
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.error(
+                    "background task %s had failed", task.get_name(), exc_info=task.exception()
+                )
         self._tasks.clear()
         if self.feed is not None:
             try:
@@ -148,6 +167,13 @@ class Runtime:
         deadline = time.monotonic() + _QUERY_GRACE_SECONDS
         while checked_out() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+
+
+def lifetimes_from(settings: Settings) -> Lifetimes:
+    return Lifetimes(
+        idle=timedelta(hours=settings.session_idle_hours),
+        absolute=timedelta(hours=settings.session_absolute_hours),
+    )
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -182,6 +208,13 @@ def build_runtime(settings: Settings) -> Runtime:
         alerts=AlertEvaluator(open_session=open_session),
         on_alerts_fired=notification_poller.wake,
     )
+    credential_poller = CredentialPoller(
+        open_session=open_session,
+        hub=hub,
+        lifetimes=lifetimes_from(settings),
+        interval=settings.credential_poll_interval,
+        batch_size=settings.poll_batch_size,
+    )
     feed = None
     if settings.feed_enabled:
         feed = SimulatedFeed(
@@ -201,6 +234,7 @@ def build_runtime(settings: Settings) -> Runtime:
         price_poller=price_poller,
         notification_poller=notification_poller,
         scheduled_publisher=scheduled_publisher,
+        credential_poller=credential_poller,
         login_limiter=LoginLimiter(
             storage_uri=settings.rate_limit_storage,
             per_account_and_address=settings.login_limit_per_account_and_address,

@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(
         "memory://", description="Where login counts live: memory:// or redis://host:port."
     )
+    session_idle_hours: float = Field(
+        168.0,
+        gt=0,
+        description="A login not used for this long ends (an open page counts as use).",
+    )
+    session_absolute_hours: float = Field(
+        720.0, gt=0, description="A login ends this long after sign-in, however much it is used."
+    )
+    credential_poll_interval: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds between looks at the credential end log: how soon a sign-out or "
+        "a revoked token elsewhere ends this process's streams.",
+    )
     max_alerts_per_user: int = Field(100, ge=1, description="Price alerts one user may keep.")
     max_tokens_per_user: int = Field(20, ge=1, description="Live API tokens one user may hold.")
     max_streams_per_user: int = Field(

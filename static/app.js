@@ -15,18 +15,66 @@
     chip.dataset.state = state;
     chip.textContent = label;
   }
+  // Set once the stream says this login has ended: nothing reconnects after that.
+  let signedOut = false;
+  function reconnecting() {
+    if (!signedOut) setConnection("reconnecting", "reconnecting");
+  }
   document.addEventListener("htmx:sse:after:connection", () => setConnection("live", "live"));
-  document.addEventListener("htmx:sse:error", () => setConnection("reconnecting", "reconnecting"));
-  document.addEventListener("htmx:sse:close", () => setConnection("reconnecting", "reconnecting"));
+  document.addEventListener("htmx:sse:error", reconnecting);
+  document.addEventListener("htmx:sse:close", reconnecting);
   document.addEventListener("visibilitychange", () => {
     // htmx pauses the stream while the tab is hidden and reconnects when it is shown.
+    if (signedOut) return;
     if (document.hidden) setConnection("paused", "paused");
-    else setConnection("reconnecting", "reconnecting");
+    else reconnecting();
   });
   // A stream that ends cleanly (server restart) is reconnected by htmx; say so meanwhile.
   document.addEventListener("htmx:sse:before:connection", (event) => {
-    if (event.detail.connection?.attempt > 0) setConnection("reconnecting", "reconnecting");
+    if (signedOut) event.detail.connection.cancelled = true;
+    else if (event.detail.connection?.attempt > 0) reconnecting();
   });
+  // The server's "end" event: a restart ("shutdown") is reconnected as usual; a login that
+  // ended (signed out in this or another tab or device, expired) shows the signed-out state,
+  // hides the private parts of the page and stops reconnecting.
+  document.addEventListener("end", (event) => {
+    let reason;
+    try {
+      reason = JSON.parse(event.detail?.data ?? "{}").reason;
+    } catch {
+      return;
+    }
+    if (reason === "signed-out") showSignedOut();
+  });
+  function showSignedOut() {
+    signedOut = true;
+    setConnection("signed-out", "signed out");
+    document.body.classList.add("is-signed-out");
+    const banner = document.getElementById("signed-out");
+    if (banner) banner.hidden = false;
+  }
+  // An htmx request the server refused: it swaps nothing (HX-Reswap: none) and says why in
+  // headers. A login that ended shows the signed-out state; anything else a short notice.
+  document.addEventListener("htmx:response:error", (event) => {
+    const headers = event.detail?.ctx?.response?.headers;
+    if (!headers?.get?.("X-Error")) return;
+    if (headers.get("X-Signed-Out") === "true" && document.getElementById("signed-out")) {
+      showSignedOut();
+      return;
+    }
+    showRequestError(decodeURIComponent(headers.get("X-Error")));
+  });
+  function showRequestError(message) {
+    let notice = document.getElementById("request-error");
+    if (!notice) {
+      notice = document.createElement("p");
+      notice.id = "request-error";
+      notice.className = "request-error";
+      notice.setAttribute("role", "alert");
+      document.getElementById("main")?.prepend(notice);
+    }
+    notice.textContent = message;
+  }
 
   // A badge carries (version, cursor). A click's answer and the stream's message about the
   // same click can arrive in either order: the older count must never replace the newer.
@@ -59,6 +107,26 @@
       if (stale) tasks.splice(i, 1);
     }
   });
+
+  // A notification's own page marks it read once a person sees it: a POST (no GET changes
+  // anything), sent when the page is visible and not being prerendered by the browser.
+  function markReadOnView() {
+    const form = document.querySelector("form[data-mark-read-on-view]");
+    if (!form || document.prerendering || document.hidden) return;
+    form.removeAttribute("data-mark-read-on-view");
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { "X-CSRF-Token": csrf ?? "" },
+      redirect: "manual",
+    }).then((response) => {
+      // A redirect (the plain form's answer) or OK: it is read; the button has done its job.
+      if (response.ok || response.type === "opaqueredirect") form.remove();
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markReadOnView);
+  document.addEventListener("prerenderingchange", markReadOnView);
+  document.addEventListener("visibilitychange", markReadOnView);
 
   // Toasts (critical notifications) stay until dismissed: by their button or Escape.
   document.addEventListener("click", (event) => {

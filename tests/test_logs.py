@@ -9,7 +9,7 @@ import logging.config
 
 import pytest
 
-from dashboard.logs import RedactQueriesFilter, logging_config, redact_queries
+from dashboard.logs import RedactCredentialsFilter, logging_config, redact
 from dashboard.web.middleware import request_id
 
 
@@ -51,24 +51,37 @@ def test_each_line_carries_the_request_id(log_format: str) -> None:
         ("GET /api/stream?symbols=A,B 200", "GET /api/stream?[redacted] 200"),
         ("no request target here? fine", "no request target here? fine"),
         ("/plain/path 200", "/plain/path 200"),
+        ("< authorization: Bearer dash_secret", "< authorization: [redacted]"),
+        (
+            "< Sec-WebSocket-Protocol: dashboard, bearer.dash_s",
+            "< Sec-WebSocket-Protocol: [redacted]",
+        ),
+        ("> Set-Cookie: dashboard_session=abc; Path=/", "> Set-Cookie: [redacted]"),
+        ("Cookie: dashboard_session=abc", "Cookie: [redacted]"),
+        ("< user-agent: Python/3.11", "< user-agent: Python/3.11"),
+        ("the authorization header was missing", "the authorization header was missing"),
     ],
 )
-def test_request_targets_lose_their_query_strings(line: str, logged: str) -> None:
-    assert redact_queries(line) == logged
+def test_request_targets_and_credential_headers_lose_their_secrets(line: str, logged: str) -> None:
+    assert redact(line) == logged
 
 
 def test_a_credential_in_a_query_never_reaches_a_log_line() -> None:
     # Was: uvicorn's own "WebSocket /ws?token=…" line wrote every token, wrong ones too.
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactQueriesFilter())
+    handler.addFilter(RedactCredentialsFilter())
     logger = logging.getLogger("uvicorn.error.redaction-test")
     logger.addHandler(handler)
     logger.propagate = False
     try:
         logger.warning('%s - "WebSocket %s" 403', "127.0.0.1:9", "/ws?token=dash_abc123")
         logger.warning("refused /ws?token=dash_def456 outright")
+        # The WebSocket library's debug lines pass each header as arguments.
+        logger.warning("< %s: %s", "authorization", "Bearer dash_ghi789")
+        logger.warning("< %s: %s", "sec-websocket-protocol", "dashboard, bearer.dash_jkl0")
     finally:
         logger.removeHandler(handler)
     text = stream.getvalue()
     assert "dash_" not in text and text.count("?[redacted]") == 2
+    assert text.count(": [redacted]") == 2

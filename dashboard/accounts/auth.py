@@ -1,4 +1,4 @@
-"""Passwords (argon2), users, the login session, and CSRF tokens."""
+"""Passwords (argon2), users, signing in and out of the cookie session, and CSRF tokens."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.requests import HTTPConnection
 
-from dashboard.models import User
+from dashboard.accounts import logins
+from dashboard.models import LoginSession, User
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
 PASSWORD_MIN_LENGTH = 8
-SESSION_USER_KEY = "user_id"
 SESSION_CSRF_KEY = "csrf"
-# A random id per login, so the streams a login opened can be ended with it.
-SESSION_ID_KEY = "sid"
+# The login's secret (see dashboard.accounts.logins); the store knows only its hash.
+SESSION_SECRET_KEY = "sid"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -82,26 +82,49 @@ def authenticate(*, session: Session, username: str, password: str) -> User | No
     return user
 
 
-def log_in(conn: HTTPConnection, user: User) -> None:
-    """Start a fresh session for ``user`` (a new CSRF token too: no fixation)."""
+def log_in(conn: HTTPConnection, user: User, *, session: Session) -> LoginSession:
+    """Start a login for ``user`` in the store and a fresh cookie session (a new CSRF
+    token too: no fixation)."""
+    assert user.id is not None
+    login, secret = logins.start(
+        session=session,
+        user_id=user.id,
+        address=conn.client.host if conn.client else None,
+        user_agent=conn.headers.get("user-agent"),
+    )
     conn.session.clear()
-    conn.session[SESSION_USER_KEY] = user.id
-    conn.session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
+    conn.session[SESSION_SECRET_KEY] = secret
     conn.session[SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
+    return login
 
 
-def log_out(conn: HTTPConnection) -> None:
+def signed_in(
+    conn: HTTPConnection, *, session: Session, lifetimes: logins.Lifetimes
+) -> tuple[LoginSession, User] | None:
+    """This cookie's live login and its user, or None (no cookie, signed out, expired)."""
+    secret = cookie_secret(conn)
+    if secret is None:
+        return None
+    found = logins.find(session=session, secret=secret, lifetimes=lifetimes)
+    if found is None:
+        # The login ended: the cookie forgets it, so later requests are plainly anonymous.
+        conn.session.pop(SESSION_SECRET_KEY, None)
+    return found
+
+
+def log_out(conn: HTTPConnection, *, session: Session, lifetimes: logins.Lifetimes) -> int | None:
+    """End this cookie's login in the store and clear the cookie; the login's id, if any."""
+    found = signed_in(conn, session=session, lifetimes=lifetimes)
     conn.session.clear()
+    if found is None or found[0].id is None:
+        return None
+    logins.end(session=session, login_id=found[0].id)
+    return found[0].id
 
 
-def session_user_id(conn: HTTPConnection) -> int | None:
-    value = conn.session.get(SESSION_USER_KEY)
-    return value if isinstance(value, int) else None
-
-
-def login_session_id(conn: HTTPConnection) -> str | None:
-    """The id of this login (None for a session from before ids, or no login)."""
-    value = conn.session.get(SESSION_ID_KEY)
+def cookie_secret(conn: HTTPConnection) -> str | None:
+    """The login secret the cookie carries (not yet checked against the store)."""
+    value = conn.session.get(SESSION_SECRET_KEY)
     return value if isinstance(value, str) else None
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
+from dashboard.accounts import credential_ends
 from dashboard.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "dash_"
@@ -87,5 +88,13 @@ def revoke(*, session: Session, user_id: int, token_id: int) -> bool:
         return False
     row.revoked_at = utcnow()
     session.add(row)
+    # Logged with the revocation so every process ends the streams the token opened.
+    credential_ends.record(session=session, kind="token", credential_id=token_id, reason="revoked")
     session.commit()
     return True
+
+
+def is_live(*, session: Session, token_id: int) -> bool:
+    """The token exists and is not revoked (checked before each write a socket asks for)."""
+    row = session.get(ApiToken, token_id)
+    return row is not None and row.revoked_at is None

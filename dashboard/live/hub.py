@@ -95,7 +95,7 @@ class Hub:
         symbols: Iterable[str] | None = None,
         price_format: PriceFormat = "html",
         kind: StreamKind = "sse",
-        login_session: str | None = None,
+        login_session: int | None = None,
         token_id: int | None = None,
         address: str | None = None,
     ) -> Connection:
@@ -145,6 +145,10 @@ class Hub:
     def streams_from(self, address: str) -> int:
         """How many streams the client at ``address`` has open in this process."""
         return self._by_address.get(address, 0)
+
+    def open_logins(self) -> set[int]:
+        """The login sessions with a stream open in this process (their pages are in use)."""
+        return {c.login_session for c in self._connections if c.login_session is not None}
 
     def online_user_ids(self) -> set[int]:
         return set(self._by_user)
@@ -319,7 +323,7 @@ class Hub:
         *,
         reason: str,
         user_id: int | None = None,
-        login_session: str | None = None,
+        login_session: int | None = None,
         token_id: int | None = None,
     ) -> int:
         """End the open streams of a user, a login session or an API token; count them.
@@ -345,7 +349,7 @@ class Hub:
         *,
         reason: str,
         user_id: int | None = None,
-        login_session: str | None = None,
+        login_session: int | None = None,
         token_id: int | None = None,
     ) -> None:
         """:meth:`end`, safe from any thread (the routes that log out or revoke run in

@@ -69,7 +69,7 @@ class Connection:
     kind: StreamKind = "sse"
     # What opened the stream, so it can be ended from outside (see Hub.end): the login
     # session's id for a cookie, the API token's row id for a token.
-    login_session: str | None = None
+    login_session: int | None = None
     token_id: int | None = None
     # The client's address, for the limit on streams per address (None: not counted).
     address: str | None = None

@@ -42,13 +42,18 @@ class NotAuthenticated(Exception):
     """A token was given and it is wrong or revoked: the stream is refused, not downgraded."""
 
 
+class SignedOut(Exception):
+    """The cookie names a login that has ended (signed out, elsewhere too, or expired): the
+    stream is refused rather than served anonymously under a page that shows a user."""
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     """Who a stream is for (``user_id`` None: anonymous, prices only), what opened it,
     and from which client address."""
 
     user_id: int | None
-    login_session: str | None = None
+    login_session: int | None = None
     token_id: int | None = None
     address: str | None = None
 
@@ -60,17 +65,18 @@ class TooManyStreams(Exception):
 async def authenticate(runtime: Runtime, conn: HTTPConnection, token: str | None) -> Subscriber:
     """The subscriber of a stream: an API token when one is given, else the session cookie.
 
-    Raises :class:`NotAuthenticated` for a token that is wrong or revoked, and
+    Raises :class:`NotAuthenticated` for a token that is wrong or revoked,
+    :class:`SignedOut` for a cookie whose login has ended, and
     :class:`TooManyStreams` past the settings' limits per user or address. The look-up is
     one short store session in a worker thread: nothing is held for the stream's life.
     """
     address = conn.client.host if conn.client is not None else None
     if token is None:
-        subscriber = Subscriber(
-            user_id=auth.session_user_id(conn),
-            login_session=auth.login_session_id(conn),
-            address=address,
-        )
+        login = await asyncio.to_thread(_login_row, runtime, conn)
+        if login is None:
+            subscriber = Subscriber(user_id=None, address=address)
+        else:
+            subscriber = Subscriber(user_id=login[0], login_session=login[1], address=address)
     else:
         row = await asyncio.to_thread(_token_row, runtime, token)
         if row is None:
@@ -103,6 +109,22 @@ def _admit(runtime: Runtime, subscriber: Subscriber) -> None:
             f"Your address has {settings.max_streams_per_address} streams open, the most "
             "allowed; close one first."
         )
+
+
+def _login_row(runtime: Runtime, conn: HTTPConnection) -> tuple[int, int] | None:
+    """``(user id, login id)`` of the cookie's live login; None without a cookie login.
+
+    Raises :class:`SignedOut` when the cookie names a login that has ended.
+    """
+    if auth.cookie_secret(conn) is None:
+        return None
+    with runtime.open_session() as session:
+        found = auth.signed_in(conn, session=session, lifetimes=runtime.lifetimes)
+    if found is None:
+        raise SignedOut("This login has ended; sign in again.")
+    login, user = found
+    assert login.id is not None and user.id is not None
+    return user.id, login.id
 
 
 def _token_row(runtime: Runtime, token: str) -> tuple[int, int] | None:

@@ -70,3 +70,12 @@ def response(session: LiveSession, runtime: Runtime) -> EventSourceResponse:
         shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def ended(reason: str) -> EventSourceResponse:
+    """A stream that is only its ``end`` event (e.g. "signed-out": the page's login ended)."""
+
+    async def end_only() -> AsyncIterator[bytes]:
+        yield _named(wire.EndEvent(reason=reason))
+
+    return EventSourceResponse(end_only(), ping=0, headers={"Cache-Control": "no-store"})

@@ -32,7 +32,6 @@ from dashboard.web.routes._html import inbox_header, render_page
 logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "dashboard_session"
-SESSION_MAX_AGE = 14 * 24 * 3600
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         SessionMiddleware,
         secret_key=settings.session_secret(),
         session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE,
+        # The cookie lasts as long as a login can; the store decides whether it still does.
+        max_age=round(settings.session_absolute_hours * 3600),
         same_site="lax",
         https_only=settings.https_only_cookies,
     )
@@ -87,7 +87,24 @@ def _wants_html(request: Request) -> bool:
     )
 
 
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _htmx_error(status_code: int, detail: str, *, signed_out: bool) -> Response:
+    """An error answer htmx swaps nowhere (htmx 4 swaps error answers into the target by
+    default: a whole error page inside a list). app.js says what failed instead: the
+    signed-out state when the login has ended, else a short message from ``X-Error``."""
+    headers = {"HX-Reswap": "none", "X-Error": quote(detail)}
+    if signed_out:
+        headers["X-Signed-Out"] = "true"
+    return Response(detail, status_code=status_code, headers=headers, media_type="text/plain")
+
+
 async def _redirect_to_login(request: Request, _exc: Exception) -> Response:
+    if _is_htmx(request):
+        # A redirect would be followed and the login page swapped into the target.
+        return _htmx_error(401, "You are signed out; sign in again.", signed_out=True)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
@@ -101,6 +118,10 @@ async def _error(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """An error page for a browser, ``{"detail": …}`` JSON for everyone else."""
+    if _is_htmx(request) and not request.url.path.startswith("/api"):
+        user, _header = await asyncio.to_thread(_signed_in_header, request)
+        message = page_detail or (detail if isinstance(detail, str) else "The request failed.")
+        return _htmx_error(status_code, message, signed_out=user is None)
     if _wants_html(request):
         # The header still shows who is signed in (and their badge) on an error page; both
         # are read in a worker thread, so render_page has no query left to run on the loop.
@@ -117,15 +138,16 @@ async def _error(
 
 def _signed_in_header(request: Request) -> tuple[User | None, dict[str, Any]]:
     """Who is signed in, and their header's badge context (empty for nobody)."""
-    user_id = auth.session_user_id(request)
-    if user_id is None:
+    if auth.cookie_secret(request) is None:
         return None, {}
     runtime: Runtime = request.app.state.runtime
     with runtime.open_session() as session:
-        user = session.get(User, user_id)
-        if user is None:
+        found = auth.signed_in(request, session=session, lifetimes=runtime.lifetimes)
+        if found is None:
             return None, {}
-        return user, inbox_header(session, user_id)
+        user = found[1]
+        assert user.id is not None
+        return user, inbox_header(session, user.id)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from sqlmodel import Session
+from starlette.requests import HTTPConnection
 
-from dashboard.accounts import auth, tokens
-from dashboard.models import User
+from dashboard.accounts import auth, logins, tokens
+from dashboard.models import LoginSession, User
 from dashboard.runtime import Runtime
 
 # Ids are 64-bit in the store; a larger number in a URL is a 422, not a driver overflow.
@@ -39,27 +40,44 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_current_user(request: Request, session: SessionDep) -> User | None:
-    user_id = auth.session_user_id(request)
-    return None if user_id is None else session.get(User, user_id)
+def get_lifetimes(runtime: RuntimeDep) -> logins.Lifetimes:
+    return runtime.lifetimes
+
+
+LifetimesDep = Annotated[logins.Lifetimes, Depends(get_lifetimes)]
+
+
+def get_login(
+    request: Request, session: SessionDep, lifetimes: LifetimesDep
+) -> tuple[LoginSession, User] | None:
+    """The request's live login (from the store) and its user, or None."""
+    return auth.signed_in(request, session=session, lifetimes=lifetimes)
+
+
+LoginDep = Annotated[tuple[LoginSession, User] | None, Depends(get_login)]
+
+
+def get_current_user(login: LoginDep) -> User | None:
+    return None if login is None else login[1]
 
 
 CurrentUser = Annotated[User | None, Depends(get_current_user)]
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: HTTPConnection) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (a request or a WebSocket handshake)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def get_api_user(request: Request, session: SessionDep) -> User | None:
+def get_api_user(request: Request, session: SessionDep, login: LoginDep) -> User | None:
     """The user of an API request: a bearer token, else the session cookie.
 
     A token that is given but wrong is refused (401) rather than treated as anonymous.
     """
     token = bearer_token(request)
     if token is None:
-        return get_current_user(request, session)
+        return get_current_user(login)
     user = tokens.user_for(session=session, token=token)
     if user is None:
         raise HTTPException(

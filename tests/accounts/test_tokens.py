@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from dashboard.accounts import tokens
+from dashboard.accounts import credential_ends, tokens
 from dashboard.models import ApiToken, User
 from tests.factories import make_user
 
@@ -186,3 +186,19 @@ def test_issuing_past_the_limit_is_refused_and_revoked_tokens_do_not_count(
     assert first.id is not None
     tokens.revoke(session=session, user_id=alice.id, token_id=first.id)
     tokens.issue(session=session, user_id=alice.id, name="two", limit=1)
+
+
+def test_revoking_logs_the_end_once_so_every_process_ends_the_tokens_streams(
+    session: Session,
+) -> None:
+    alice = make_user(session, "alice")
+    row, _token = tokens.issue(session=session, user_id=uid(alice), name="a")
+    assert tokens.is_live(session=session, token_id=token_id(row))
+    assert tokens.revoke(session=session, user_id=uid(alice), token_id=token_id(row))
+    assert not tokens.revoke(session=session, user_id=uid(alice), token_id=token_id(row))
+    assert not tokens.is_live(session=session, token_id=token_id(row))
+    assert not tokens.is_live(session=session, token_id=token_id(row) + 100)
+    logged = credential_ends.after(session=session, cursor=0, limit=10)
+    assert [(e.kind, e.credential_id, e.reason) for e in logged] == [
+        ("token", token_id(row), "revoked")
+    ]

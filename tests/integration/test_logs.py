@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from dashboard.accounts import tokens
 from tests.factories import make_user
@@ -29,10 +30,23 @@ def test_regression_no_api_token_reaches_the_log_whichever_way_it_came_in(
     )
     ws_base = server.base_url.replace("http", "ws")
     try:
-        with connect(f"{ws_base}/ws?token={good}&after=0") as ws:
-            until_ready(ws)
-        with connect(f"{ws_base}/ws?token={wrong}") as ws, pytest.raises(ConnectionClosed):
-            ws.recv(timeout=10)
+        for secret in (good, wrong):
+            # Each way a socket can bring its token: query, header, subprotocol.
+            ways = [
+                connect(f"{ws_base}/ws?token={secret}&after=0"),
+                connect(f"{ws_base}/ws", additional_headers={"Authorization": f"Bearer {secret}"}),
+                connect(
+                    f"{ws_base}/ws",
+                    subprotocols=[Subprotocol("dashboard"), Subprotocol(f"bearer.{secret}")],
+                ),
+            ]
+            for way in ways:
+                with way as ws:
+                    if secret == good:
+                        until_ready(ws)
+                    else:
+                        with pytest.raises(ConnectionClosed):
+                            ws.recv(timeout=10)
         with server.client() as client:
             headers = {"Authorization": f"Bearer {good}"}
             assert client.get("/api/notifications", headers=headers).status_code == 200

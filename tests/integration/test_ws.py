@@ -11,10 +11,12 @@ import pytest
 from sqlmodel import Session
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from dashboard.accounts import tokens
+from dashboard.models import Audience
 from tests.conftest import LiveServer, wait_until
-from tests.factories import add_tick, make_instrument, make_user
+from tests.factories import add_notification, add_tick, make_instrument, make_user
 from tests.ws_client import receive_json, until_ready
 
 
@@ -107,6 +109,34 @@ def test_a_bad_token_closes_with_1008_and_a_good_one_is_served(
         connect(ws_url(live_server, f"?token={token}")) as ws,
         pytest.raises(ConnectionClosed) as closed,
     ):
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.parametrize("way", ["header", "subprotocol"])
+def test_a_token_in_a_header_or_a_subprotocol_signs_the_socket_in(
+    live_server: LiveServer, session: Session, way: str
+) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    token = tokens.issue(session=session, user_id=alice.id, name="bot")[1]
+    note = add_notification(session, "for alice", audience=Audience.user, user=alice)
+
+    def open_with(secret: str) -> ClientConnection:
+        if way == "header":
+            return connect(
+                ws_url(live_server, "?after=0"),
+                additional_headers={"Authorization": f"Bearer {secret}"},
+            )
+        offered = [Subprotocol("dashboard"), Subprotocol(f"bearer.{secret}")]
+        return connect(ws_url(live_server, "?after=0"), subprotocols=offered)
+
+    with open_with(token) as ws:
+        replayed = until_ready(ws)
+        assert [f["id"] for f in replayed if f["type"] == "notification"] == [note.id]
+        # A browser fails a socket whose answer names no subprotocol it offered.
+        assert ws.subprotocol == ("dashboard" if way == "subprotocol" else None)
+    with open_with(token + "x") as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
 

@@ -153,13 +153,14 @@ def test_a_broadcast_skips_the_excluded_users_streams() -> None:
 
 def test_end_closes_the_streams_of_a_user_a_login_session_or_a_token_with_a_reason() -> None:
     hub = Hub(mailbox_size=4)
-    cookie = hub.connect(user_id=1, login_session="sid-1")
+    cookie = hub.connect(user_id=1, login_session=11)
     program = hub.connect(user_id=1, token_id=5)
-    other = hub.connect(user_id=2, login_session="sid-2", token_id=6)
+    other = hub.connect(user_id=2, login_session=12, token_id=6)
+    assert hub.open_logins() == {11, 12}
     assert hub.end(token_id=5, reason="revoked") == 1
     assert (program.closed, program.end_reason) == (True, "revoked")
     assert not cookie.closed
-    assert hub.end(login_session="sid-1", reason="signed-out") == 1
+    assert hub.end(login_session=11, reason="signed-out") == 1
     assert cookie.end_reason == "signed-out"
     assert hub.end(user_id=2, reason="signed-out") == 1 and other.closed
     with pytest.raises(ValueError):

@@ -49,3 +49,20 @@ def test_read_state_published_from_a_thread_reaches_the_stream() -> None:
         return None
 
     assert asyncio.run(asyncio.wait_for(scenario(), 5)) == ReadStateChanged(read_ids=frozenset({7}))
+
+
+def test_regression_a_poller_cancelled_as_its_wake_up_completes_stops() -> None:
+    # Was: on Python 3.11 asyncio.wait_for returned the wake-up's result instead of raising
+    # a cancel that arrived just as the wake-up completed, so the poller went on polling and
+    # a worker's shutdown waited for it for good (1 of 6 SIGTERMs with the feed running).
+    async def scenario() -> None:
+        poller = CountingPoller()
+        task = asyncio.create_task(poller.run())
+        await wait_until_async(lambda: poller.polls >= 1)
+        poller._wake.set()
+        await asyncio.sleep(0)  # the wake-up completes; the poller has not resumed yet
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert task in done and task.cancelled(), f"still polling after {poller.polls} polls"
+
+    asyncio.run(scenario())

@@ -153,15 +153,15 @@ def test_a_session_can_be_ended_from_outside_and_says_why(
     alice, bob = make_user(session, "alice"), make_user(session, "bob")
 
     async def scenario(runtime: Runtime) -> None:
-        mine = Subscriber(user_id=user_id(alice), login_session="sid-a", token_id=7)
-        other = Subscriber(user_id=user_id(bob), login_session="sid-b", token_id=8)
+        mine = Subscriber(user_id=user_id(alice), login_session=101, token_id=7)
+        other = Subscriber(user_id=user_id(bob), login_session=102, token_id=8)
         ending = LiveSession(runtime, mine, kind="ndjson").events()
         staying = LiveSession(runtime, other, kind="ndjson").events()
         for events in (ending, staying):
             await next_event(events, Ready)
         selectors: dict[str, dict[str, Any]] = {
             "user": {"user_id": user_id(alice)},
-            "login_session": {"login_session": "sid-a"},
+            "login_session": {"login_session": 101},
             "token": {"token_id": 7},
         }
         assert runtime.hub.end(reason="revoked", **selectors[by]) == 1

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import HTTPException, Request
 from sqlmodel import Session
 
-from dashboard.accounts import auth, tokens
-from dashboard.models import User
+from dashboard.accounts import auth, logins, tokens
+from dashboard.models import LoginSession, User
 from dashboard.web import deps
 from tests.factories import make_user
 
@@ -38,6 +39,19 @@ def request(
 def uid(user: User) -> int:
     assert user.id is not None
     return user.id
+
+
+LIFETIMES = logins.Lifetimes(idle=timedelta(hours=1), absolute=timedelta(days=1))
+
+
+def signed_in_cookie(session: Session, user: User) -> dict[str, Any]:
+    """The cookie session of a fresh login of ``user`` (its row is in the store)."""
+    _login, secret = logins.start(session=session, user_id=uid(user), address=None, user_agent=None)
+    return {auth.SESSION_SECRET_KEY: secret}
+
+
+def login_of(built: Request, session: Session) -> tuple[LoginSession, User] | None:
+    return deps.get_login(built, session, LIFETIMES)
 
 
 # bearer_token
@@ -140,35 +154,45 @@ def test_is_htmx_only_for_the_exact_htmx_header(headers: dict[str, str], expecte
 # get_current_user and get_api_user
 
 
-def test_the_current_user_comes_from_the_session_cookie(session: Session) -> None:
+def test_the_current_user_comes_from_the_cookies_login_in_the_store(session: Session) -> None:
     alice = make_user(session, "alice")
-    user = deps.get_current_user(request(session={auth.SESSION_USER_KEY: uid(alice)}), session)
+    cookie = signed_in_cookie(session, alice)
+    user = deps.get_current_user(login_of(request(session=cookie), session))
     assert user is not None and user.username == "alice"
-    assert deps.get_current_user(request(), session) is None
-    assert deps.get_current_user(request(session={auth.SESSION_USER_KEY: 999}), session) is None
-    assert (
-        deps.get_current_user(request(session={auth.SESSION_USER_KEY: str(uid(alice))}), session)
-        is None
-    )
+    assert deps.get_current_user(login_of(request(), session)) is None
+    for forged in ("not-a-login", "", 7, "x" * 500):
+        dead = {auth.SESSION_SECRET_KEY: forged}
+        assert deps.get_current_user(login_of(request(session=dead), session)) is None
+
+
+def test_a_signed_out_login_is_nobody_and_the_cookie_forgets_it(session: Session) -> None:
+    alice = make_user(session, "alice")
+    cookie = signed_in_cookie(session, alice)
+    found = login_of(request(session=cookie), session)
+    assert found is not None and found[0].id is not None
+    assert logins.end(session=session, login_id=found[0].id)
+    built = request(session=cookie)
+    assert login_of(built, session) is None
+    assert auth.SESSION_SECRET_KEY not in built.session
 
 
 def test_an_api_user_by_token_is_marked_as_token_authenticated(session: Session) -> None:
     alice, bob = make_user(session, "alice"), make_user(session, "bob")
     _, token = tokens.issue(session=session, user_id=uid(alice), name="t")
     # The token wins over a cookie of someone else.
-    built = request({"Authorization": f"Bearer {token}"}, session={auth.SESSION_USER_KEY: uid(bob)})
-    user = deps.get_api_user(built, session)
+    built = request({"Authorization": f"Bearer {token}"}, session=signed_in_cookie(session, bob))
+    user = deps.get_api_user(built, session, login_of(built, session))
     assert user is not None and user.username == "alice"
     assert built.state.token_auth is True
 
 
 def test_an_api_user_without_a_token_is_the_session_user(session: Session) -> None:
     alice = make_user(session, "alice")
-    built = request(session={auth.SESSION_USER_KEY: uid(alice)})
-    user = deps.get_api_user(built, session)
+    built = request(session=signed_in_cookie(session, alice))
+    user = deps.get_api_user(built, session, login_of(built, session))
     assert user is not None and user.username == "alice"
     assert getattr(built.state, "token_auth", False) is False
-    assert deps.get_api_user(request(), session) is None
+    assert deps.get_api_user(request(), session, None) is None
 
 
 @pytest.mark.parametrize("kind", ["wrong", "revoked"])
@@ -182,11 +206,9 @@ def test_a_wrong_or_revoked_token_is_refused_not_treated_as_anonymous(
         tokens.revoke(session=session, user_id=uid(alice), token_id=row.id)
     else:
         token += "x"  # one character more: another token
-    built = request(
-        {"Authorization": f"Bearer {token}"}, session={auth.SESSION_USER_KEY: uid(alice)}
-    )
+    built = request({"Authorization": f"Bearer {token}"}, session=signed_in_cookie(session, alice))
     with pytest.raises(HTTPException) as refused:
-        deps.get_api_user(built, session)
+        deps.get_api_user(built, session, login_of(built, session))
     assert refused.value.status_code == 401
     assert refused.value.detail == "Invalid or revoked API token."
     assert refused.value.headers == {"WWW-Authenticate": "Bearer"}
@@ -203,7 +225,7 @@ def test_an_api_admin_by_token_needs_no_csrf(session: Session) -> None:
 
 def test_an_api_admin_by_session_needs_the_csrf_header(session: Session) -> None:
     admin = make_user(session, "admin", is_admin=True)
-    cookie = {auth.SESSION_USER_KEY: uid(admin), auth.SESSION_CSRF_KEY: "s3cret"}
+    cookie = {**signed_in_cookie(session, admin), auth.SESSION_CSRF_KEY: "s3cret"}
     assert (
         deps.require_api_admin(request({"X-CSRF-Token": "s3cret"}, session=cookie), admin) is admin
     )

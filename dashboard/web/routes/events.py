@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from sse_starlette import EventSourceResponse
 
 from dashboard.live import sse
 from dashboard.live.resume import parse_cursor
-from dashboard.live.session import LiveSession, TooManyStreams, authenticate
+from dashboard.live.session import LiveSession, SignedOut, TooManyStreams, authenticate
 from dashboard.runtime import Runtime
+from dashboard.web.deps import MAX_ROW_ID
 
 router = APIRouter()
 
@@ -18,11 +21,15 @@ async def events(
     request: Request,
     after: str | None = None,
     view: str | None = None,
+    user: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     last_event_id: str | None = Header(default=None),
 ) -> EventSourceResponse:
     """``?view=inbox`` (pages without tiles): the inbox, badge and toasts, no prices.
 
     Resumes from ``Last-Event-ID`` (a reconnect), else ``?after=`` (the page's render).
+    ``?user=`` is the user the page was rendered for: when the cookie's login has ended,
+    or belongs to someone else now, the stream is only an ``end`` event ("signed-out"),
+    so the page shows that instead of going on as an anonymous visitor.
     """
     runtime: Runtime = request.app.state.runtime
     cursor = parse_cursor(last_event_id)
@@ -30,9 +37,13 @@ async def events(
         cursor = parse_cursor(after)
     try:
         subscriber = await authenticate(runtime, request, token=None)
+    except SignedOut:
+        return sse.ended("signed-out")
     except TooManyStreams as refused:
         # A browser's EventSource (and htmx) retries later with backoff.
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(refused)) from None
+    if user is not None and subscriber.user_id != user:
+        return sse.ended("signed-out")
     session = LiveSession(
         runtime,
         subscriber,

@@ -12,6 +12,7 @@ from dashboard.live.resume import parse_cursor
 from dashboard.live.session import (
     LiveSession,
     NotAuthenticated,
+    SignedOut,
     TooManyStreams,
     authenticate,
     check_symbols,
@@ -44,7 +45,7 @@ async def ndjson_stream(
     runtime: Runtime = request.app.state.runtime
     try:
         subscriber = await authenticate(runtime, request, bearer_token(request))
-    except NotAuthenticated as refused:
+    except (NotAuthenticated, SignedOut) as refused:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(refused), headers={"WWW-Authenticate": "Bearer"}
         ) from None

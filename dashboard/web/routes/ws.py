@@ -1,7 +1,11 @@
 """``WS /ws``: JSON both ways. Prices for anyone; notifications for a signed-in user.
 
-A signed-in socket (session cookie or ``?token=``) also receives the user's
+A signed-in socket (session cookie or an API token) also receives the user's
 notifications, resumes with ``?after=``, and may send ``{"type": "read", "id": N}``.
+The token comes, in order of preference, in an ``Authorization: Bearer`` header (programs),
+as the subprotocols ``dashboard, bearer.<token>`` (browsers, which cannot set headers on a
+WebSocket; the server answers ``dashboard``), or as ``?token=`` (kept for old clients: a
+URL ends up in proxies' logs, so the server's own log lines redact query strings).
 A token that is given but wrong closes the socket with 1008. This module reads what the
 client sends; dashboard.live.websocket sends the session's events.
 """
@@ -15,14 +19,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from sqlmodel import Session
 
-from dashboard.accounts import auth
+from dashboard.accounts import auth, logins, tokens
 from dashboard.inbox import actions, queries
 from dashboard.live import wire
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import (
     LiveSession,
     NotAuthenticated,
+    SignedOut,
+    Subscriber,
     TooManyStreams,
     UnknownSymbols,
     authenticate,
@@ -30,7 +37,7 @@ from dashboard.live.session import (
 )
 from dashboard.live.websocket import SocketWriter, send_session
 from dashboard.runtime import Runtime
-from dashboard.web.deps import MAX_ROW_ID
+from dashboard.web.deps import MAX_ROW_ID, bearer_token
 
 router = APIRouter()
 
@@ -39,13 +46,19 @@ MAX_MESSAGE_BYTES = 16_384
 STALLED_CLOSE_SECONDS = 1.0
 
 
+SUBPROTOCOL = "dashboard"
+_BEARER_SUBPROTOCOL = "bearer."
+
+
 @router.websocket("/ws")
 async def websocket_stream(
     websocket: WebSocket, token: str | None = None, after: str | None = None
 ) -> None:
     runtime: Runtime = websocket.app.state.runtime
-    await websocket.accept()
-    if token is None and auth.session_user_id(websocket) and not _same_origin(websocket):
+    offered = websocket.scope.get("subprotocols", [])
+    token = bearer_token(websocket) or _subprotocol_token(offered) or token
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    if token is None and auth.cookie_secret(websocket) and not _same_origin(websocket):
         # The cookie rides along on a cross-site handshake (WebSockets have no CORS): a
         # page elsewhere must not read this user's notifications or mark them read.
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="cross-origin")
@@ -54,6 +67,9 @@ async def websocket_stream(
         subscriber = await authenticate(runtime, websocket, token)
     except NotAuthenticated:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
+        return
+    except SignedOut:
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="signed-out")
         return
     except TooManyStreams:
         await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="too many streams")
@@ -80,6 +96,13 @@ async def websocket_stream(
                 websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="stalled"),
                 STALLED_CLOSE_SECONDS,
             )
+
+
+def _subprotocol_token(offered: list[str]) -> str | None:
+    for protocol in offered:
+        if protocol.startswith(_BEARER_SUBPROTOCOL):
+            return protocol.removeprefix(_BEARER_SUBPROTOCOL) or None
+    return None
 
 
 def _same_origin(websocket: WebSocket) -> bool:
@@ -163,15 +186,42 @@ async def _read(notification_id: Any, session: LiveSession) -> wire.WireEvent:
         or not 1 <= notification_id <= MAX_ROW_ID
     ):
         return wire.ErrorEvent('"id" must be a notification id')
-    badge = await asyncio.to_thread(_mark_read, session.runtime, user_id, notification_id)
+    try:
+        badge = await asyncio.to_thread(
+            _mark_read, session.runtime, session.subscriber, notification_id
+        )
+    except CredentialEnded:
+        return wire.ErrorEvent("this socket's login or token has ended; nothing was marked")
     if badge is None:
         return wire.ErrorEvent(f"no notification {notification_id}")
     return wire.MarkedReadEvent(id=notification_id, unread=badge.count, version=badge.stamp)
 
 
-def _mark_read(runtime: Runtime, user_id: int, notification_id: int) -> queries.Badge | None:
-    """Mark read (telling the user's other tabs and sockets); the new count, or None."""
+class CredentialEnded(Exception):
+    """The login or token that opened the socket has ended (the socket closes shortly)."""
+
+
+def _credential_live(session: Session, subscriber: Subscriber) -> bool:
+    if subscriber.token_id is not None:
+        return tokens.is_live(session=session, token_id=subscriber.token_id)
+    if subscriber.login_session is not None:
+        return logins.exists(session=session, login_id=subscriber.login_session)
+    return True
+
+
+def _mark_read(
+    runtime: Runtime, subscriber: Subscriber, notification_id: int
+) -> queries.Badge | None:
+    """Mark read (telling the user's other tabs and sockets); the new count, or None.
+
+    Checked against the store first: a revoked token or ended login writes nothing, even
+    in the moment before its socket is closed.
+    """
+    user_id = subscriber.user_id
+    assert user_id is not None
     with runtime.open_session() as session:
+        if not _credential_live(session, subscriber):
+            raise CredentialEnded()
         marked = actions.mark_read(
             session=session, live=runtime.live, user_id=user_id, notification_id=notification_id
         )

@@ -61,15 +61,15 @@ def login(
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
     limiter.succeeded(username, address)
-    auth.log_in(request, user)
+    auth.log_in(request, user, session=session)
     return see_other(safe_next(next))
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request, runtime: RuntimeDep) -> Response:
-    """End the login, and the streams it opened in this process (they say "signed-out")."""
-    login_session = auth.login_session_id(request)
-    auth.log_out(request)
-    if login_session is not None:
-        runtime.hub.end_soon(login_session=login_session, reason="signed-out")
+def logout(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """End the login in the store, and every stream it opened (they say "signed-out"):
+    this process's at once, other processes' within settings.credential_poll_interval."""
+    login_id = auth.log_out(request, session=session, lifetimes=runtime.lifetimes)
+    if login_id is not None:
+        runtime.hub.end_soon(login_session=login_id, reason="signed-out")
     return see_other("/")

@@ -8,13 +8,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session
 
 from dashboard.accounts import auth
 from dashboard.inbox import actions, queries, topics
 from dashboard.links import is_allowed_link
 from dashboard.models import Severity, Topic
-from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     MAX_ROW_ID,
     CsrfChecked,
@@ -99,44 +97,44 @@ def notifications_page(
 
 @router.get("/notifications/{notification_id}", response_class=HTMLResponse)
 def notification_page(
-    request: Request,
-    notification_id: RowId,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    user: UserDep,
+    request: Request, notification_id: RowId, session: SessionDep, user: UserDep
 ) -> HTMLResponse:
-    """One notification in full; opening it marks it read, as opening a message does."""
+    """One notification in full. Showing it changes nothing (a link elsewhere or a
+    prefetcher may ask for it): the page marks it read by a POST once a person sees it."""
     assert user.id is not None
-    item = _open_or_404(runtime, session, user.id, notification_id)
+    item = queries.find(session=session, user_id=user.id, notification_id=notification_id)
+    if item is None:
+        # Someone else's notification looks exactly like a missing one.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
     return render_page(request, "pages/notification.html", {"item": item}, user=user)
 
 
 @router.get("/notifications/{notification_id}/open")
+def open_notification_page(notification_id: RowId) -> Response:
+    """Where "Open link" used to be a plain link: the notification's page (nothing changes
+    on a GET; the link is followed by the POST below)."""
+    return see_other(f"/notifications/{notification_id}")
+
+
+@router.post("/notifications/{notification_id}/open", dependencies=[CsrfChecked])
 def open_notification_link(
     notification_id: RowId, runtime: RuntimeDep, session: SessionDep, user: UserDep
 ) -> Response:
     """Follow a notification's link, marking it read on the way."""
     assert user.id is not None
-    item = _open_or_404(runtime, session, user.id, notification_id)
+    item = queries.find(session=session, user_id=user.id, notification_id=notification_id)
+    if item is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
     link = item.notification.link
     if not link:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification has no link.")
     if not is_allowed_link(link):
         # Written before the rule was as strict as it is now: checked where it is followed too.
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This notification's link is not allowed.")
-    return see_other(link)
-
-
-def _open_or_404(
-    runtime: Runtime, session: Session, user_id: int, notification_id: int
-) -> queries.InboxItem:
-    item = actions.open_notification(
-        session=session, live=runtime.live, user_id=user_id, notification_id=notification_id
+    actions.open_notification(
+        session=session, live=runtime.live, user_id=user.id, notification_id=notification_id
     )
-    if item is None:
-        # Someone else's notification looks exactly like a missing one.
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    return item
+    return see_other(link)
 
 
 @router.post("/notifications/{notification_id}/read", dependencies=[CsrfChecked])

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from dashboard.accounts import tokens
+from dashboard.accounts import auth, logins, tokens
 from dashboard.inbox import actions, topics
 from dashboard.prices import alerts, watchlists
+from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     CsrfChecked,
     HtmxDep,
+    LoginDep,
     RowId,
     RuntimeDep,
     SessionDep,
@@ -28,12 +30,16 @@ router = APIRouter(include_in_schema=False)
 def settings_page(request: Request, session: SessionDep, user: UserDep) -> HTMLResponse:
     assert user.id is not None
     return render_page(
-        request, "pages/settings.html", _settings_context(session, user.id), user=user
+        request, "pages/settings.html", _settings_context(request, session, user.id), user=user
     )
 
 
-def _settings_context(session: Session, user_id: int) -> dict[str, object]:
+def _settings_context(request: Request, session: Session, user_id: int) -> dict[str, object]:
+    runtime: Runtime = request.app.state.runtime
+    secret = auth.cookie_secret(request)
+    sessions = logins.list_for(session=session, user_id=user_id, lifetimes=runtime.lifetimes)
     return {
+        "logins": [(login, logins.holds(login, secret)) for login in sessions],
         "topics": topics.all_topics(session=session, include_retired=True),
         "subscribed": topics.subscribed_topic_ids(session=session, user_id=user_id),
         "alerts": alerts.for_user(session=session, user_id=user_id),
@@ -62,7 +68,7 @@ def create_api_token(
             limit=runtime.settings.max_tokens_per_user,
         )
     except tokens.TokenLimitReached as refused:
-        context = _settings_context(session, user.id)
+        context = _settings_context(request, session, user.id)
         context["token_error"] = str(refused)
         return render_page(
             request,
@@ -71,7 +77,7 @@ def create_api_token(
             user=user,
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
         )
-    context = _settings_context(session, user.id)
+    context = _settings_context(request, session, user.id)
     context["new_token"] = token
     response = render_page(request, "pages/settings.html", context, user=user)
     response.headers["Cache-Control"] = "no-store"
@@ -88,6 +94,39 @@ def revoke_api_token(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such token.")
     runtime.hub.end_soon(token_id=token_id, reason="revoked")
     return see_other("/settings#tokens")
+
+
+@router.post("/settings/sessions/{login_id}/end", dependencies=[CsrfChecked])
+def end_login(
+    request: Request,
+    login_id: RowId,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: UserDep,
+    current: LoginDep,
+) -> Response:
+    """Sign one of the user's logins out, wherever it is (its pages say "signed out")."""
+    assert user.id is not None
+    this_browser = current is not None and current[0].id == login_id
+    if not logins.end(session=session, login_id=login_id, user_id=user.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such session.")
+    runtime.hub.end_soon(login_session=login_id, reason="signed-out")
+    if this_browser:
+        request.session.clear()
+        return see_other("/login")
+    return see_other("/settings#sessions")
+
+
+@router.post("/settings/sessions/end-all", dependencies=[CsrfChecked])
+def end_all_logins(
+    request: Request, runtime: RuntimeDep, session: SessionDep, user: UserDep
+) -> Response:
+    """Sign out everywhere: every login of the user, this one too (API tokens stay)."""
+    assert user.id is not None
+    for login_id in logins.end_all(session=session, user_id=user.id):
+        runtime.hub.end_soon(login_session=login_id, reason="signed-out")
+    request.session.clear()
+    return see_other("/login")
 
 
 @router.post("/settings/watchlist", dependencies=[CsrfChecked])
@@ -116,7 +155,7 @@ def save_watchlist(
     try:
         watchlists.save(session=session, user_id=user.id, symbols=sorted(show, key=position))
     except watchlists.WatchlistInvalid as invalid:
-        context = _settings_context(session, user.id)
+        context = _settings_context(request, session, user.id)
         context["watchlist_error"] = str(invalid)
         return render_page(
             request,
@@ -156,7 +195,7 @@ def set_topic_subscription(
     return render_page(
         request,
         "pages/settings.html",
-        _settings_context(session, user.id),
+        _settings_context(request, session, user.id),
         user=user,
         block_names=["topics"],
     )

@@ -36,7 +36,7 @@ def test_a_user_sees_their_inbox_badge_and_cursor(
     page = client.get("/").text
     # The cursor is the store's newest id when the page was read; replay is per user.
     assert mine.id is not None and newest.id == mine.id + 1
-    assert f'hx-sse:connect="/events?after={newest.id}"' in page
+    assert f'hx-sse:connect="/events?after={newest.id}&amp;user={alice.id}"' in page
     assert "for alice" in page and "for bob" not in page
     assert "hello &lt;b&gt;all&lt;/b&gt;" in page
     assert 'aria-label="2 unread">2</span>' in page

@@ -23,6 +23,7 @@ from dashboard.models import (
     User,
     utcnow,
 )
+from tests.conftest import csrf_from
 from tests.factories import add_notification, make_topic, make_user, subscribe
 
 Login = Callable[[str], str]
@@ -67,26 +68,40 @@ def test_history_pages_by_id_keeping_the_filters(
     assert "Newest" in second
 
 
-def test_opening_a_notification_marks_it_read_and_following_its_link_too(
+def test_regression_no_get_marks_read_and_following_a_link_is_a_post(
     client: TestClient, session: Session, login_as: Login
 ) -> None:
-    alice = make_user(session, "alice")
-    linked = add_notification(session, "with link")
-    linked.link = "https://example.com/report"
-    session.add(linked)
-    session.commit()
+    # Was: opening /notifications/N or /notifications/N/open marked it read, so a link on
+    # any site, or a prefetcher, could.
+    make_user(session, "alice")
+    linked = add_notification(session, "with link", link="https://example.com/report")
     plain = add_notification(session, "<script>x</script>", body="body <i>text</i>")
-    login_as("alice")
+    token = login_as("alice")
+
+    def read_ids() -> set[int | None]:
+        return {r.notification_id for r in session.exec(select(NotificationRead)).all()}
+
     detail = client.get(f"/notifications/{plain.id}")
     assert detail.status_code == 200
     assert "&lt;script&gt;x&lt;/script&gt;" in detail.text and "<i>text</i>" not in detail.text
-    followed = client.get(f"/notifications/{linked.id}/open", follow_redirects=False)
+    assert "data-mark-read-on-view" in detail.text  # the page posts it once seen
+    old_link = client.get(f"/notifications/{linked.id}/open", follow_redirects=False)
+    assert old_link.status_code == 303
+    assert old_link.headers["location"] == f"/notifications/{linked.id}"
+    assert read_ids() == set()
+
+    forged = client.post(f"/notifications/{linked.id}/open", follow_redirects=False)
+    assert forged.status_code == 403 and read_ids() == set()
+    followed = client.post(
+        f"/notifications/{linked.id}/open", data={"csrf_token": token}, follow_redirects=False
+    )
     assert followed.status_code == 303
     assert followed.headers["location"] == "https://example.com/report"
-    read = {r.notification_id for r in session.exec(select(NotificationRead)).all()}
-    assert read == {plain.id, linked.id}
-    assert alice.id is not None
-    assert client.get(f"/notifications/{plain.id}/open").status_code == 404  # no link
+    assert read_ids() == {linked.id}
+    no_link = client.post(f"/notifications/{plain.id}/open", data={"csrf_token": token})
+    assert no_link.status_code == 404 and read_ids() == {linked.id}
+    read_page = client.get(f"/notifications/{linked.id}").text
+    assert "data-mark-read-on-view" not in read_page
 
 
 def test_regression_a_stored_link_a_browser_reads_as_off_site_is_neither_shown_nor_followed(
@@ -100,7 +115,10 @@ def test_regression_a_stored_link_a_browser_reads_as_off_site_is_neither_shown_n
     detail = client.get(f"/notifications/{sneaky.id}").text
     assert "evil.example" not in detail and "Open link" not in detail
     assert "Open link" not in client.get("/").text
-    refused = client.get(f"/notifications/{sneaky.id}/open", follow_redirects=False)
+    token = csrf_from(client.get("/").text)
+    refused = client.post(
+        f"/notifications/{sneaky.id}/open", data={"csrf_token": token}, follow_redirects=False
+    )
     assert refused.status_code == 404
 
 
@@ -142,8 +160,7 @@ def test_no_route_reveals_or_changes_another_users_notification(
     gone = (missing.id or 0) + 1000
     for notification_id in (private.id, gone):
         assert client.get(f"/notifications/{notification_id}").status_code == 404
-        assert client.get(f"/notifications/{notification_id}/open").status_code == 404
-        for action in ("read", "archive", "unarchive"):
+        for action in ("read", "archive", "unarchive", "open"):
             response = client.post(
                 f"/notifications/{notification_id}/{action}", data={"csrf_token": token}
             )
