@@ -8,17 +8,22 @@ import queue
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from tests.conftest import LiveServer
+
+class Server(Protocol):
+    """A server under test (a LiveServer in a thread or a ServeProcess)."""
+
+    @property
+    def base_url(self) -> str: ...
 
 
 class NdjsonReader:
     """Reads /api/stream lines in a thread into a queue."""
 
-    def __init__(self, server: LiveServer, path: str, token: str | None = None) -> None:
+    def __init__(self, server: Server, path: str, token: str | None = None) -> None:
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.keepalives = 0
         headers = {"Authorization": f"Bearer {token}"} if token else {}

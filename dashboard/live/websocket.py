@@ -7,9 +7,10 @@ to one socket, so sends go through :class:`SocketWriter`, which serialises them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-from fastapi import WebSocket, status
+from fastapi import WebSocket, WebSocketDisconnect, status
 
 from dashboard.live import wire
 from dashboard.live.programs import wire_messages
@@ -54,7 +55,17 @@ async def send_session(session: LiveSession, writer: SocketWriter) -> None:
                 reason = event.reason
             for message in wire_messages(event):
                 await writer.send(message.decode())
+    except WebSocketDisconnect:
+        # The client left, or the server closed the socket itself on shutdown (1012):
+        # nothing failed, and there is nobody left to tell.
+        return
     except Exception:
-        logger.exception("WebSocket session of user %s failed; closing", session.user_id)
+        shutdown = session.runtime.shutdown_event
+        if shutdown is not None and shutdown.is_set():
+            reason = "shutdown"  # a query cut short by the stop: a restart, not a fault
+        else:
+            logger.exception("WebSocket session of user %s failed; closing", session.user_id)
     code = CLOSE_CODES.get(reason, status.WS_1011_INTERNAL_ERROR)
-    await writer.websocket.close(code=code, reason=reason)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        # RuntimeError: the socket closed meanwhile (starlette refuses a second close).
+        await writer.websocket.close(code=code, reason=reason)

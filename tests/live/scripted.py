@@ -1,7 +1,8 @@
 """A scripted stand-in for LiveSession and sample events, for the transport encoder tests.
 
 The encoders (SSE, NDJSON, WebSocket) only iterate ``session.events()`` (and the WebSocket
-logs ``session.user_id``), so a fixed list of events is enough to pin what they write.
+logs ``session.user_id`` and asks ``session.runtime`` whether the server is stopping), so
+a fixed list of events is enough to pin what they write.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import TypeVar, cast
+
+import anyio
 
 from dashboard.live.mailbox import NoticeEvent
 from dashboard.live.session import Event, LiveSession
@@ -29,10 +33,16 @@ class ScriptedSession:
         *,
         user_id: int | None = 7,
         error: Exception | None = None,
+        shutting_down: bool = False,
     ) -> None:
         self._events = list(events)
         self.user_id = user_id
         self._error = error
+        # The WebSocket sender asks the runtime whether the server is stopping.
+        shutdown = anyio.Event()
+        if shutting_down:
+            shutdown.set()
+        self.runtime = SimpleNamespace(shutdown_event=shutdown)
 
     async def events(self) -> AsyncIterator[Event]:
         for event in self._events:
@@ -42,10 +52,17 @@ class ScriptedSession:
 
 
 def scripted(
-    events: Sequence[Event], *, user_id: int | None = 7, error: Exception | None = None
+    events: Sequence[Event],
+    *,
+    user_id: int | None = 7,
+    error: Exception | None = None,
+    shutting_down: bool = False,
 ) -> LiveSession:
     """A :class:`ScriptedSession` typed as the LiveSession the encoders take."""
-    return cast(LiveSession, ScriptedSession(events, user_id=user_id, error=error))
+    return cast(
+        LiveSession,
+        ScriptedSession(events, user_id=user_id, error=error, shutting_down=shutting_down),
+    )
 
 
 def notification(

@@ -7,7 +7,7 @@ import logging
 from typing import cast
 
 import pytest
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
 
 from dashboard.inbox.queries import Badge
 from dashboard.live import wire
@@ -19,16 +19,19 @@ from tests.live.scripted import notification, scripted, shared_notice
 class RecordingSocket:
     """Stands in for a WebSocket: records the text frames sent and how it was closed."""
 
-    def __init__(self, *, fail_on_send: int | None = None) -> None:
+    def __init__(
+        self, *, fail_on_send: int | None = None, failure: Exception | None = None
+    ) -> None:
         self.frames: list[str] = []
         self.closed: tuple[int, str | None] | None = None
         self._fail_on_send = fail_on_send
+        self._failure = failure or ConnectionResetError("client went away")
         self.sending = 0
         self.most_at_once = 0
 
     async def send_text(self, data: str) -> None:
         if self._fail_on_send is not None and len(self.frames) == self._fail_on_send:
-            raise ConnectionResetError("client went away")
+            raise self._failure
         self.sending += 1
         self.most_at_once = max(self.most_at_once, self.sending)
         for _ in range(3):  # give any other sender a chance to run meanwhile
@@ -133,6 +136,33 @@ def test_a_failed_send_still_closes_the_socket_with_1011() -> None:
     asyncio.run(send_session(session, writer_for(socket)))
     assert socket.frames == ["1"]
     assert socket.closed == (1011, "error")
+
+
+def test_regression_a_session_cut_short_by_shutdown_closes_1012_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: a query cut short by the stop closed the socket 1011 with an ERROR traceback.
+    socket = RecordingSocket()
+    session = scripted(
+        [Ready(after=0, badge=None)], error=RuntimeError("engine disposed"), shutting_down=True
+    )
+    with caplog.at_level(logging.ERROR, logger="dashboard.live.websocket"):
+        asyncio.run(send_session(session, writer_for(socket)))
+    assert socket.closed == (1012, "shutdown")
+    assert caplog.records == []
+
+
+def test_regression_a_socket_the_server_closed_on_shutdown_is_left_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Was: uvicorn closed the socket itself (1012) and the next send logged an ERROR
+    # traceback ("WebSocket session … failed") for every open socket.
+    socket = RecordingSocket(fail_on_send=1, failure=WebSocketDisconnect(code=1006))
+    session = scripted([Prices(quotes=[b"1", b"2"])], user_id=None)
+    with caplog.at_level(logging.ERROR, logger="dashboard.live.websocket"):
+        asyncio.run(send_session(session, writer_for(socket)))
+    assert socket.frames == ["1"] and socket.closed is None
+    assert caplog.records == []
 
 
 def test_the_writer_sends_wire_events_as_compact_json_text() -> None:
