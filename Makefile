@@ -69,6 +69,7 @@ bench: install
 		--seconds 10 --frozen 0.05 --storm --out docs/bench-results.json
 	$(BIN)/python bench/plot.py docs/bench-results.json docs/images/bench.png
 	$(BIN)/python bench/notify.py --streams 100 1000 --posts 20
+	$(BIN)/python bench/request_heads.py --seconds 5 --connections 20
 
 # Longer fault runs for docs/reliability.md (not part of `make test`; several minutes).
 soak: install

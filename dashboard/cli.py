@@ -24,6 +24,7 @@ from dashboard.prices import ingest as ingest_ticks
 from dashboard.settings import Settings
 from dashboard.store import schema
 from dashboard.store.db import make_engine, session_factory, session_scope
+from dashboard.web.http_protocol import BoundedHttpToolsProtocol
 
 app = typer.Typer(help="Live price tiles and a personal notification inbox.", no_args_is_help=True)
 
@@ -51,6 +52,8 @@ def serve(
         port=port,
         workers=workers,
         timeout_graceful_shutdown=5,
+        # httptools with a size and a time limit on request heads (see the module).
+        http=BoundedHttpToolsProtocol,
         log_config=logging_config(log_format=settings.log_format, level=settings.log_level),
         access_log=False,  # dashboard.access logs each request with its id instead
     )

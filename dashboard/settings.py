@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     max_ingest_bytes: int = Field(
         32 * 1_048_576, ge=1024, description="Largest body for POST /api/ticks."
     )
+    max_request_head_bytes: int = Field(
+        16_384,
+        ge=1024,
+        description="Largest request line and headers; a larger head gets 431 and is closed.",
+    )
+    request_head_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request's line and headers may take to arrive (408 after).",
+    )
     login_limit_per_account_and_address: str = Field(
         "5/minute;10/15minutes;20/hour",
         description="Failed logins allowed per account from one address; windows separated "

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -135,8 +136,9 @@ async def wait_until_async(
 class LiveServer:
     """A real uvicorn serving the app in a thread on a free port; can be restarted."""
 
-    def __init__(self, make_app: Callable[[], FastAPI]) -> None:
+    def __init__(self, make_app: Callable[[], FastAPI], **config: Any) -> None:
         self._make_app = make_app
+        self._config = config  # more uvicorn.Config options (e.g. its http protocol)
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.app: FastAPI | None = None
@@ -152,6 +154,7 @@ class LiveServer:
             log_level="warning",
             timeout_graceful_shutdown=1,
             lifespan="on",
+            **self._config,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -1,0 +1,90 @@
+"""Bounded request heads on the real ``dashboard serve``: too large gets 431, too slow
+gets 408, and neither touches a normal request or a long-lived stream."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.servers import ServeProcess
+from tests.sse import SSEReader
+from tests.ws_client import until_ready
+
+HEAD_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_url: str) -> Iterator[ServeProcess]:
+    served = ServeProcess(
+        tmp_path,
+        "heads",
+        {
+            "DASHBOARD_DATABASE_URL": database_url,
+            "DASHBOARD_REQUEST_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
+            "DASHBOARD_MAX_REQUEST_HEAD_BYTES": "8192",
+        },
+    )
+    yield served
+    served.stop()
+
+
+def answer(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_regression_a_huge_head_is_cut_off_while_it_is_still_coming(
+    server: ServeProcess,
+) -> None:
+    # Was: no limit; 8 MB Last-Event-ID headers took the process from 142 to 332 MB.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: t\r\nLast-Event-ID: ")
+        with pytest.raises(OSError):  # closed part-way: the other 7 MB are never read
+            for _ in range(128):
+                sock.sendall(b"a" * 65536)
+                time.sleep(0.001)  # paced, so the close is seen before the last chunk
+    assert "refused a request head: 431" in server.log.read_text()
+
+
+def test_a_head_over_the_limit_is_answered_431(server: ServeProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"a" * 20_000)
+        assert answer(sock).startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+
+
+def test_a_head_just_under_the_limit_is_served(server: ServeProcess) -> None:
+    with server.client() as client:
+        assert client.get("/healthz", headers={"X-Padding": "a" * 7000}).status_code == 200
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: t\r\n"])
+def test_regression_a_head_not_complete_in_time_is_closed_with_408(
+    server: ServeProcess, sent: bytes
+) -> None:
+    # Was: a client sending a byte every few seconds (or nothing) held its connection forever.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(sent)
+        assert answer(sock).startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+def test_streams_and_keep_alive_outlive_the_head_timeout(server: ServeProcess) -> None:
+    with server.client() as client:
+        stream = SSEReader(client, "/events")
+        stream.wait_for(lambda m: m.event == "ready")
+        with connect(server.base_url.replace("http", "ws") + "/ws") as ws:
+            until_ready(ws)
+            deadline = time.monotonic() + 3 * HEAD_TIMEOUT
+            while time.monotonic() < deadline:  # requests on one kept-alive connection
+                assert client.get("/healthz").status_code == 200
+                ws.send("ping")
+                assert ws.recv(timeout=5) == "pong"
+                time.sleep(0.2)
+        assert not stream.ended.is_set() and stream.error is None
+        stream.close()
