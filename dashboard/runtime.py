@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import anyio
 from jinja2_fragments.fastapi import Jinja2Blocks
 from sqlalchemy.engine import Engine
+from sse_starlette.sse import AppStatus
 
 from dashboard.accounts.logins import Lifetimes
 from dashboard.accounts.ratelimit import LoginLimiter
@@ -36,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 # How long stop() waits for queries still running in worker threads.
 _QUERY_GRACE_SECONDS = 2.0
+# How often the process looks whether the server has been told to exit.
+_EXIT_POLL_SECONDS = 0.25
 # How long stop() waits for the cancelled background tasks to end.
 _TASK_GRACE_SECONDS = 1.0
 
@@ -128,8 +132,16 @@ class Runtime:
 
     async def _end_streams_on_shutdown(self, shutdown: anyio.Event) -> None:
         # One waiter for the whole process: closing every mailbox lets each stream finish
-        # its response cleanly instead of being cancelled mid-response.
-        await shutdown.wait()
+        # its response cleanly instead of being cancelled mid-response. sse-starlette sets
+        # the event, but only in a process with an /events stream open; a worker holding
+        # only NDJSON streams once waited out uvicorn's graceful timeout (5 s) and had them
+        # cancelled with tracebacks. So the server's exit flag is watched here too.
+        while not shutdown.is_set():
+            if _server_is_exiting():
+                shutdown.set()
+                break
+            with anyio.move_on_after(_EXIT_POLL_SECONDS):
+                await shutdown.wait()
         self.hub.close_all()
 
     async def stop(self) -> None:
@@ -167,6 +179,19 @@ class Runtime:
         deadline = time.monotonic() + _QUERY_GRACE_SECONDS
         while checked_out() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+
+
+def _server_is_exiting() -> bool:
+    """uvicorn has been told to exit (SIGTERM or SIGINT).
+
+    sse-starlette wraps uvicorn's exit handler and raises ``AppStatus.should_exit``; where
+    that wrapper is not in place, the server is found through its SIGTERM handler, a bound
+    method of the server (the way sse-starlette itself falls back).
+    """
+    if AppStatus.should_exit:
+        return True
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(server, "should_exit", False))
 
 
 def lifetimes_from(settings: Settings) -> Lifetimes:

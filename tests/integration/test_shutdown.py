@@ -140,3 +140,32 @@ def test_sigterm_with_two_workers_closes_every_kind_of_stream_cleanly(
     log = server.log.read_text()
     assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
     assert log.count("Application shutdown complete") == 2
+
+
+def test_regression_ndjson_streams_end_with_shutdown_in_a_process_without_sse_streams(
+    tmp_path: Path, database_url: str, session: Session
+) -> None:
+    # Was: only sse-starlette noticed the exit, and only in a process with an /events
+    # stream open; a worker holding NDJSON streams alone waited out uvicorn's graceful
+    # timeout (5 s) and then had them cancelled, with an ERROR traceback and no `end`.
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    token = tokens.issue(session=session, user_id=alice.id, name="bot")[1]
+    server = ServeProcess(tmp_path, "ndjson-only", {"DASHBOARD_DATABASE_URL": database_url})
+    programs = [NdjsonReader(server, "/api/stream", token=token) for _ in range(3)]
+    try:
+        for program in programs:
+            program.wait_for(lambda line: line["type"] == "ready")
+        server.process.send_signal(signal.SIGTERM)
+        for program in programs:
+            assert program.wait_for(lambda line: line["type"] == "end")[0] == {
+                "type": "end",
+                "reason": "shutdown",
+            }
+        assert server.process.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        server.stop()
+        for program in programs:
+            program.close()
+    log = server.log.read_text()
+    assert "Traceback" not in log and "graceful shutdown exceeded" not in log, log[-3000:]
