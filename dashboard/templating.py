@@ -7,9 +7,11 @@ from the same templates, so a live update never drifts from a fresh page load.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from jinja2 import Environment
 from jinja2_fragments.fastapi import Jinja2Blocks
+from ua_parser import parse as parse_user_agent
 
 from dashboard.links import is_allowed_link
 from dashboard.prices import tiles
@@ -32,9 +34,27 @@ def _install_filters(env: Environment) -> None:
     env.filters["percent"] = tiles.format_percent
     env.filters["isotime"] = _isotime
     env.filters["shorttime"] = _shorttime
+    env.filters["browser"] = describe_browser
     env.globals["sparkline_points"] = tiles.sparkline_points
     env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
     env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
+
+
+@lru_cache(maxsize=256)
+def describe_browser(user_agent: str | None) -> str:
+    """A ``User-Agent`` as a person reads it: "Firefox 140 on Windows", "Mobile Safari on
+    iOS (iPhone)"; "Unknown browser" when it says nothing (parsed by ua-parser)."""
+    parsed = parse_user_agent(user_agent or "")
+    if parsed.user_agent is None:
+        return "Unknown browser"
+    browser = parsed.user_agent.family
+    if parsed.user_agent.major:
+        browser += f" {parsed.user_agent.major}"
+    if parsed.os is not None and parsed.os.family != "Other":
+        browser += f" on {parsed.os.family}"
+    if parsed.device is not None and parsed.device.family not in ("Other", "Spider"):
+        browser += f" ({parsed.device.family})"
+    return browser
 
 
 def _isotime(value: datetime | None) -> str:

@@ -36,6 +36,10 @@ def test_signing_out_in_another_tab_shows_this_tab_signed_out(
         "href", "/login?next=/"
     )
     expect(first.locator("#inbox")).to_be_hidden()
+    # Nothing on the page still says alice is signed in.
+    expect(first.locator(".whoami")).to_be_hidden()
+    expect(first.get_by_role("button", name="Log out")).to_be_hidden()
+    expect(first.get_by_role("link", name="Settings")).to_be_hidden()
     context.close()
 
 

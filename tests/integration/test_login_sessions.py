@@ -144,7 +144,7 @@ def test_sign_out_everywhere_ends_every_login_and_leaves_tokens(
     program.wait_for(lambda line: line["type"] == "ready")
     page = here.get("/settings").text
     assert page.count('action="/settings/sessions/') == 3  # two logins and "everywhere"
-    assert "This browser" in page
+    assert '<span class="this-browser">this browser</span>' in page
     ended = here.post("/settings/sessions/end-all", data={"csrf_token": csrf_from(page)})
     assert ended.status_code == 303 and ended.headers["location"] == "/login"
     there_stream.wait_for(lambda m: m.event == "end", timeout=5)
