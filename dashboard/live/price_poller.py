@@ -24,6 +24,7 @@ from dashboard.models import (
     Tick,
     utcnow,
 )
+from dashboard.prices import stored_ticks
 from dashboard.prices.alerts import AlertEvaluator, Move, armed_among
 from dashboard.prices.tiles import TileState
 from dashboard.store.db import SessionFactory
@@ -34,6 +35,11 @@ logger = logging.getLogger(__name__)
 _REFERENCE_REFRESH_SECONDS = 60.0
 # Looking for newly added instruments (asked for by clients) at most this often.
 _REFRESH_MIN_SECONDS = 1.0
+
+
+# The instrument id of a placeholder for a skipped row (ids in the store start at 1).
+_REJECTED = 0
+_NEVER = datetime.min
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +86,15 @@ class PricePoller(Poller):
         # Built once and run as Core on a bare connection: this runs ten times a second in
         # every process, and through a Session and the ORM the same query cost about three
         # times the CPU (docs/benchmarks.md, "The idle floor").
+        # Raw values, checked row by row (stored_ticks.check): another program's row that
+        # breaks the store contract is skipped and counted, never retried forever.
         self._new_ticks = (
-            select(Tick.id, Tick.instrument_id, Tick.price, Tick.ts)
+            select(*stored_ticks.raw_columns())
             .where(col(Tick.id) > bindparam("cursor"))
             .order_by(col(Tick.id))
             .limit(batch_size)
         )
+        self._usable = stored_ticks.usable(engine.dialect.name)
         self._hub = hub
         self._renderer = renderer
         self._batch_size = batch_size
@@ -95,6 +104,9 @@ class PricePoller(Poller):
         self.states: dict[str, TileState] = {}
         self.cursor = 0
         self.ticks_seen = 0
+        # Rows skipped for breaking the store contract: counts by kind, and the last one.
+        self.rejected: dict[str, int] = {}
+        self.last_rejection: str | None = None
         self._references_read_at = 0.0
         self._refresh_lock = asyncio.Lock()
         self._refreshed_at = -math.inf
@@ -154,7 +166,9 @@ class PricePoller(Poller):
                 # Only ticks up to the cursor: the poll loop applies the ones after it.
                 recent = session.exec(
                     select(Tick)
-                    .where(Tick.instrument_id == instrument.id, col(Tick.id) <= cursor)
+                    .where(
+                        Tick.instrument_id == instrument.id, col(Tick.id) <= cursor, self._usable
+                    )
                     .order_by(col(Tick.id).desc())
                     .limit(self._sparkline_points)
                 ).all()
@@ -178,7 +192,7 @@ class PricePoller(Poller):
         for instrument_id, state in self._by_instrument.items():
             first = session.exec(
                 select(Tick.price)
-                .where(Tick.instrument_id == instrument_id, col(Tick.ts) >= cutoff)
+                .where(Tick.instrument_id == instrument_id, col(Tick.ts) >= cutoff, self._usable)
                 .order_by(col(Tick.ts))
                 .limit(1)
             ).first()
@@ -190,27 +204,51 @@ class PricePoller(Poller):
         if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
             self._refresh_references()
         with self._engine.connect() as connection:
-            rows = [
-                _TickRow(*row) for row in connection.execute(self._new_ticks, {"cursor": cursor})
-            ]
+            rows = []
+            for tick_id, instrument_id, price, ts in connection.execute(
+                self._new_ticks, {"cursor": cursor}
+            ):
+                checked = stored_ticks.check(price, ts)
+                if isinstance(checked, str):
+                    self._reject(tick_id, checked, kind="breaks the contract")
+                    # Kept in the batch as a placeholder so the cursor moves past it.
+                    rows.append(_TickRow(tick_id, _REJECTED, math.nan, _NEVER))
+                else:
+                    rows.append(_TickRow(tick_id, instrument_id, *checked))
             armed: set[int] = set()
             if self._alerts is not None and rows:
                 armed = armed_among(connection, {row.instrument_id for row in rows})
             return rows, armed
 
+    def _reject(self, tick_id: int, reason: str, *, kind: str) -> None:
+        """Skip a tick row: logged once (the cursor moves past it) and counted."""
+        self.rejected[kind] = self.rejected.get(kind, 0) + 1
+        self.last_rejection = f"tick {tick_id}: {reason}"
+        logger.warning("skipped tick %s, which %s: %s", tick_id, kind, reason)
+
     async def poll_once(self) -> bool:
         rows, armed = await self.in_thread(self._fetch, self.cursor)
-        if any(row.instrument_id not in self._by_instrument for row in rows):
+        if any(
+            row.instrument_id not in self._by_instrument and row.instrument_id != _REJECTED
+            for row in rows
+        ):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {}
         previous: dict[int, float | None] = {}
         for row in rows:
+            if row.instrument_id == _REJECTED:
+                continue
             state = self._by_instrument.get(row.instrument_id)
-            if state is not None:
-                previous.setdefault(row.instrument_id, state.price)
-                state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
-                changed[state.symbol] = state
-        self.ticks_seen += len(rows)
+            if state is None:
+                # Only another program can write this (foreign keys off on SQLite).
+                self._reject(
+                    row.id, f"no instrument {row.instrument_id}", kind="names no instrument"
+                )
+                continue
+            previous.setdefault(row.instrument_id, state.price)
+            state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
+            changed[state.symbol] = state
+            self.ticks_seen += 1
         if rows:
             # Advanced before alerts are checked: a failed check must not make the next
             # poll apply these ticks again (and read their price as the "previous" one).
@@ -245,7 +283,8 @@ class PricePoller(Poller):
         assert self._alerts is not None
         ticks: dict[int, list[tuple[int, float, datetime]]] = {}
         for row in rows:
-            ticks.setdefault(row.instrument_id, []).append((row.id, row.price, row.ts))
+            if row.instrument_id in self._by_instrument:
+                ticks.setdefault(row.instrument_id, []).append((row.id, row.price, row.ts))
         moves = [
             Move(
                 instrument_id=instrument_id,

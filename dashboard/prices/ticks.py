@@ -1,4 +1,4 @@
-"""Writing and reading ticks."""
+"""Writing and reading ticks (reads leave out rows that break the store contract)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick, utcnow
+from dashboard.prices.stored_ticks import usable
+from dashboard.store.db import dialect_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,7 @@ def last_prices(*, session: Session) -> dict[int, float]:
         assert instrument_id is not None
         price = session.exec(
             select(Tick.price)
-            .where(Tick.instrument_id == instrument_id)
+            .where(Tick.instrument_id == instrument_id, usable(dialect_of(session)))
             .order_by(col(Tick.id).desc())
             .limit(1)
         ).first()
@@ -58,7 +60,11 @@ class Window:
 
 def window(*, session: Session, instrument_id: int, hours: float) -> Window:
     since = utcnow() - timedelta(hours=hours)
-    in_window = (Tick.instrument_id == instrument_id, col(Tick.ts) >= since)
+    in_window = (
+        Tick.instrument_id == instrument_id,
+        col(Tick.ts) >= since,
+        usable(dialect_of(session)),
+    )
     high, low = session.exec(
         select(func.max(Tick.price), func.min(Tick.price)).where(*in_window)
     ).one()

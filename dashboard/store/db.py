@@ -101,3 +101,8 @@ def _switch_to_wal(cursor: Any, attempts: int = 50) -> None:
             if "locked" not in str(error) or attempt == attempts - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
+
+
+def dialect_of(session: Session) -> str:
+    """The name of the session's database dialect ("sqlite", "postgresql")."""
+    return session.get_bind().dialect.name

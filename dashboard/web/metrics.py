@@ -59,6 +59,14 @@ class DashboardCollector(Collector):
             "Ticks read by the price poller.",
             value=runtime.price_poller.ticks_seen,
         )
+        skipped = CounterMetricFamily(
+            "dashboard_ticks_skipped",
+            "Tick rows skipped for breaking the store contract (docs/store-contract.md).",
+            labels=["reason"],
+        )
+        for reason in ("breaks the contract", "names no instrument"):
+            skipped.add_metric([reason], runtime.price_poller.rejected.get(reason, 0))
+        yield skipped
         lag = GaugeMetricFamily(
             "dashboard_poll_lag_seconds",
             "Seconds since each poller's last success.",

@@ -50,6 +50,13 @@ async def readyz(request: Request) -> JSONResponse:
         else:
             checks[f"poller:{name}"] = f"ok ({lag:.2f} s)"
     ready = all(str(v).startswith("ok") for v in checks.values())
+    # Named, not failing: the rows were skipped, and taking the node out would not fix them.
+    poller = runtime.price_poller
+    if poller.last_rejection is not None:
+        skipped = sum(poller.rejected.values())
+        checks["ticks"] = (
+            f"skipped {skipped} rows breaking the store contract; last: {poller.last_rejection}"
+        )
     # Named, not failing: a big WAL costs disk, and taking the node out would not shrink it.
     size = await asyncio.to_thread(wal.wal_bytes, runtime.engine)
     if size is not None:

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from dashboard.models import Instrument, Tick
+from dashboard.prices import stored_ticks
+from dashboard.store.db import dialect_of
 from dashboard.web.deps import RuntimeDep, SessionDep
 
 router = APIRouter(tags=["prices"])
@@ -62,7 +64,7 @@ def price_history(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unknown symbol {symbol!r}.")
     ticks = session.exec(
         select(Tick)
-        .where(Tick.instrument_id == instrument.id)
+        .where(Tick.instrument_id == instrument.id, stored_ticks.usable(dialect_of(session)))
         .order_by(col(Tick.id).desc())
         .limit(limit)
     ).all()
