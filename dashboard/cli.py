@@ -21,6 +21,7 @@ from dashboard.client import Event, PriceEvent, StreamClient, StreamRefused
 from dashboard.logs import logging_config
 from dashboard.models import User, utcnow
 from dashboard.prices import ingest as ingest_ticks
+from dashboard.prices import instruments
 from dashboard.settings import Settings
 from dashboard.store import schema
 from dashboard.store.db import make_engine, session_factory, session_scope
@@ -142,6 +143,13 @@ def ingest(
     symbol: Annotated[
         str | None, typer.Option(help='Symbol for records that name none (e.g. {"value": …}).')
     ] = None,
+    create_missing: Annotated[
+        bool,
+        typer.Option(
+            "--create-missing",
+            help="Add an instrument for each unknown symbol (decimals from its prices).",
+        ),
+    ] = False,
 ) -> None:
     """Write the ticks in FILE (CSV, NDJSON, or a JSON array): all of them, or none."""
     engine = _migrated_engine(Settings())
@@ -158,8 +166,100 @@ def ingest(
                 bar.update(written - done)
                 done = written
 
-            ids = ingest_ticks.write(session=session, ticks=parsed, progress=advance)
+            ids = ingest_ticks.write(
+                session=session, ticks=parsed, progress=advance, create_missing=create_missing
+            )
     typer.echo(f"wrote {len(ids)} ticks")
+
+
+instruments_app = typer.Typer(
+    help="List, add, change and retire instruments.", no_args_is_help=True
+)
+app.add_typer(instruments_app, name="instruments")
+
+_KIND_HELP = "equity, fx, crypto, index, commodity, … (lower case)"
+
+
+@instruments_app.command("list")
+def instruments_list(
+    retired: Annotated[bool, typer.Option("--retired", help="Retired ones too.")] = False,
+) -> None:
+    """The instruments in dashboard order, one per line."""
+    engine = _migrated_engine(Settings())
+    with session_factory(engine)() as session:
+        rows = instruments.all_instruments(session=session, include_retired=retired)
+        typer.echo(f"{'SYMBOL':<20} {'KIND':<10} {'DEC':>3} {'TTL S':>7} {'CCY':<3}  NAME")
+        for i in rows:
+            flags = " (simulated)" if i.simulated else ""
+            flags += " (retired)" if i.retired_at is not None else ""
+            typer.echo(
+                f"{i.symbol:<20} {i.kind:<10} {i.decimals:>3} {i.ttl_seconds:>7} "
+                f"{i.currency or '':<3}  {i.name}{flags}"
+            )
+
+
+@instruments_app.command("add")
+def instruments_add(
+    symbol: Annotated[str, typer.Argument(help="e.g. MSFT, EUR-USD, BTC-USD")],
+    name: Annotated[str | None, typer.Option(help="Shown on the tile (default: SYMBOL).")] = None,
+    kind: Annotated[str, typer.Option(help=_KIND_HELP)] = "equity",
+    decimals: Annotated[int, typer.Option(help="Decimals shown, 0-8.")] = 2,
+    ttl: Annotated[int, typer.Option(help="Seconds without a tick before it shows stale.")] = 3600,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code, e.g. USD.")] = None,
+) -> None:
+    """Add a real instrument (the simulated feed never writes its prices)."""
+    fields = {"symbol": symbol, "name": name, "kind": kind, "decimals": decimals}
+    with _instrument_errors_reported():
+        new = instruments.parse_new({**fields, "ttl_seconds": ttl, "currency": currency})
+        with session_scope(session_factory(_migrated_engine(Settings()))) as session:
+            added = instruments.add(session=session, new=new)
+    typer.echo(f"added {added.symbol} ({added.name}, {added.kind}, {added.decimals} decimals)")
+
+
+@instruments_app.command("set")
+def instruments_set(
+    symbol: Annotated[str, typer.Argument()],
+    name: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help=_KIND_HELP)] = None,
+    decimals: Annotated[int | None, typer.Option(help="Decimals shown, 0-8.")] = None,
+    ttl: Annotated[int | None, typer.Option(help="Seconds before it shows stale.")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code, e.g. USD.")] = None,
+    active: Annotated[
+        bool, typer.Option("--active", help="Bring a retired instrument back.")
+    ] = False,
+) -> None:
+    """Change an instrument; running servers show it within a minute."""
+    fields = {"name": name, "kind": kind, "decimals": decimals, "currency": currency}
+    with _instrument_errors_reported():
+        changes = instruments.parse_changes({**fields, "ttl_seconds": ttl})
+        with session_scope(session_factory(_migrated_engine(Settings()))) as session:
+            changed = instruments.change(session=session, symbol=symbol, changes=changes)
+            if active:
+                changed = instruments.retire(session=session, symbol=symbol, retired=False)
+    typer.echo(f"changed {changed.symbol}")
+
+
+@instruments_app.command("retire")
+def instruments_retire(symbol: Annotated[str, typer.Argument()]) -> None:
+    """Take an instrument off the screens and refuse its new ticks; its history stays."""
+    engine = _migrated_engine(Settings())
+    with _instrument_errors_reported(), session_scope(session_factory(engine)) as session:
+        instruments.retire(session=session, symbol=symbol)
+    typer.echo(
+        f"retired {symbol} (bring it back with `dashboard instruments set {symbol} --active`)"
+    )
+
+
+@contextmanager
+def _instrument_errors_reported() -> Iterator[None]:
+    try:
+        yield
+    except instruments.InstrumentInvalid as invalid:
+        typer.echo(f"error: {invalid}; nothing was written", err=True)
+        raise typer.Exit(code=1) from None
+    except instruments.InstrumentNotFound as missing:
+        typer.echo(f"error: {missing} (see `dashboard instruments list --retired`)", err=True)
+        raise typer.Exit(code=1) from None
 
 
 @app.command()

@@ -85,6 +85,7 @@ def seed(*, session: Session, password: str | None, rng: random.Random | None = 
             hourly_volatility=vol,
             ttl_seconds=ttl,
             position=position,
+            simulated=True,
         )
         session.add(instrument)
         session.flush()

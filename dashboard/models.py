@@ -86,6 +86,13 @@ class Instrument(SQLModel, table=True):
     # Seconds without a tick after which the tile is marked stale.
     ttl_seconds: int = Field(default=15, ge=1)
     position: int = Field(default=0, description="Order on the default dashboard.")
+    # ISO 4217 code of the prices' currency, when it is worth saying (None: unstated).
+    currency: str | None = Field(default=None, max_length=3)
+    # Only simulated instruments get ticks from the simulated feed; an instrument added for
+    # real data never shows invented prices.
+    simulated: bool = False
+    # A retired instrument leaves the screens and takes no new ticks; its history stays.
+    retired_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 
 
 class Tick(SQLModel, table=True):

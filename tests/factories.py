@@ -29,7 +29,12 @@ def make_user(session: Session, username: str, *, is_admin: bool = False) -> Use
 
 
 def make_instrument(
-    session: Session, symbol: str = "TEST", *, decimals: int = 2, ttl_seconds: int = 30
+    session: Session,
+    symbol: str = "TEST",
+    *,
+    decimals: int = 2,
+    ttl_seconds: int = 30,
+    simulated: bool = False,
 ) -> Instrument:
     position = len(session.exec(select(Instrument)).all())
     instrument = Instrument(
@@ -40,6 +45,7 @@ def make_instrument(
         seed_price=100.0,
         ttl_seconds=ttl_seconds,
         position=position,
+        simulated=simulated,
     )
     session.add(instrument)
     session.commit()

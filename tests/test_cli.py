@@ -134,3 +134,45 @@ def test_create_token_prints_a_working_token_on_its_last_line(cli_env: str) -> N
     engine.dispose()
     missing = runner.invoke(app, ["create-token", "nobody"])
     assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_instruments_are_added_listed_changed_and_retired_without_sql(
+    cli_env: str, tmp_path: Path
+) -> None:
+    runner.invoke(app, ["migrate"])
+    added = runner.invoke(
+        app, ["instruments", "add", "MSFT", "--name", "Microsoft", "--currency", "USD"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "added MSFT (Microsoft, equity, 2 decimals)" in added.output
+    twice = runner.invoke(app, ["instruments", "add", "MSFT"])
+    assert twice.exit_code == 1 and "'MSFT' exists already; nothing was written" in twice.output
+    bad = runner.invoke(app, ["instruments", "add", "a b", "--decimals", "9"])
+    assert bad.exit_code == 1 and "symbol: 1-20 letters" in bad.output and "decimals" in bad.output
+    prices = tmp_path / "prices.csv"
+    prices.write_text(
+        "symbol,price,ts\nAAPL,190.5,2026-11-01T10:00:00Z\nGOOG,140.123,2026-11-01T10:00:00Z\n"
+        "AAPL,191,2026-11-02T10:00:00Z\n"
+    )
+    refused = runner.invoke(app, ["ingest", str(prices)])
+    assert refused.exit_code == 1
+    assert "item 0 (AAPL): unknown symbol (2 item(s))" in refused.output
+    assert "item 1 (GOOG): unknown symbol (1 item(s))" in refused.output
+    created = runner.invoke(app, ["ingest", str(prices), "--create-missing"])
+    assert created.exit_code == 0 and "wrote 3 ticks" in created.output
+    changed = runner.invoke(
+        app, ["instruments", "set", "GOOG", "--name", "Alphabet", "--ttl", "86400"]
+    )
+    assert changed.exit_code == 0, changed.output
+    assert runner.invoke(app, ["instruments", "retire", "AAPL"]).exit_code == 0
+    listed = runner.invoke(app, ["instruments", "list"]).output
+    assert "MSFT" in listed and "Alphabet" in listed and "AAPL" not in listed
+    assert "86400" in listed and " 3 " in listed  # GOOG: decimals inferred, ttl changed
+    every = runner.invoke(app, ["instruments", "list", "--retired"]).output
+    assert "AAPL" in every and "(retired)" in every
+    late = runner.invoke(app, ["ingest", str(prices)])
+    assert late.exit_code == 1 and "instrument retired" in late.output
+    back = runner.invoke(app, ["instruments", "set", "AAPL", "--active"])
+    assert back.exit_code == 0
+    missing = runner.invoke(app, ["instruments", "retire", "NOPE"])
+    assert missing.exit_code == 1 and "no instrument 'NOPE'" in missing.output

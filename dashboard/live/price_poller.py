@@ -157,7 +157,9 @@ class PricePoller(Poller):
         loaded: list[tuple[int, TileState]] = []
         with self._open_session() as session:
             instruments = session.exec(
-                select(Instrument).order_by(col(Instrument.position), col(Instrument.symbol))
+                select(Instrument)
+                .where(col(Instrument.retired_at).is_(None))
+                .order_by(col(Instrument.position), col(Instrument.symbol))
             ).all()
             for instrument in instruments:
                 if instrument.id is None or instrument.id in known:
@@ -199,6 +201,31 @@ class PricePoller(Poller):
             state.reference_price = first if first is not None else state.price
         self._references_read_at = time.monotonic()
 
+    def instruments_changed(self) -> None:
+        """An instrument was added, changed or retired in this process: apply it at the
+        next poll (other processes' changes are applied within a minute)."""
+        self._references_read_at = -math.inf
+        self.wake()
+
+    def _read_instrument_fields(self) -> dict[int, Instrument]:
+        with self._open_session() as session:
+            return {i.id: i for i in session.exec(select(Instrument)).all() if i.id is not None}
+
+    def _apply_instrument_fields(self, current: dict[int, Instrument]) -> set[str]:
+        """Renames, new decimals and time-to-live, retirements; the symbols changed."""
+        changed: set[str] = set()
+        for instrument_id, state in list(self._by_instrument.items()):
+            instrument = current.get(instrument_id)
+            if instrument is None or instrument.retired_at is not None:
+                del self._by_instrument[instrument_id]
+                self.states.pop(state.symbol, None)
+                continue
+            fields = (instrument.name, instrument.decimals, instrument.ttl_seconds)
+            if fields != (state.name, state.decimals, state.ttl_seconds):
+                state.name, state.decimals, state.ttl_seconds = fields
+                changed.add(state.symbol)
+        return changed
+
     def _fetch(self, cursor: int) -> tuple[list[_TickRow], set[int]]:
         """The ticks after ``cursor``, and which of their instruments have armed alerts."""
         if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
@@ -227,13 +254,20 @@ class PricePoller(Poller):
         logger.warning("skipped tick %s, which %s: %s", tick_id, kind, reason)
 
     async def poll_once(self) -> bool:
+        renamed: set[str] = set()
+        if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
+            # Changes made anywhere: applied here on the loop, then new instruments loaded.
+            renamed = self._apply_instrument_fields(
+                await self.in_thread(self._read_instrument_fields)
+            )
+            await self._refresh_instruments()
         rows, armed = await self.in_thread(self._fetch, self.cursor)
         if any(
             row.instrument_id not in self._by_instrument and row.instrument_id != _REJECTED
             for row in rows
         ):
             await self._refresh_instruments()  # a tick names an instrument added since start
-        changed: dict[str, TileState] = {}
+        changed: dict[str, TileState] = {s: self.states[s] for s in renamed if s in self.states}
         previous: dict[int, float | None] = {}
         for row in rows:
             if row.instrument_id == _REJECTED:

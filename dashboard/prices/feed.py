@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from dashboard.models import Instrument, utcnow
 from dashboard.prices.ticks import NewTick, insert_ticks, last_prices
@@ -116,7 +116,13 @@ class SimulatedFeed:
                     hourly_volatility=i.hourly_volatility,
                     decimals=i.decimals,
                 )
-                for i in session.exec(select(Instrument)).all()
+                # Only simulated instruments: one added for real data never gets invented
+                # prices, and a retired one gets none at all.
+                for i in session.exec(
+                    select(Instrument).where(
+                        col(Instrument.simulated), col(Instrument.retired_at).is_(None)
+                    )
+                ).all()
                 if i.id is not None
             ]
 

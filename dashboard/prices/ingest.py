@@ -20,6 +20,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick, utcnow
+from dashboard.prices import instruments
 
 # Clocks disagree a little; a tick further ahead than this is a mistake.
 MAX_FUTURE = timedelta(minutes=5)
@@ -144,24 +145,61 @@ def kind_of(path: Path) -> str:
 
 
 def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int]:
-    """The instrument id of each symbol; IngestInvalid names every unknown one by index."""
+    """The instrument id of each symbol; IngestInvalid names each unknown or retired symbol
+    once (at its first item, with how many items name it)."""
     found = session.exec(
-        select(Instrument.symbol, Instrument.id).where(col(Instrument.symbol).in_(set(symbols)))
+        select(Instrument.symbol, Instrument.id, Instrument.retired_at).where(
+            col(Instrument.symbol).in_(set(symbols))
+        )
     ).all()
-    ids = {symbol: instrument_id for symbol, instrument_id in found if instrument_id is not None}
-    errors = [ItemError(i, "unknown symbol", s) for i, s in enumerate(symbols) if s not in ids]
+    ids = {symbol: i for symbol, i, retired in found if i is not None and retired is None}
+    retired = {symbol for symbol, _i, when in found if when is not None}
+    first: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for index, symbol in enumerate(symbols):
+        if symbol not in ids:
+            first.setdefault(symbol, index)
+            counts[symbol] = counts.get(symbol, 0) + 1
+    errors = [
+        ItemError(
+            index,
+            (
+                f"instrument retired ({counts[symbol]} item(s))"
+                if symbol in retired
+                else f"unknown symbol ({counts[symbol]} item(s)): add it with `dashboard "
+                "instruments add`, or import with --create-missing"
+            ),
+            symbol,
+        )
+        for symbol, index in first.items()
+    ]
     if errors:
         raise IngestInvalid(errors)
     return ids
 
 
 def write(
-    *, session: Session, ticks: Sequence[TickIn], progress: Callable[[int], None] | None = None
+    *,
+    session: Session,
+    ticks: Sequence[TickIn],
+    progress: Callable[[int], None] | None = None,
+    create_missing: bool = False,
 ) -> list[int]:
     """Check the symbols and write every tick in one transaction; return their ids in order.
 
-    ``progress`` is called with the number of rows written so far, now and then.
+    ``create_missing`` adds an instrument for each unknown symbol first (decimals inferred
+    from its prices), in the same transaction. ``progress`` is called with the number of
+    rows written so far, now and then.
     """
+    if create_missing:
+        prices: dict[str, list[float]] = {}
+        for tick in ticks:
+            prices.setdefault(tick.symbol, []).append(tick.price)
+        try:
+            instruments.create_missing(session=session, prices_by_symbol=prices)
+        except instruments.InstrumentInvalid as invalid:
+            session.rollback()
+            raise IngestInvalid([ItemError(0, str(invalid))]) from None
     ids_by_symbol = instrument_ids(session=session, symbols=[t.symbol for t in ticks])
     if not ticks:
         return []

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from dashboard.accounts import tokens
 from dashboard.models import utcnow
 from dashboard.prices import alerts
 from dashboard.settings import Settings
 from dashboard.web.app import create_app
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument, make_user
 from tests.sse import SSEReader
 
@@ -78,3 +79,33 @@ def test_the_stream_sends_only_the_tiles_of_the_users_watchlist(
     assert not any("tile-HIDDEN" in m.data for m in stream.seen)
     stream.close()
     client.close()
+
+
+def test_an_instrument_added_changed_and_retired_through_the_api_reaches_open_pages(
+    live_server: LiveServer, session: Session
+) -> None:
+    admin = make_user(session, "admin", is_admin=True)
+    assert admin.id is not None
+    auth = {
+        "Authorization": f"Bearer {tokens.issue(session=session, user_id=admin.id, name='t')[1]}"
+    }
+    make_instrument(session, "GLBX")
+    with live_server.client() as client:
+        stream = SSEReader(client, "/events")
+        stream.wait_for(lambda m: m.event == "ready")
+        added = client.post(
+            "/api/instruments", json={"symbol": "MSFT", "name": "Microsoft"}, headers=auth
+        )
+        assert added.status_code == 201
+        client.post("/api/ticks", json=[{"symbol": "MSFT", "price": 400.25}], headers=auth)
+        stream.wait_for(lambda m: 'id="tile-MSFT"' in m.data and "400.25" in m.data)
+        renamed = client.patch(
+            "/api/instruments/MSFT", json={"name": "Microsoft Corp", "decimals": 3}, headers=auth
+        )
+        assert renamed.status_code == 200
+        # Re-rendered at once with the new name and decimals, without a new tick.
+        stream.wait_for(lambda m: "Microsoft Corp" in m.data and "400.250" in m.data)
+        client.patch("/api/instruments/MSFT", json={"retired": True}, headers=auth)
+        wait_until(lambda: "tile-MSFT" not in client.get("/").text)
+        assert "tile-GLBX" in client.get("/").text
+        stream.close()

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from dashboard.models import Tick
+from dashboard.models import Tick, utcnow
 from dashboard.prices.feed import SimulatedFeed, gbm_step
 from dashboard.store import leases
 from dashboard.store.db import session_factory
@@ -46,14 +46,30 @@ def feed(engine: Engine, *, ticks_per_second: float = 1000.0) -> SimulatedFeed:
 def test_a_feed_step_writes_ticks_continuing_from_the_last_price(
     engine: Engine, session: Session
 ) -> None:
-    acme = make_instrument(session, "ACME", decimals=2)
-    make_instrument(session, "GLBX")
+    acme = make_instrument(session, "ACME", decimals=2, simulated=True)
+    make_instrument(session, "GLBX", simulated=True)
     add_tick(session, acme, 500.0)
     written = feed(engine).step()
     assert written == 2  # at this rate every instrument ticks every step
     ticks = session.exec(select(Tick).order_by(col(Tick.id))).all()
     acme_new = [t for t in ticks if t.instrument_id == acme.id][-1]
     assert abs(acme_new.price - 500.0) < 25 and round(acme_new.price, 2) == acme_new.price
+
+
+def test_regression_the_feed_never_invents_prices_for_real_or_retired_instruments(
+    engine: Engine, session: Session
+) -> None:
+    # Was: the simulated feed walked every instrument, so one added for real data showed
+    # invented prices between its real ticks.
+    simulated = make_instrument(session, "SIM", simulated=True)
+    make_instrument(session, "REAL")
+    retired = make_instrument(session, "GONE", simulated=True)
+    retired.retired_at = utcnow()
+    session.add(retired)
+    session.commit()
+    assert feed(engine).step() == 1
+    ticks = session.exec(select(Tick)).all()
+    assert {t.instrument_id for t in ticks} == {simulated.id}
 
 
 def test_only_one_feed_holds_the_lease_until_it_expires_or_is_released(engine: Engine) -> None:

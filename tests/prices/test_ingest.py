@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, select
 
 from dashboard.models import Tick
-from dashboard.prices import ingest
+from dashboard.prices import ingest, instruments
 from tests.factories import make_instrument
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -78,3 +78,43 @@ def test_write_is_all_or_nothing_on_unknown_symbols(session: Session) -> None:
     assert session.exec(select(Tick)).all() == []
     ids = ingest.write(session=session, ticks=ticks[:1] * 3)
     assert len(ids) == 3 and ids == sorted(ids)
+
+
+def test_each_unknown_symbol_is_named_once_with_how_many_items_name_it(
+    session: Session,
+) -> None:
+    # Was: one "unknown symbol" per item (20 for the first symbol), the others never named.
+    make_instrument(session, "ACME")
+    symbols = ["NOPE", "ACME", "NOPE", "ZED", "NOPE"]
+    ticks = [ingest.TickIn(s, 1.0, NOW) for s in symbols]
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.write(session=session, ticks=ticks)
+    assert [(e.index, e.symbol, e.error.split(":")[0]) for e in raised.value.errors] == [
+        (0, "NOPE", "unknown symbol (3 item(s))"),
+        (3, "ZED", "unknown symbol (1 item(s))"),
+    ]
+    assert session.exec(select(Tick)).all() == []
+
+
+def test_a_retired_instrument_takes_no_new_ticks(session: Session) -> None:
+    make_instrument(session, "ACME")
+    instruments.retire(session=session, symbol="ACME")
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.write(session=session, ticks=[ingest.TickIn("ACME", 1.0, NOW)])
+    assert raised.value.errors[0].error == "instrument retired (1 item(s))"
+
+
+def test_create_missing_adds_instruments_and_ticks_together_or_neither(
+    session: Session,
+) -> None:
+    ticks = [ingest.TickIn("GOOG", 140.123, NOW), ingest.TickIn("AAPL", 190.5, NOW)]
+    ids = ingest.write(session=session, ticks=ticks, create_missing=True)
+    assert len(ids) == 2
+    goog = instruments.find(session=session, symbol="GOOG")
+    assert (goog.decimals, goog.simulated) == (3, False)
+    bad = [ingest.TickIn("NEW", 1.0, NOW), ingest.TickIn("bad sym", 1.0, NOW)]
+    with pytest.raises(ingest.IngestInvalid, match="nothing was written"):
+        ingest.write(session=session, ticks=bad, create_missing=True)
+    with pytest.raises(instruments.InstrumentNotFound):
+        instruments.find(session=session, symbol="NEW")
+    assert len(session.exec(select(Tick)).all()) == 2

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
 from dashboard.prices import ingest
@@ -42,11 +43,20 @@ class IngestOut(BaseModel):
 
 
 @router.post("/ticks", openapi_extra=_TICKS_BODY, responses={422: {"description": "Bad items"}})
-async def ingest_ticks(request: Request, runtime: RuntimeDep, user: ApiAdmin) -> IngestOut:
+async def ingest_ticks(
+    request: Request,
+    runtime: RuntimeDep,
+    user: ApiAdmin,
+    create_missing: Annotated[
+        bool,
+        Query(description="Add an instrument for each unknown symbol (decimals from the data)."),
+    ] = False,
+) -> IngestOut:
     """Write a batch of ticks (JSON array or NDJSON): all of them, or none.
 
     Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
-    ``X-CSRF-Token`` header. A 422 names every bad item by its index.
+    ``X-CSRF-Token`` header. A 422 names every bad item by its index, and each unknown
+    symbol once.
     """
     # Its size is limited by BodySizeLimit (settings.max_ingest_bytes) as it arrives.
     body = await request.body()
@@ -55,7 +65,7 @@ async def ingest_ticks(request: Request, runtime: RuntimeDep, user: ApiAdmin) ->
     try:
         records = ingest.records_from_text(body.decode("utf-8"), kind=kind)
         parsed = ingest.parse_records(records)
-        ids = await asyncio.to_thread(_write_ticks, runtime, parsed)
+        ids = await asyncio.to_thread(_write_ticks, runtime, parsed, create_missing)
     except ingest.IngestInvalid as invalid:
         detail = [e.as_dict() for e in invalid.errors]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
@@ -67,6 +77,6 @@ async def ingest_ticks(request: Request, runtime: RuntimeDep, user: ApiAdmin) ->
     return IngestOut(ids=ids)
 
 
-def _write_ticks(runtime: Runtime, parsed: list[ingest.TickIn]) -> list[int]:
+def _write_ticks(runtime: Runtime, parsed: list[ingest.TickIn], create_missing: bool) -> list[int]:
     with runtime.open_session() as session:
-        return ingest.write(session=session, ticks=parsed)
+        return ingest.write(session=session, ticks=parsed, create_missing=create_missing)
