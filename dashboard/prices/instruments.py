@@ -59,7 +59,14 @@ class NewInstrument(InstrumentChanges):
 
 
 class InstrumentInvalid(ValueError):
-    """The instrument cannot be written as asked; nothing was written."""
+    """The instrument cannot be written as asked; nothing was written.
+
+    ``fields`` holds each problem by field name (for a form), the message all of them.
+    """
+
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})
 
 
 class InstrumentNotFound(LookupError):
@@ -73,14 +80,14 @@ def parse_new(fields: Mapping[str, object]) -> NewInstrument:
     try:
         return NewInstrument.model_validate(fields)
     except ValidationError as error:
-        raise InstrumentInvalid(_problems(error)) from None
+        raise _invalid(error) from None
 
 
 def parse_changes(fields: Mapping[str, object]) -> InstrumentChanges:
     try:
         return InstrumentChanges.model_validate(fields)
     except ValidationError as error:
-        raise InstrumentInvalid(_problems(error)) from None
+        raise _invalid(error) from None
 
 
 # Said plainly instead of the regular expression a pattern error would quote.
@@ -91,13 +98,14 @@ _PATTERN_RULES = {
 }
 
 
-def _problems(error: ValidationError) -> str:
-    problems = []
+def _invalid(error: ValidationError) -> InstrumentInvalid:
+    problems: dict[str, str] = {}
     for e in error.errors():
         field = ".".join(str(p) for p in e["loc"]) or "input"
         rule = _PATTERN_RULES.get(field) if e["type"] == "string_pattern_mismatch" else None
-        problems.append(f"{field}: {rule or e['msg']}")
-    return "; ".join(problems)
+        problems[field] = rule or e["msg"]
+    message = "; ".join(f"{field}: {problem}" for field, problem in problems.items())
+    return InstrumentInvalid(message, problems)
 
 
 def all_instruments(*, session: Session, include_retired: bool = False) -> Sequence[Instrument]:
@@ -129,7 +137,8 @@ def add(*, session: Session, new: NewInstrument) -> Instrument:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise InstrumentInvalid(f"the symbol {new.symbol!r} exists already") from None
+        message = f"the symbol {new.symbol!r} exists already"
+        raise InstrumentInvalid(message, {"symbol": message}) from None
     session.refresh(instrument)
     return instrument
 

@@ -79,6 +79,7 @@ PAGES = [
     ("alice", "/instruments/ACME"),
     ("admin", "/admin"),
     ("admin", "/admin/users"),
+    ("admin", "/admin/instruments"),
 ]
 
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from dashboard.web.routes.pages import admin, alerts, dashboard, login, notifications, settings
+from dashboard.web.routes.pages import (
+    admin,
+    admin_instruments,
+    alerts,
+    dashboard,
+    login,
+    notifications,
+    settings,
+)
 
 router = APIRouter()
-for area in (dashboard, login, settings, notifications, alerts, admin):
+for area in (dashboard, login, settings, notifications, alerts, admin, admin_instruments):
     router.include_router(area.router)
