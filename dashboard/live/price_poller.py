@@ -280,8 +280,8 @@ class PricePoller(Poller):
                 )
                 continue
             previous.setdefault(row.instrument_id, state.price)
-            state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts)
-            changed[state.symbol] = state
+            if state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts):
+                changed[state.symbol] = state
             self.ticks_seen += 1
         if rows:
             # Advanced before alerts are checked: a failed check must not make the next

@@ -79,7 +79,9 @@ class TileState:
     price: float | None = None
     previous_price: float | None = None
     reference_price: float | None = None
+    # The tick shown, and the highest tick id seen (shown or older by event time).
     tick_id: int = 0
+    seen_tick_id: int = 0
     ts: datetime | None = None
     stale: bool = True
     history: deque[float] = field(default_factory=deque)
@@ -87,9 +89,17 @@ class TileState:
     def __post_init__(self) -> None:
         self.history = deque(self.history, maxlen=self.sparkline_size)
 
-    def apply_tick(self, *, tick_id: int, price: float, ts: datetime) -> None:
-        if tick_id <= self.tick_id:
-            return  # already shown: a retried poll must not draw it twice
+    def apply_tick(self, *, tick_id: int, price: float, ts: datetime) -> bool:
+        """Show the tick if it is the newest by event time; True when the tile changed.
+
+        The live price is the newest by ``ts``, not by arrival: importing older history
+        (or a file listed newest first) never replaces it.
+        """
+        if tick_id <= self.seen_tick_id:
+            return False  # already seen: a retried poll must not draw it twice
+        self.seen_tick_id = tick_id
+        if self.ts is not None and ts < self.ts:
+            return False
         self.previous_price = self.price
         self.price = price
         self.tick_id = tick_id
@@ -97,6 +107,7 @@ class TileState:
         self.history.append(price)
         if self.reference_price is None:
             self.reference_price = price
+        return True
 
     def refresh_staleness(self, now: datetime) -> bool:
         """Recompute the stale flag; return True when it changed."""

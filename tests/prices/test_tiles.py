@@ -90,3 +90,20 @@ def test_staleness_flips_after_the_ttl_and_reports_the_change() -> None:
     assert state.refresh_staleness(T0 + timedelta(seconds=9)) is False
     assert state.refresh_staleness(T0 + timedelta(seconds=11)) is True
     assert state.stale is True
+
+
+def test_regression_older_ticks_by_event_time_never_replace_the_live_price() -> None:
+    # Was: a file listed newest first left the tile on its oldest price (ticks were shown
+    # in arrival order).
+    state = tile()
+    assert state.apply_tick(tick_id=1, price=120.0, ts=T0 + timedelta(days=30))
+    assert not state.apply_tick(tick_id=2, price=110.0, ts=T0 + timedelta(days=29))
+    assert not state.apply_tick(tick_id=3, price=100.0, ts=T0)
+    assert (state.price, state.tick_id, state.ts) == (120.0, 1, T0 + timedelta(days=30))
+    assert not state.apply_tick(tick_id=3, price=130.0, ts=T0 + timedelta(days=31))  # seen
+    assert state.apply_tick(tick_id=4, price=125.0, ts=T0 + timedelta(days=30))  # same time
+    assert (state.price, state.previous_price, list(state.history)) == (
+        125.0,
+        120.0,
+        [120.0, 125.0],
+    )

@@ -58,14 +58,14 @@ def price_history(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[HistoryPoint]:
-    """The newest ``limit`` ticks of ``symbol``, oldest first."""
+    """The newest ``limit`` ticks of ``symbol`` by event time (``ts``), oldest first."""
     instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
     if instrument is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unknown symbol {symbol!r}.")
     ticks = session.exec(
         select(Tick)
         .where(Tick.instrument_id == instrument.id, stored_ticks.usable(dialect_of(session)))
-        .order_by(col(Tick.id).desc())
+        .order_by(col(Tick.ts).desc(), col(Tick.id).desc())
         .limit(limit)
     ).all()
     return [HistoryPoint(tick_id=t.id or 0, price=t.price, ts=t.ts) for t in reversed(ticks)]
