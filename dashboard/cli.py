@@ -7,8 +7,10 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 import uvicorn
@@ -141,7 +143,8 @@ def create_token(
 def ingest(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     symbol: Annotated[
-        str | None, typer.Option(help='Symbol for records that name none (e.g. {"value": …}).')
+        str | None,
+        typer.Option(help="The symbol of a file with one series (rows that name none)."),
     ] = None,
     create_missing: Annotated[
         bool,
@@ -150,11 +153,51 @@ def ingest(
             help="Add an instrument for each unknown symbol (decimals from its prices).",
         ),
     ] = False,
+    tz: Annotated[
+        str | None,
+        typer.Option(help="Time zone of times written without one, e.g. America/New_York."),
+    ] = None,
+    symbol_column: Annotated[str | None, typer.Option(help="CSV header of the symbol.")] = None,
+    price_column: Annotated[str | None, typer.Option(help="CSV header of the price.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="CSV header of the time.")] = None,
 ) -> None:
-    """Write the ticks in FILE (CSV, NDJSON, or a JSON array): all of them, or none."""
-    engine = _migrated_engine(Settings())
+    """Write the ticks in FILE (CSV/TSV, NDJSON, or a JSON array): all of them, or none.
+
+    CSV headers are found by name (symbol, price/close/value, ts/time/date: any case),
+    the separator and decimal commas are detected; times are ISO 8601, dates, or epoch
+    s/ms/µs/ns.
+    """
+    settings = Settings()
+    engine = _migrated_engine(settings)
+    columns = {
+        field: name
+        for field, name in (("symbol", symbol_column), ("price", price_column), ("ts", time_column))
+        if name
+    }
     with _bad_input_reported(file):
-        parsed = ingest_ticks.parse_records(_records(file), default_symbol=symbol)
+        records, lines = ingest_ticks.read_records(
+            _file_text(file), kind=ingest_ticks.kind_of(file), columns=columns
+        )
+        try:
+            parsed = ingest_ticks.parse_records(
+                records, default_symbol=symbol, tz=_zone(tz), lines=lines, max_items=None
+            )
+        except ingest_ticks.IngestInvalid as invalid:
+            if create_missing:
+                raise
+            # One pass: the unknown symbols too, not only after these are fixed.
+            named = [(r.get("symbol") or symbol) if isinstance(r, dict) else None for r in records]
+            with session_factory(engine)() as session:
+                unknown = ingest_ticks.symbol_errors(session=session, symbols=named, lines=lines)
+            errors = sorted(invalid.errors + unknown, key=lambda e: e.index)
+            raise ingest_ticks.IngestInvalid(errors) from None
+        if not create_missing:
+            with session_factory(engine)() as session:
+                unknown = ingest_ticks.symbol_errors(
+                    session=session, symbols=[t.symbol for t in parsed], lines=lines
+                )
+            if unknown:
+                raise ingest_ticks.IngestInvalid(unknown)
         with (
             session_scope(session_factory(engine)) as session,
             typer.progressbar(length=len(parsed), label="writing ticks") as bar,
@@ -170,6 +213,32 @@ def ingest(
                 session=session, ticks=parsed, progress=advance, create_missing=create_missing
             )
     typer.echo(f"wrote {len(ids)} ticks")
+    keep = timedelta(hours=settings.tick_retention_hours)
+    old = sum(1 for tick in parsed if tick.ts < utcnow() - keep)
+    if old:
+        # Said now, not found out later: retention keeps only each instrument's newest.
+        typer.echo(
+            f"note: {old} of these ticks are older than the tick retention "
+            f"({settings.tick_retention_hours:g} h) and will be pruned within "
+            f"{settings.retention_interval:g} s, each instrument keeping its newest; set "
+            "DASHBOARD_TICK_RETENTION_HOURS higher to keep them",
+            err=True,
+        )
+
+
+def _symbol_of(record: object, default: str | None) -> str | None:
+    value = record.get("symbol") or default if isinstance(record, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        typer.echo(f"error: unknown time zone {name!r} (e.g. UTC, Europe/Berlin)", err=True)
+        raise typer.Exit(code=1) from None
 
 
 instruments_app = typer.Typer(
@@ -265,20 +334,40 @@ def _instrument_errors_reported() -> Iterator[None]:
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    symbol: Annotated[str, typer.Option(help="The instrument the series is played as.")],
+    symbol: Annotated[
+        str,
+        typer.Option(
+            help="The instrument played: a file with a symbol column plays only its rows; "
+            "a file with one series is played as it."
+        ),
+    ],
     rate: Annotated[float, typer.Option(min=0.01, help="Ticks per second.")] = 10.0,
 ) -> None:
     """Play a recorded series from FILE as live ticks of SYMBOL, RATE per second."""
     engine = _migrated_engine(Settings())
     with _bad_input_reported(file):
-        records = _records(file)
+        records, lines = ingest_ticks.read_records(
+            _file_text(file), kind=ingest_ticks.kind_of(file)
+        )
+        # A file of several series plays SYMBOL's rows only (it once played them all as one).
+        in_file = {r.get("symbol") for r in records if isinstance(r, dict)} - {None, ""}
+        if in_file and symbol not in in_file:
+            problem = f"no rows for {symbol} in the file's symbol column ({len(in_file)} others)"
+            raise ingest_ticks.IngestInvalid([ingest_ticks.ItemError(0, problem)])
+        chosen = [
+            (record, line)
+            for record, line in zip(records, lines, strict=True)
+            if not in_file or (isinstance(record, dict) and record.get("symbol") == symbol)
+        ]
         # The recorded times are not kept: each value becomes a tick stamped as it plays.
         parsed = ingest_ticks.parse_records(
             [
                 {"price": r.get("price", r.get("value")) if isinstance(r, dict) else r}
-                for r in records
+                for r, _n in chosen
             ],
             default_symbol=symbol,
+            lines=[n for _r, n in chosen],
+            max_items=None,
         )
         open_session = session_factory(engine)
         with open_session() as session:
@@ -363,10 +452,8 @@ def _json_line(event: Event) -> str:
     )
 
 
-def _records(file: Path) -> list[object]:
-    return ingest_ticks.records_from_text(
-        file.read_text(encoding="utf-8"), kind=ingest_ticks.kind_of(file)
-    )
+def _file_text(file: Path) -> str:
+    return file.read_text(encoding="utf-8")
 
 
 @contextmanager
@@ -382,12 +469,19 @@ def _bad_input_reported(file: Path) -> Iterator[None]:
 
 
 def _report_invalid(invalid: ingest_ticks.IngestInvalid) -> NoReturn:
-    shown = 20
-    for error in invalid.errors[:shown]:
-        symbol = f" ({error.symbol})" if error.symbol else ""
-        typer.echo(f"item {error.index}{symbol}: {error.error}", err=True)
-    if len(invalid.errors) > shown:
-        typer.echo(f"… and {len(invalid.errors) - shown} more", err=True)
+    """Every kind of problem once, with how many items have it and where the first are."""
+    kinds: dict[str, list[ingest_ticks.ItemError]] = {}
+    for error in invalid.errors:
+        kinds.setdefault(error.error, []).append(error)
+    shown_kinds, shown_places = 20, 5
+    for problem, errors in list(kinds.items())[:shown_kinds]:
+        places = ", ".join(
+            f"{e.where}{f' ({e.symbol})' if e.symbol else ''}" for e in errors[:shown_places]
+        )
+        more = f" and {len(errors) - shown_places} more" if len(errors) > shown_places else ""
+        typer.echo(f"{places}{more}: {problem}", err=True)
+    if len(kinds) > shown_kinds:
+        typer.echo(f"… and {len(kinds) - shown_kinds} more kinds of problem", err=True)
     typer.echo(f"error: {invalid}", err=True)
     raise typer.Exit(code=1)
 

@@ -81,7 +81,9 @@ def test_ingest_writes_a_file_all_or_nothing(cli_env: str, tmp_path: Path) -> No
     bad.write_text("symbol,price\nEUR-USD,1.4\nNOPE,1\nEUR-USD,-2\n")
     result = runner.invoke(app, ["ingest", str(bad)])
     assert result.exit_code == 1
-    assert "item 2 (EUR-USD): price must be a finite number above 0" in result.output
+    # Every kind of problem in one pass, at its 1-based line (the header is line 1).
+    assert "line 4 (EUR-USD): price must be a finite number above 0" in result.output
+    assert "line 3 (NOPE): unknown symbol (1 item(s))" in result.output
     assert "nothing was written" in result.output
     engine = make_engine(cli_env)
     with Session(engine) as session:
@@ -156,8 +158,8 @@ def test_instruments_are_added_listed_changed_and_retired_without_sql(
     )
     refused = runner.invoke(app, ["ingest", str(prices)])
     assert refused.exit_code == 1
-    assert "item 0 (AAPL): unknown symbol (2 item(s))" in refused.output
-    assert "item 1 (GOOG): unknown symbol (1 item(s))" in refused.output
+    assert "line 2 (AAPL): unknown symbol (2 item(s))" in refused.output
+    assert "line 3 (GOOG): unknown symbol (1 item(s))" in refused.output
     created = runner.invoke(app, ["ingest", str(prices), "--create-missing"])
     assert created.exit_code == 0 and "wrote 3 ticks" in created.output
     changed = runner.invoke(
@@ -176,3 +178,46 @@ def test_instruments_are_added_listed_changed_and_retired_without_sql(
     assert back.exit_code == 0
     missing = runner.invoke(app, ["instruments", "retire", "NOPE"])
     assert missing.exit_code == 1 and "no instrument 'NOPE'" in missing.output
+
+
+def test_a_file_of_real_monthly_prices_goes_in_with_its_dates(cli_env: str, tmp_path: Path) -> None:
+    # Was: the date column was ignored (every row stamped "now"), and the import said
+    # nothing about the retention that deleted the history a minute later.
+    runner.invoke(app, ["migrate"])
+    monthly = tmp_path / "monthly.csv"
+    rows = [f"MSFT,2016-{m:02d}-01,{50 + m}.25" for m in range(1, 13)]
+    rows += [f"AAPL,2016-{m:02d}-01,{90 + m}.5" for m in range(12, 0, -1)]  # newest first
+    monthly.write_text("\ufeffSymbol,Date,Price\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(app, ["ingest", str(monthly), "--create-missing"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 24 ticks" in result.output
+    assert "note: 24 of these ticks are older than the tick retention (48 h)" in result.output
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        msft = session.exec(select(Instrument).where(Instrument.symbol == "MSFT")).one()
+        stamps = session.exec(
+            select(Tick.ts).where(Tick.instrument_id == msft.id).order_by(col(Tick.ts))
+        ).all()
+    engine.dispose()
+    assert [t.month for t in stamps] == list(range(1, 13))
+    assert {t.year for t in stamps} == {2016}
+
+
+def test_replay_plays_only_its_symbols_rows_from_a_file_of_several(
+    cli_env: str, tmp_path: Path
+) -> None:
+    # Was: `replay FILE --symbol MSFT` played every stock in the file as one series.
+    runner.invoke(app, ["migrate"])
+    runner.invoke(app, ["instruments", "add", "MSFT"])
+    several = tmp_path / "several.csv"
+    several.write_text("symbol,price\nMSFT,50\nAAPL,90\nMSFT,51\nAAPL,91\n")
+    result = runner.invoke(app, ["replay", str(several), "--symbol", "MSFT", "--rate", "500"])
+    assert result.exit_code == 0, result.output
+    assert "replayed 2 ticks of MSFT" in result.output
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        prices = session.exec(select(Tick.price).order_by(col(Tick.id))).all()
+    engine.dispose()
+    assert list(prices) == [50.0, 51.0]
+    other = runner.invoke(app, ["replay", str(several), "--symbol", "GOOG"])
+    assert other.exit_code == 1 and "no rows for GOOG" in other.output

@@ -10,9 +10,10 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,19 @@ class TickIn:
 
 @dataclass(frozen=True, slots=True)
 class ItemError:
+    """A bad item: its 0-based ``index``, and its 1-based file ``line`` when from a file."""
+
     index: int
     error: str
     symbol: str | None = None
+    line: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"index": self.index, "symbol": self.symbol, "error": self.error}
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}" if self.line is not None else f"item {self.index}"
 
 
 class IngestInvalid(ValueError):
@@ -52,82 +60,190 @@ class IngestInvalid(ValueError):
         self.errors = list(errors)
 
 
-def _parse_ts(value: Any) -> datetime:
+# Epoch times told apart by magnitude (a time from 1973 to 5138 in its unit): seconds,
+# milliseconds, microseconds, nanoseconds.
+_EPOCH_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (math.inf, 1e9))
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def _parse_ts(value: Any, tz: tzinfo | None) -> datetime:
+    """An event time: epoch s/ms/µs/ns (by magnitude), or ISO 8601. A date alone is
+    midnight; a time without a zone is in ``tz`` (an error when there is none)."""
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ValueError("ts must be a finite number of seconds")
-        return datetime.fromtimestamp(value, UTC)
+        divisor = next(d for limit, d in _EPOCH_UNITS if abs(value) < limit)
+        return datetime.fromtimestamp(value / divisor, UTC)
     if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        text = value.strip()
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            raise ValueError("ts needs a time zone (e.g. 2026-01-01T12:00:00Z)")
+            if len(text) == 10:  # a date: midnight, in tz or else UTC
+                return parsed.replace(tzinfo=tz or UTC).astimezone(UTC)
+            if tz is None:
+                raise ValueError(
+                    "ts has no time zone: add one (2026-01-01T12:00:00Z) or say which (--tz)"
+                )
+            parsed = parsed.replace(tzinfo=tz)
         return parsed.astimezone(UTC)
-    raise ValueError("ts must be an ISO 8601 string or epoch seconds")
+    raise ValueError("ts must be an ISO 8601 time or epoch seconds (or ms, µs, ns)")
 
 
 def parse_records(
-    records: Iterable[Any], *, default_symbol: str | None = None, now: datetime | None = None
+    records: Iterable[Any],
+    *,
+    default_symbol: str | None = None,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    lines: Sequence[int] | None = None,
+    max_items: int | None = MAX_ITEMS,
 ) -> list[TickIn]:
     """Turn raw records into ticks, checking each; raise IngestInvalid naming every bad one.
 
     A record is an object with ``price`` (or ``value``), ``symbol`` (or the default) and an
-    optional ``ts`` (ISO 8601 with a zone, or epoch seconds; default: now).
+    optional ``ts`` (default: now; see :func:`_parse_ts`, with ``tz`` for times without a
+    zone). ``lines`` gives each record's 1-based file line, for the errors.
     """
     now = now or utcnow()
     ticks: list[TickIn] = []
     errors: list[ItemError] = []
     for index, record in enumerate(records):
-        if index >= MAX_ITEMS:
-            errors.append(ItemError(index, f"too many items (at most {MAX_ITEMS} per batch)"))
+        line = lines[index] if lines is not None else None
+        if max_items is not None and index >= max_items:
+            errors.append(
+                ItemError(index, f"too many items (at most {max_items} per batch)", line=line)
+            )
             break
-        if not isinstance(record, Mapping):
-            errors.append(ItemError(index, "must be an object"))
-            continue
-        symbol = record.get("symbol", default_symbol)
-        if not isinstance(symbol, str) or not symbol.strip():
-            errors.append(ItemError(index, "symbol is missing"))
-            continue
-        symbol = symbol.strip()
-        if len(symbol) > 20 or not symbol.isprintable():
-            errors.append(ItemError(index, "symbol is not a valid symbol"))
-            continue
-        raw_price = record.get("price", record.get("value"))
-        try:
-            if isinstance(raw_price, bool) or raw_price is None:
-                raise ValueError
-            price = float(raw_price)
-        except (TypeError, ValueError, OverflowError):
-            errors.append(ItemError(index, "price must be a number", symbol))
-            continue
-        if not math.isfinite(price) or price <= 0:
-            errors.append(ItemError(index, "price must be a finite number above 0", symbol))
-            continue
-        try:
-            ts = now if record.get("ts") in (None, "") else _parse_ts(record["ts"])
-        except (ValueError, OverflowError, OSError) as bad:
-            errors.append(ItemError(index, str(bad) or "ts is not a valid time", symbol))
-            continue
-        if ts - now > MAX_FUTURE:
-            errors.append(ItemError(index, "ts is too far in the future", symbol))
-            continue
-        ticks.append(TickIn(symbol=symbol, price=price, ts=ts))
+        error = _check_record(record, index, line, default_symbol, now, tz)
+        if isinstance(error, ItemError):
+            errors.append(error)
+        else:
+            ticks.append(error)
     if errors:
         raise IngestInvalid(errors)
     return ticks
 
 
+def _check_record(
+    record: Any,
+    index: int,
+    line: int | None,
+    default_symbol: str | None,
+    now: datetime,
+    tz: tzinfo | None,
+) -> TickIn | ItemError:
+    def bad(error: str, symbol: str | None = None) -> ItemError:
+        return ItemError(index, error, symbol, line)
+
+    if not isinstance(record, Mapping):
+        return bad("must be an object")
+    symbol = record.get("symbol", default_symbol)
+    if not isinstance(symbol, str) or not symbol.strip():
+        return bad("symbol is missing")
+    symbol = symbol.strip()
+    if len(symbol) > 20 or not symbol.isprintable():
+        return bad("symbol is not a valid symbol")
+    raw_price = record.get("price", record.get("value"))
+    try:
+        if isinstance(raw_price, bool) or raw_price is None:
+            raise ValueError
+        price = float(raw_price)
+    except (TypeError, ValueError, OverflowError):
+        return bad("price must be a number", symbol)
+    if not math.isfinite(price) or price <= 0:
+        return bad("price must be a finite number above 0", symbol)
+    try:
+        ts = now if record.get("ts") in (None, "") else _parse_ts(record["ts"], tz)
+    except (ValueError, OverflowError, OSError) as problem:
+        return bad(str(problem) or "ts is not a valid time", symbol)
+    if ts - now > MAX_FUTURE:
+        return bad("ts is too far in the future", symbol)
+    return TickIn(symbol=symbol, price=price, ts=ts)
+
+
 def records_from_text(text: str, *, kind: str) -> list[Any]:
-    """Records from a body or file: ``json`` (array), ``ndjson`` or ``csv`` (with a header)."""
+    """Records from a body or file: ``json`` (array), ``ndjson`` or ``csv`` (see
+    :func:`read_records`)."""
+    return read_records(text, kind=kind)[0]
+
+
+# CSV headers, matched case-insensitively, for each field (the first one present wins).
+HEADER_ALIASES = {
+    "symbol": ("symbol", "ticker", "instrument", "code"),
+    # An OHLC export's close (not its "adj close", a series revised after the fact).
+    "price": ("price", "value", "close", "last", "last price", "px"),
+    "ts": ("ts", "time", "timestamp", "datetime", "date", "date/time"),
+}
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
+
+
+def read_records(
+    text: str, *, kind: str, columns: Mapping[str, str] | None = None
+) -> tuple[list[Any], list[int]]:
+    """Records and the 1-based line each starts on, from a body or a file.
+
+    ``json`` is an array of objects, ``ndjson`` one object per line. ``csv`` has a header
+    row; its separator (``,`` ``;`` tab ``|``) is detected, and so are decimal commas
+    (``1.234,56`` with ``;`` separators). Headers are matched case-insensitively:
+    symbol/ticker, price/value/close/last, ts/time/timestamp/date (:data:`HEADER_ALIASES`);
+    ``columns`` names them instead (``{"price": "Adj Close"}``). A UTF-8 byte order mark
+    is ignored.
+    """
+    text = text.removeprefix("\ufeff")
     if kind == "json":
         data = _loads(text)
         if not isinstance(data, list):
             raise ValueError("a JSON body must be an array of objects")
-        return data
+        return data, list(range(1, len(data) + 1))
     if kind == "ndjson":
-        return [_loads(line) for line in text.splitlines() if line.strip()]
+        pairs = [(n, _loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        return [record for _n, record in pairs], [n for n, _record in pairs]
     if kind == "csv":
-        return list(csv.DictReader(io.StringIO(text)))
+        return _csv_records(text, columns or {})
     raise ValueError(f"unknown format {kind!r}")
+
+
+def _csv_records(text: str, columns: Mapping[str, str]) -> tuple[list[Any], list[int]]:
+    sample = text[:65536]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel  # one column, or nothing to tell from: commas
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = next(reader, None)
+    if header is None:
+        return [], []
+    names = [name.strip().lower() for name in header]
+    where: dict[str, int] = {}
+    for field, aliases in HEADER_ALIASES.items():
+        wanted = [columns[field].strip().lower()] if field in columns else list(aliases)
+        found = next((names.index(a) for a in wanted if a in names), None)
+        if found is None and field in columns:
+            raise ValueError(f"no column {columns[field]!r} in the header ({', '.join(header)})")
+        if found is not None:
+            where[field] = found
+    if "price" not in where:
+        raise ValueError(
+            f"no price column in the header ({', '.join(header)}): name one of "
+            f"{', '.join(HEADER_ALIASES['price'])}, or say which with --price-column"
+        )
+    decimal_comma = dialect.delimiter != ","
+    records: list[Any] = []
+    lines: list[int] = []
+    line = reader.line_num
+    for row in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        record = {f: row[i].strip() for f, i in where.items() if i < len(row)}
+        price = record.get("price", "")
+        if decimal_comma and _DECIMAL_COMMA.match(price):
+            record["price"] = price.replace(".", "").replace(",", ".")
+        records.append(record)
+        lines.append(start)
+    return records, lines
 
 
 def _loads(text: str) -> Any:
@@ -139,14 +255,40 @@ def _loads(text: str) -> Any:
 
 def kind_of(path: Path) -> str:
     suffix = path.suffix.lower()
-    return {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "json"}.get(
-        suffix, "ndjson"
-    )
+    kinds = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+    return {**kinds, ".json": "json"}.get(suffix, "ndjson")
 
 
 def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int]:
     """The instrument id of each symbol; IngestInvalid names each unknown or retired symbol
     once (at its first item, with how many items name it)."""
+    ids, errors = _look_up(session, symbols, None)
+    if errors:
+        raise IngestInvalid(errors)
+    return ids
+
+
+def symbol_errors(
+    *, session: Session, symbols: Sequence[str | None], lines: Sequence[int] | None = None
+) -> list[ItemError]:
+    """The unknown or retired symbols among ``symbols`` (None: an item without one), each
+    named once: what an import would also say once its other problems are fixed."""
+    named = [(i, s) for i, s in enumerate(symbols) if s]
+    _ids, errors = _look_up(
+        session,
+        [s for _i, s in named],
+        None if lines is None else [lines[i] for i, _s in named],
+        indexes=[i for i, _s in named],
+    )
+    return errors
+
+
+def _look_up(
+    session: Session,
+    symbols: Sequence[str],
+    lines: Sequence[int] | None,
+    indexes: Sequence[int] | None = None,
+) -> tuple[dict[str, int], list[ItemError]]:
     found = session.exec(
         select(Instrument.symbol, Instrument.id, Instrument.retired_at).where(
             col(Instrument.symbol).in_(set(symbols))
@@ -156,13 +298,13 @@ def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int
     retired = {symbol for symbol, _i, when in found if when is not None}
     first: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for index, symbol in enumerate(symbols):
+    for position, symbol in enumerate(symbols):
         if symbol not in ids:
-            first.setdefault(symbol, index)
+            first.setdefault(symbol, position)
             counts[symbol] = counts.get(symbol, 0) + 1
     errors = [
         ItemError(
-            index,
+            position if indexes is None else indexes[position],
             (
                 f"instrument retired ({counts[symbol]} item(s))"
                 if symbol in retired
@@ -170,12 +312,11 @@ def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int
                 "instruments add`, or import with --create-missing"
             ),
             symbol,
+            None if lines is None else lines[position],
         )
-        for symbol, index in first.items()
+        for symbol, position in first.items()
     ]
-    if errors:
-        raise IngestInvalid(errors)
-    return ids
+    return ids, errors
 
 
 def write(

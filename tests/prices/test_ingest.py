@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, select
@@ -118,3 +119,72 @@ def test_create_missing_adds_instruments_and_ticks_together_or_neither(
     with pytest.raises(instruments.InstrumentNotFound):
         instruments.find(session=session, symbol="NEW")
     assert len(session.exec(select(Tick)).all()) == 2
+
+
+def ticks_from(text: str, kind: str = "csv", **options: object) -> list[ingest.TickIn]:
+    records, lines = ingest.read_records(text, kind=kind)
+    return ingest.parse_records(records, lines=lines, now=NOW, max_items=None, **options)  # type: ignore[arg-type]
+
+
+def test_regression_everyday_files_are_read_as_people_have_them() -> None:
+    # Was: each of these refused with a misleading message, or its date silently ignored.
+    may = datetime(2016, 5, 31, tzinfo=UTC)
+    monthly = ticks_from("symbol,date,price\nMSFT,2016-05-31,53.00\nAAPL,2016-05-31,99.86\n")
+    assert [(t.symbol, t.price, t.ts) for t in monthly] == [
+        ("MSFT", 53.0, may),
+        ("AAPL", 99.86, may),
+    ]
+    bom = ticks_from("\ufeffsymbol,price,ts\nACME,1.5,2016-05-31T00:00:00Z\n")
+    assert [(t.symbol, t.ts) for t in bom] == [("ACME", may)]
+    semicolons = ticks_from("Symbol;Price;Date\nACME;1.234,56;2016-05-31\nACME;0,5;2016-05-31\n")
+    assert [t.price for t in semicolons] == [1234.56, 0.5]
+    ohlc = ticks_from(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2016-05-31,52.8,53.0,52.2,53.0,49.1,100\n",
+        default_symbol="MSFT",
+    )
+    assert [(t.symbol, t.price, t.ts) for t in ohlc] == [("MSFT", 53.0, may)]
+    tabs = ticks_from("ticker\tlast\ttime\nACME\t2.5\t1464652800\n")
+    assert [(t.symbol, t.price, t.ts) for t in tabs] == [("ACME", 2.5, may)]
+    ndjson = ticks_from('\ufeff{"symbol": "ACME", "price": 3, "ts": 1464652800000}\n', "ndjson")
+    assert [t.ts for t in ndjson] == [may]
+
+
+@pytest.mark.parametrize(
+    "epoch",
+    ["1464652800", "1464652800000", "1464652800000000", "1464652800000000000", 1464652800.0],
+)
+def test_epoch_times_are_told_apart_by_magnitude(epoch: object) -> None:
+    (tick,) = ingest.parse_records([{"symbol": "ACME", "price": 1, "ts": epoch}], now=NOW)
+    assert tick.ts == datetime(2016, 5, 31, tzinfo=UTC)
+
+
+def test_times_without_a_zone_need_one_said_and_dates_are_midnight() -> None:
+    record = {"symbol": "ACME", "price": 1, "ts": "2016-05-31 09:30"}
+    with pytest.raises(ingest.IngestInvalid, match="1 bad item") as raised:
+        ingest.parse_records([record], now=NOW)
+    assert "--tz" in raised.value.errors[0].error
+    (tick,) = ingest.parse_records([record], now=NOW, tz=ZoneInfo("America/New_York"))
+    assert tick.ts == datetime(2016, 5, 31, 13, 30, tzinfo=UTC)
+    (day,) = ingest.parse_records(
+        [{"symbol": "ACME", "price": 1, "ts": "2016-05-31"}], now=NOW, tz=ZoneInfo("Asia/Tokyo")
+    )
+    assert day.ts == datetime(2016, 5, 30, 15, 0, tzinfo=UTC)
+
+
+def test_file_errors_name_1_based_lines_and_a_missing_price_column_says_what_to_do() -> None:
+    text = "symbol,price\n\nACME,1\nACME,ten\n"  # a blank line is skipped, not counted
+    records, lines = ingest.read_records(text, kind="csv")
+    assert lines == [3, 4]
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records(records, lines=lines, now=NOW)
+    assert [(e.where, e.error) for e in raised.value.errors] == [
+        ("line 4", "price must be a number")
+    ]
+    with pytest.raises(ValueError, match="no price column in the header.*--price-column"):
+        ingest.read_records("symbol,amount\nACME,1\n", kind="csv")
+    records, _ = ingest.read_records(
+        "Sym,Amount\nACME,7\n", kind="csv", columns={"symbol": "sym", "price": "AMOUNT"}
+    )
+    assert records == [{"symbol": "ACME", "price": "7"}]
+    with pytest.raises(ValueError, match="no column 'Bid'"):
+        ingest.read_records("symbol,price\nA,1\n", kind="csv", columns={"price": "Bid"})

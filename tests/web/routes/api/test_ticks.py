@@ -67,7 +67,9 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each(
         headers={"Authorization": f"Bearer {admin_token}"},
     )
     assert unknown.status_code == 422
-    assert unknown.json()["detail"] == [{"index": 1, "symbol": "NOPE", "error": "unknown symbol"}]
+    (detail,) = unknown.json()["detail"]
+    assert (detail["index"], detail["symbol"]) == (1, "NOPE")
+    assert detail["error"].startswith("unknown symbol (1 item(s))")
     assert session.exec(select(Tick)).all() == []
 
 
