@@ -21,14 +21,20 @@ logger = logging.getLogger(__name__)
 
 
 def newest_tick_ids(*, session: Session) -> set[int]:
-    """Each instrument's newest tick id: one index seek per instrument, not a table scan."""
+    """Each instrument's newest tick by event time (the one its tile shows), and its newest
+    by id (the poller's cursor): one index seek each per instrument, not a table scan."""
     newest: set[int] = set()
     for instrument_id in session.exec(select(Instrument.id)).all():
-        tick_id = session.exec(
+        by_id = session.exec(
             select(func.max(Tick.id)).where(Tick.instrument_id == instrument_id)
         ).one()
-        if tick_id is not None:
-            newest.add(tick_id)
+        by_time = session.exec(
+            select(Tick.id)
+            .where(Tick.instrument_id == instrument_id)
+            .order_by(col(Tick.ts).desc(), col(Tick.id).desc())
+            .limit(1)
+        ).first()
+        newest.update(tick_id for tick_id in (by_id, by_time) if tick_id is not None)
     return newest
 
 

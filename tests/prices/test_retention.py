@@ -29,6 +29,24 @@ def test_retention_removes_old_ticks_in_batches_and_keeps_each_newest(session: S
     assert left == [quiet_last.id] + [t.id for t in recent]
 
 
+def test_regression_history_imported_newest_first_keeps_its_newest_price(
+    session: Session,
+) -> None:
+    # Was: each instrument kept its highest tick id, which for a file listed newest first is
+    # its oldest price: after pruning (and a restart) the tile showed a ten-year-old price.
+    msft = make_instrument(session, "MSFT")
+    long_ago = utcnow() - timedelta(days=3650)
+    newest = add_tick(session, msft, 400.0, ts=long_ago + timedelta(days=3000))
+    for days in range(2999, 2990, -1):
+        add_tick(session, msft, 300.0 + days / 100, ts=long_ago + timedelta(days=days))
+    oldest = add_tick(session, msft, 50.0, ts=long_ago)  # written last: the highest id
+    cutoff = utcnow() - timedelta(hours=48)
+    while prune_ticks(session=session, older_than=cutoff, batch_size=100):
+        pass
+    left = [t.id for t in session.exec(select(Tick).order_by(col(Tick.id))).all()]
+    assert left == [newest.id, oldest.id]  # the shown price, and the poller's cursor
+
+
 def test_retention_may_not_be_shorter_than_the_reference_window() -> None:
     with pytest.raises(ValidationError, match="TICK_RETENTION_HOURS"):
         Settings(_env_file=None, tick_retention_hours=12, reference_window_hours=24)
