@@ -269,6 +269,7 @@ class PricePoller(Poller):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {s: self.states[s] for s in renamed if s in self.states}
         previous: dict[int, float | None] = {}
+        arrived = utcnow()
         for row in rows:
             if row.instrument_id == _REJECTED:
                 continue
@@ -280,7 +281,7 @@ class PricePoller(Poller):
                 )
                 continue
             previous.setdefault(row.instrument_id, state.price)
-            if state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts):
+            if state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts, arrived=arrived):
                 changed[state.symbol] = state
             self.ticks_seen += 1
         if rows:

@@ -35,6 +35,11 @@ def crossed(direction: AlertDirection, level: float, previous: float, price: flo
     return previous > level >= price
 
 
+# How far behind a feed's clock may run and its ticks still count as live for alerts (the
+# same allowance ingest gives a clock ahead: dashboard.prices.ingest.MAX_FUTURE).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
 @dataclass(frozen=True, slots=True)
 class Move:
     """The ticks one poll read for one instrument, and the price before them."""
@@ -98,9 +103,10 @@ class AlertEvaluator:
 
 def _first_crossing(alert: PriceAlert, move: Move, now: datetime) -> tuple[float, datetime] | None:
     previous = move.previous
-    fresh_after = now - timedelta(seconds=move.ttl_seconds)
+    fresh_after = now - max(timedelta(seconds=move.ttl_seconds), CLOCK_SKEW)
     for _tick_id, price, ts in move.ticks:
-        # Never on stale data: a late or back-filled tick does not fire an alert.
+        # Never on back-filled history (older than the instrument's time-to-live and the
+        # clock skew allowed); a feed whose clock runs a little behind still fires.
         if (
             previous is not None
             and ts >= fresh_after

@@ -83,17 +83,23 @@ class TileState:
     tick_id: int = 0
     seen_tick_id: int = 0
     ts: datetime | None = None
+    # When the shown tick reached this process (its ts for ticks read at start).
+    arrived_at: datetime | None = None
     stale: bool = True
     history: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.history = deque(self.history, maxlen=self.sparkline_size)
 
-    def apply_tick(self, *, tick_id: int, price: float, ts: datetime) -> bool:
+    def apply_tick(
+        self, *, tick_id: int, price: float, ts: datetime, arrived: datetime | None = None
+    ) -> bool:
         """Show the tick if it is the newest by event time; True when the tile changed.
 
         The live price is the newest by ``ts``, not by arrival: importing older history
-        (or a file listed newest first) never replaces it.
+        (or a file listed newest first) never replaces it. Staleness is judged by
+        ``arrived`` (when the poller read it), so a feed whose clock is behind or ahead is
+        stale only when its ticks stop coming; without it (ticks read at start), by ``ts``.
         """
         if tick_id <= self.seen_tick_id:
             return False  # already seen: a retried poll must not draw it twice
@@ -104,6 +110,7 @@ class TileState:
         self.price = price
         self.tick_id = tick_id
         self.ts = ts
+        self.arrived_at = arrived or ts
         self.history.append(price)
         if self.reference_price is None:
             self.reference_price = price
@@ -111,7 +118,9 @@ class TileState:
 
     def refresh_staleness(self, now: datetime) -> bool:
         """Recompute the stale flag; return True when it changed."""
-        stale = self.ts is None or now - self.ts > timedelta(seconds=self.ttl_seconds)
+        stale = self.arrived_at is None or now - self.arrived_at > timedelta(
+            seconds=self.ttl_seconds
+        )
         changed = stale != self.stale
         self.stale = stale
         return changed

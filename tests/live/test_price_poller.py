@@ -76,10 +76,31 @@ def test_price_poller_pushes_stale_without_a_new_tick(
     assert not poller.states["ACME"].stale
     reader = hub.connect(user_id=None)
     # Time passes with no tick: the next poll marks the tile stale and publishes it.
-    poller.states["ACME"].ts = utcnow() - timedelta(seconds=6)
+    poller.states["ACME"].arrived_at = utcnow() - timedelta(seconds=6)
     asyncio.run(poller.poll_once())
     message = reader.take_prices(make_renderer().tiles_message)
     assert message is not None and b"is-stale" in message and b">stale<" in message
+
+
+def test_regression_staleness_is_judged_on_arrival_not_the_feeds_clock(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: a feed 60 s behind kept its tile stale while ticks came every 2 s, and one four
+    # minutes ahead looked fresh long after it stopped.
+    acme = make_instrument(session, "ACME", ttl_seconds=5)
+    glbx = make_instrument(session, "GLBX", ttl_seconds=5)
+    hub = Hub(mailbox_size=8)
+    poller = price_poller(engine, hub, make_renderer())
+    asyncio.run(poller.prime())
+    add_tick(session, acme, 10.0, ts=utcnow() - timedelta(seconds=60))
+    add_tick(session, glbx, 20.0, ts=utcnow() + timedelta(minutes=4))
+    asyncio.run(poller.poll_once())
+    assert not poller.states["ACME"].stale and not poller.states["GLBX"].stale
+    for state in poller.states.values():  # then nothing comes for longer than the ttl
+        assert state.arrived_at is not None
+        state.arrived_at -= timedelta(seconds=6)
+    asyncio.run(poller.poll_once())
+    assert poller.states["ACME"].stale and poller.states["GLBX"].stale
 
 
 def test_price_poller_uses_the_first_tick_of_the_window_as_reference(

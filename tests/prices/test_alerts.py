@@ -86,9 +86,19 @@ def test_an_alert_fires_once_on_the_crossing_then_disarms(engine: Engine, sessio
 def test_stale_or_unknown_previous_prices_never_fire(engine: Engine, session: Session) -> None:
     _, acme_id = setup_alert(session)
     evaluator = AlertEvaluator(open_session=session_factory(engine))
-    assert evaluator.evaluate([move(acme_id, 99.0, 101.0, age=60)]) == []  # older than the ttl
+    # Back-filled history (older than the ttl and the clock skew allowed) never fires.
+    assert evaluator.evaluate([move(acme_id, 99.0, 101.0, age=600)]) == []
     assert evaluator.evaluate([move(acme_id, None, 101.0)]) == []  # nothing to cross from
     assert session.exec(select(Notification)).all() == []
+
+
+def test_regression_a_feed_whose_clock_runs_behind_still_fires(
+    engine: Engine, session: Session
+) -> None:
+    # Was: with a feed 60 s behind, a crossed alert never fired (ticks older than the ttl).
+    _, acme_id = setup_alert(session)
+    evaluator = AlertEvaluator(open_session=session_factory(engine))
+    assert len(evaluator.evaluate([move(acme_id, 99.0, 101.0, age=60)])) == 1
 
 
 def test_a_process_that_loses_the_claim_writes_nothing(engine: Engine, session: Session) -> None:
