@@ -26,6 +26,8 @@ from dashboard.prices import instruments
 # Clocks disagree a little; a tick further ahead than this is a mistake.
 MAX_FUTURE = timedelta(minutes=5)
 MAX_ITEMS = 10_000
+# Rows per round of multi-row INSERTs while writing (and between progress reports).
+_WRITE_BATCH = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,10 @@ class ItemError:
     line: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "symbol": self.symbol, "error": self.error}
+        shown: dict[str, Any] = {"index": self.index, "symbol": self.symbol, "error": self.error}
+        if self.line is not None:
+            shown["line"] = self.line
+        return shown
 
     @property
     def where(self) -> str:
@@ -345,13 +350,14 @@ def write(
     if not ticks:
         return []
     rows = [{"instrument_id": ids_by_symbol[t.symbol], "price": t.price, "ts": t.ts} for t in ticks]
-    # One INSERT per row inside one transaction: RETURNING ids in order on both dialects.
+    # Multi-row INSERTs (SQLAlchemy's "insertmanyvalues") in one transaction, with RETURNING
+    # ids in the rows' order on both dialects; one INSERT per row cost 20 times as much.
+    statement = insert(Tick).returning(col(Tick.id), sort_by_parameter_order=True)
     ids: list[int] = []
-    for row in rows:
-        ids.append(session.execute(insert(Tick).values(**row).returning(col(Tick.id))).scalar_one())
-        if progress is not None and len(ids) % 500 == 0:
+    for start in range(0, len(rows), _WRITE_BATCH):
+        batch = rows[start : start + _WRITE_BATCH]
+        ids.extend(session.execute(statement, batch).scalars())
+        if progress is not None:
             progress(len(ids))
     session.commit()
-    if progress is not None:
-        progress(len(ids))
     return ids

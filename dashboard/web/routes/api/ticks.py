@@ -1,4 +1,4 @@
-"""``POST /api/ticks``: feed ticks in, as a JSON array or NDJSON; all of them or none."""
+"""``POST /api/ticks``: feed ticks in, as a JSON array, NDJSON or CSV; all of them or none."""
 
 from __future__ import annotations
 
@@ -33,8 +33,17 @@ _TICKS_BODY = {
                 }
             },
             "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
         },
     }
+}
+
+
+_KINDS = {
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+    "text/csv": "csv",
+    "text/tab-separated-values": "csv",
 }
 
 
@@ -52,7 +61,7 @@ async def ingest_ticks(
         Query(description="Add an instrument for each unknown symbol (decimals from the data)."),
     ] = False,
 ) -> IngestOut:
-    """Write a batch of ticks (JSON array or NDJSON): all of them, or none.
+    """Write a batch of ticks (JSON array, NDJSON, or CSV with a header): all or none.
 
     Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
     ``X-CSRF-Token`` header. A 422 names every bad item by its index, and each unknown
@@ -61,10 +70,10 @@ async def ingest_ticks(
     # Its size is limited by BodySizeLimit (settings.max_ingest_bytes) as it arrives.
     body = await request.body()
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    kind = "ndjson" if content_type in ("application/x-ndjson", "application/ndjson") else "json"
+    kind = _KINDS.get(content_type.lower(), "json")
     try:
-        records = ingest.records_from_text(body.decode("utf-8"), kind=kind)
-        parsed = ingest.parse_records(records)
+        records, lines = ingest.read_records(body.decode("utf-8"), kind=kind)
+        parsed = ingest.parse_records(records, lines=lines if kind == "csv" else None)
         ids = await asyncio.to_thread(_write_ticks, runtime, parsed, create_missing)
     except ingest.IngestInvalid as invalid:
         detail = [e.as_dict() for e in invalid.errors]

@@ -159,3 +159,20 @@ def test_regression_extreme_bodies_are_a_422_not_a_500(
     )
     assert response.status_code == 422
     assert session.exec(select(Tick)).all() == []
+
+
+def test_csv_is_accepted_and_its_errors_name_lines(
+    client: TestClient, session: Session, admin_token: str
+) -> None:
+    make_instrument(session, "ACME")
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "text/csv"}
+    body = "Symbol;Price;Date\nACME;1,5;2026-11-01\nACME;2,25;2026-11-02\n"
+    written = client.post("/api/ticks", content=body, headers=headers)
+    assert written.status_code == 200, written.text
+    prices = session.exec(select(Tick.price).order_by(col(Tick.id))).all()
+    assert list(prices) == [1.5, 2.25]
+    bad = client.post("/api/ticks", content="symbol,price\nACME,1\nACME,x\n", headers=headers)
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == [
+        {"index": 1, "symbol": "ACME", "error": "price must be a number", "line": 3}
+    ]
