@@ -174,51 +174,40 @@ def ingest(
         for field, name in (("symbol", symbol_column), ("price", price_column), ("ts", time_column))
         if name
     }
-    with _bad_input_reported(file):
-        records, lines = ingest_ticks.read_records(
-            _file_text(file), kind=ingest_ticks.kind_of(file), columns=columns
-        )
-        try:
-            parsed = ingest_ticks.parse_records(
-                records, default_symbol=symbol, tz=_zone(tz), lines=lines, max_items=None
-            )
-        except ingest_ticks.IngestInvalid as invalid:
-            if create_missing:
-                raise
-            # One pass: the unknown symbols too, not only after these are fixed.
-            named = [(r.get("symbol") or symbol) if isinstance(r, dict) else None for r in records]
-            with session_factory(engine)() as session:
-                unknown = ingest_ticks.symbol_errors(session=session, symbols=named, lines=lines)
-            errors = sorted(invalid.errors + unknown, key=lambda e: e.index)
-            raise ingest_ticks.IngestInvalid(errors) from None
-        if not create_missing:
-            with session_factory(engine)() as session:
-                unknown = ingest_ticks.symbol_errors(
-                    session=session, symbols=[t.symbol for t in parsed], lines=lines
-                )
-            if unknown:
-                raise ingest_ticks.IngestInvalid(unknown)
-        with (
-            session_scope(session_factory(engine)) as session,
-            typer.progressbar(length=len(parsed), label="writing ticks") as bar,
-        ):
-            done = 0
-
-            def advance(written: int) -> None:
-                nonlocal done
-                bar.update(written - done)
-                done = written
-
-            ids = ingest_ticks.write(
-                session=session, ticks=parsed, progress=advance, create_missing=create_missing
-            )
-    typer.echo(f"wrote {len(ids)} ticks")
     keep = timedelta(hours=settings.tick_retention_hours)
-    old = sum(1 for tick in parsed if tick.ts < utcnow() - keep)
-    if old:
+    with _bad_input_reported(file):
+        zone = _zone(tz)
+        total_lines = _count_lines(file)
+        with (
+            file.open(encoding="utf-8", newline="") as stream,
+            session_scope(session_factory(engine)) as session,
+            typer.progressbar(length=total_lines, label="checking and writing") as bar,
+        ):
+            reached = 0
+
+            def advance(line: int) -> None:
+                nonlocal reached
+                bar.update(line - reached)
+                reached = line
+
+            imported = ingest_ticks.import_records(
+                session=session,
+                records=ingest_ticks.iter_records(
+                    stream, kind=ingest_ticks.kind_of(file), columns=columns
+                ),
+                default_symbol=symbol,
+                tz=zone,
+                create_missing=create_missing,
+                old_before=utcnow() - keep,
+                progress=advance,
+            )
+    if imported.created:
+        typer.echo(f"created {len(imported.created)} instruments: {', '.join(imported.created)}")
+    typer.echo(f"wrote {imported.written} ticks")
+    if imported.older:
         # Said now, not found out later: retention keeps only each instrument's newest.
         typer.echo(
-            f"note: {old} of these ticks are older than the tick retention "
+            f"note: {imported.older} of these ticks are older than the tick retention "
             f"({settings.tick_retention_hours:g} h) and will be pruned within "
             f"{settings.retention_interval:g} s, each instrument keeping its newest; set "
             "DASHBOARD_TICK_RETENTION_HOURS higher to keep them",
@@ -226,9 +215,10 @@ def ingest(
         )
 
 
-def _symbol_of(record: object, default: str | None) -> str | None:
-    value = record.get("symbol") or default if isinstance(record, dict) else None
-    return value.strip() if isinstance(value, str) and value.strip() else None
+def _count_lines(file: Path) -> int:
+    """Lines in ``file`` (a quick pass over its bytes, for the progress bar)."""
+    with file.open("rb") as raw:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -478,7 +468,8 @@ def _report_invalid(invalid: ingest_ticks.IngestInvalid) -> NoReturn:
         places = ", ".join(
             f"{e.where}{f' ({e.symbol})' if e.symbol else ''}" for e in errors[:shown_places]
         )
-        more = f" and {len(errors) - shown_places} more" if len(errors) > shown_places else ""
+        count = invalid.counts.get(problem, len(errors))
+        more = f" and {count - shown_places} more" if count > shown_places else ""
         typer.echo(f"{places}{more}: {problem}", err=True)
     if len(kinds) > shown_kinds:
         typer.echo(f"… and {len(kinds) - shown_kinds} more kinds of problem", err=True)

@@ -11,11 +11,11 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
@@ -58,11 +58,24 @@ class ItemError:
 
 
 class IngestInvalid(ValueError):
-    """Some items are bad; nothing was written."""
+    """Some items are bad; nothing was written. ``errors`` may be the first ``total``."""
 
-    def __init__(self, errors: Sequence[ItemError]) -> None:
-        super().__init__(f"{len(errors)} bad item(s); nothing was written")
+    def __init__(
+        self,
+        errors: Sequence[ItemError],
+        *,
+        total: int | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        total = len(errors) if total is None else total
+        super().__init__(f"{total} bad item(s); nothing was written")
         self.errors = list(errors)
+        self.total = total
+        # How many items have each kind of problem (all of them, not only those listed).
+        self.counts: dict[str, int] = dict(counts or {})
+        for error in self.errors:
+            if counts is None:
+                self.counts[error.error] = self.counts.get(error.error, 0) + 1
 
 
 # Epoch times told apart by magnitude (a time from 1973 to 5138 in its unit): seconds,
@@ -187,39 +200,70 @@ _DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})*,\d+$|^[+-]?\d+,\d+$")
 def read_records(
     text: str, *, kind: str, columns: Mapping[str, str] | None = None
 ) -> tuple[list[Any], list[int]]:
-    """Records and the 1-based line each starts on, from a body or a file.
+    """Records and the 1-based line each starts on, from a body or a file's text (see
+    :func:`iter_records`)."""
+    pairs = list(iter_records(io.StringIO(text), kind=kind, columns=columns))
+    return [record for _line, record in pairs], [line for line, _record in pairs]
+
+
+def iter_records(
+    stream: TextIO, *, kind: str, columns: Mapping[str, str] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """``(line, record)`` pairs read as they come (a file of any size, in little memory).
 
     ``json`` is an array of objects, ``ndjson`` one object per line. ``csv`` has a header
     row; its separator (``,`` ``;`` tab ``|``) is detected, and so are decimal commas
     (``1.234,56`` with ``;`` separators). Headers are matched case-insensitively:
     symbol/ticker, price/value/close/last, ts/time/timestamp/date (:data:`HEADER_ALIASES`);
     ``columns`` names them instead (``{"price": "Adj Close"}``). A UTF-8 byte order mark
-    is ignored.
+    is ignored. Raises ValueError for a file that cannot be read as ``kind``.
     """
-    text = text.removeprefix("\ufeff")
     if kind == "json":
-        data = _loads(text)
+        data = _loads(stream.read().removeprefix("\ufeff"))
         if not isinstance(data, list):
             raise ValueError("a JSON body must be an array of objects")
-        return data, list(range(1, len(data) + 1))
-    if kind == "ndjson":
-        pairs = [(n, _loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        return [record for _n, record in pairs], [n for n, _record in pairs]
-    if kind == "csv":
-        return _csv_records(text, columns or {})
-    raise ValueError(f"unknown format {kind!r}")
+        yield from enumerate(data, 1)
+    elif kind == "ndjson":
+        for number, line in enumerate(stream, 1):
+            line = line.removeprefix("\ufeff") if number == 1 else line
+            if line.strip():
+                yield number, _loads(line)
+    elif kind == "csv":
+        yield from _csv_records(stream, columns or {})
+    else:
+        raise ValueError(f"unknown format {kind!r}")
 
 
-def _csv_records(text: str, columns: Mapping[str, str]) -> tuple[list[Any], list[int]]:
-    sample = text[:65536]
+def _csv_records(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
+    sample = stream.read(65536)
+    stream.seek(0)
+    if sample.startswith("\ufeff"):
+        stream.read(1)
+        sample = sample[1:]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel  # one column, or nothing to tell from: commas
-    reader = csv.reader(io.StringIO(text), dialect)
+    reader = csv.reader(stream, dialect)
     header = next(reader, None)
     if header is None:
-        return [], []
+        return
+    where = _columns(header, columns)
+    decimal_comma = dialect.delimiter != ","
+    line = reader.line_num
+    for row in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        record = {f: row[i].strip() for f, i in where.items() if i < len(row)}
+        price = record.get("price", "")
+        if decimal_comma and _DECIMAL_COMMA.match(price):
+            record["price"] = price.replace(".", "").replace(",", ".")
+        yield start, record
+
+
+def _columns(header: Sequence[str], columns: Mapping[str, str]) -> dict[str, int]:
+    """Which column holds each field; ValueError when the price cannot be found."""
     names = [name.strip().lower() for name in header]
     where: dict[str, int] = {}
     for field, aliases in HEADER_ALIASES.items():
@@ -234,21 +278,7 @@ def _csv_records(text: str, columns: Mapping[str, str]) -> tuple[list[Any], list
             f"no price column in the header ({', '.join(header)}): name one of "
             f"{', '.join(HEADER_ALIASES['price'])}, or say which with --price-column"
         )
-    decimal_comma = dialect.delimiter != ","
-    records: list[Any] = []
-    lines: list[int] = []
-    line = reader.line_num
-    for row in reader:
-        start, line = line + 1, reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        record = {f: row[i].strip() for f, i in where.items() if i < len(row)}
-        price = record.get("price", "")
-        if decimal_comma and _DECIMAL_COMMA.match(price):
-            record["price"] = price.replace(".", "").replace(",", ".")
-        records.append(record)
-        lines.append(start)
-    return records, lines
+    return where
 
 
 def _loads(text: str) -> Any:
@@ -361,3 +391,129 @@ def write(
             progress(len(ids))
     session.commit()
     return ids
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What :func:`import_records` wrote: ticks, instruments created, and how many of the
+    ticks are older than ``old_before`` (the retention's cut-off, say)."""
+
+    written: int
+    created: list[str]
+    older: int
+
+
+def import_records(
+    *,
+    session: Session,
+    records: Iterable[tuple[int, Any]],
+    default_symbol: str | None = None,
+    tz: tzinfo | None = None,
+    create_missing: bool = False,
+    old_before: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
+    max_errors: int = 10_000,
+) -> Imported:
+    """Check and write ``(line, record)`` pairs of any number in bounded memory: one
+    transaction, :data:`_WRITE_BATCH` rows at a time, committed only if every record is
+    good. Otherwise IngestInvalid names each bad record by line (the first ``max_errors``,
+    with the total) and each unknown or retired symbol once, and nothing is written.
+    ``progress`` is called with the line reached, now and then.
+    """
+    now = now or utcnow()
+    instrument_ids: dict[str, int | None] = {}
+    created: dict[str, Instrument] = {}
+    created_decimals: dict[str, int] = {}
+    missing: dict[str, list[int]] = {}  # unknown or retired: [first index, first line, count]
+    errors: list[ItemError] = []
+    error_total = 0
+    kinds: dict[str, int] = {}
+    pending: list[dict[str, Any]] = []
+    written = older = 0
+    line = 0
+    for index, (line, record) in enumerate(records):
+        checked = _check_record(record, index, line, default_symbol, now, tz)
+        if isinstance(checked, ItemError):
+            error_total += 1
+            kinds[checked.error] = kinds.get(checked.error, 0) + 1
+            if len(errors) < max_errors:
+                errors.append(checked)
+            continue
+        symbol = checked.symbol
+        if symbol not in instrument_ids:
+            row = _instrument_row(session, symbol)
+            if row is None and create_missing:
+                row = created[symbol] = _create(session, symbol, checked.price, line)
+            live = row is not None and row.retired_at is None
+            instrument_ids[symbol] = row.id if live and row is not None else None
+        instrument_id = instrument_ids[symbol]
+        if instrument_id is None:
+            first = missing.setdefault(symbol, [index, line, 0])
+            first[2] += 1
+            continue
+        if symbol in created:
+            decimals = instruments.infer_decimals([checked.price])
+            created_decimals[symbol] = max(created_decimals.get(symbol, 0), decimals)
+        if old_before is not None and checked.ts < old_before:
+            older += 1
+        if error_total or missing:
+            continue  # nothing will be written: only look for more problems
+        pending.append({"instrument_id": instrument_id, "price": checked.price, "ts": checked.ts})
+        if len(pending) >= _WRITE_BATCH:
+            written += _flush(session, pending)
+            if progress is not None:
+                progress(line)
+    if error_total or missing:
+        session.rollback()
+        unknown = [
+            ItemError(
+                first_index,
+                (
+                    f"unknown symbol ({count} item(s)): add it with `dashboard instruments "
+                    "add`, or import with --create-missing"
+                    if _instrument_row(session, symbol) is None
+                    else f"instrument retired ({count} item(s))"
+                ),
+                symbol,
+                first_line,
+            )
+            for symbol, (first_index, first_line, count) in missing.items()
+        ]
+        everything = sorted(errors + unknown, key=lambda e: e.index)
+        kinds.update((e.error, 1) for e in unknown)
+        raise IngestInvalid(everything, total=error_total + len(unknown), counts=kinds)
+    written += _flush(session, pending)
+    for symbol, instrument in created.items():
+        instrument.decimals = created_decimals.get(symbol, instrument.decimals)
+        session.add(instrument)
+    session.commit()
+    if progress is not None:
+        progress(line)
+    return Imported(written=written, created=sorted(created), older=older)
+
+
+def _instrument_row(session: Session, symbol: str) -> Instrument | None:
+    return session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
+
+
+def _create(session: Session, symbol: str, price: float, line: int) -> Instrument:
+    try:
+        (instrument,) = instruments.create_missing(
+            session=session, prices_by_symbol={symbol: [price]}
+        )
+    except (instruments.InstrumentInvalid, ValueError):
+        session.rollback()
+        raise IngestInvalid(
+            [ItemError(0, f"cannot create an instrument for {symbol!r}", symbol, line)]
+        ) from None
+    return instrument
+
+
+def _flush(session: Session, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    session.execute(insert(Tick), rows)
+    count = len(rows)
+    rows.clear()
+    return count

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dashboard.models import Tick
 from dashboard.prices import ingest, instruments
@@ -188,3 +190,62 @@ def test_file_errors_name_1_based_lines_and_a_missing_price_column_says_what_to_
     assert records == [{"symbol": "ACME", "price": "7"}]
     with pytest.raises(ValueError, match="no column 'Bid'"):
         ingest.read_records("symbol,price\nA,1\n", kind="csv", columns={"price": "Bid"})
+
+
+def lines_of(text: str) -> list[tuple[int, Any]]:
+    return list(ingest.iter_records(io.StringIO(text), kind="csv"))
+
+
+def test_a_file_is_imported_in_batches_in_one_transaction(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "_WRITE_BATCH", 3)
+    make_instrument(session, "ACME")
+    rows = "".join(f"ACME,{i + 1},2026-05-01T00:00:{i:02d}Z\n" for i in range(8))
+    reached: list[int] = []
+    imported = ingest.import_records(
+        session=session,
+        records=lines_of("symbol,price,ts\n" + rows),
+        old_before=datetime(2026, 5, 1, 0, 0, 5, tzinfo=UTC),
+        progress=reached.append,
+        now=NOW,
+    )
+    assert (imported.written, imported.created, imported.older) == (8, [], 5)
+    assert reached == [4, 7, 9]  # after each full batch, and at the end
+    prices = session.exec(select(Tick.price).order_by(col(Tick.id))).all()
+    assert list(prices) == [float(i + 1) for i in range(8)]
+
+
+def test_a_bad_file_writes_nothing_and_counts_every_problem_past_the_listed_ones(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "_WRITE_BATCH", 2)
+    make_instrument(session, "ACME")
+    instruments.retire(session=session, symbol=make_instrument(session, "OLD").symbol)
+    text = "symbol,price\nACME,1\nACME,2\nACME,3\n" + "ACME,x\n" * 5 + "NOPE,1\nOLD,2\nNOPE,3\n"
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.import_records(session=session, records=lines_of(text), now=NOW, max_errors=2)
+    invalid = raised.value
+    assert invalid.total == 7 and str(invalid) == "7 bad item(s); nothing was written"
+    assert [(e.where, e.error.split(":")[0]) for e in invalid.errors] == [
+        ("line 5", "price must be a number"),
+        ("line 6", "price must be a number"),
+        ("line 10", "unknown symbol (2 item(s))"),
+        ("line 11", "instrument retired (1 item(s))"),
+    ]
+    assert invalid.counts["price must be a number"] == 5
+    assert session.exec(select(Tick)).all() == []  # the first batch was rolled back too
+
+
+def test_create_missing_while_streaming_widens_the_decimals_to_the_data(session: Session) -> None:
+    text = "symbol,price\nDOGE,0.08\nDOGE,0.0815\nBTC,97000\n"
+    imported = ingest.import_records(
+        session=session, records=lines_of(text), create_missing=True, now=NOW
+    )
+    assert imported.created == ["BTC", "DOGE"] and imported.written == 3
+    assert instruments.find(session=session, symbol="DOGE").decimals == 4
+    assert instruments.find(session=session, symbol="BTC").decimals == 2
+    with pytest.raises(ingest.IngestInvalid, match="1 bad item"):
+        ingest.import_records(
+            session=session, records=lines_of("symbol,price\nbad sym,1\n"), create_missing=True
+        )
