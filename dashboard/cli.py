@@ -157,6 +157,9 @@ def ingest(
         str | None,
         typer.Option(help="Time zone of times written without one, e.g. America/New_York."),
     ] = None,
+    dayfirst: Annotated[
+        bool, typer.Option("--dayfirst", help="Read 01/02/2016 as 1 February, not January 2.")
+    ] = False,
     symbol_column: Annotated[str | None, typer.Option(help="CSV header of the symbol.")] = None,
     price_column: Annotated[str | None, typer.Option(help="CSV header of the price.")] = None,
     time_column: Annotated[str | None, typer.Option(help="CSV header of the time.")] = None,
@@ -197,6 +200,7 @@ def ingest(
                 ),
                 default_symbol=symbol,
                 tz=zone,
+                dayfirst=dayfirst,
                 create_missing=create_missing,
                 old_before=utcnow() - keep,
                 progress=advance,

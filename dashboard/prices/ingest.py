@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
+from dateutil import parser as dateutil_parser
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
@@ -81,24 +82,33 @@ class IngestInvalid(ValueError):
 # Epoch times told apart by magnitude (a time from 1973 to 5138 in its unit): seconds,
 # milliseconds, microseconds, nanoseconds.
 _EPOCH_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (math.inf, 1e9))
+# A smaller number is no epoch time anyone means (a year, a count, a price).
+_EPOCH_SMALLEST = 1e8
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
-def _parse_ts(value: Any, tz: tzinfo | None) -> datetime:
-    """An event time: epoch s/ms/µs/ns (by magnitude), or ISO 8601. A date alone is
-    midnight; a time without a zone is in ``tz`` (an error when there is none)."""
+def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime:
+    """An event time: epoch s/ms/µs/ns (by magnitude), ISO 8601, or a date as people write
+    it ("Jan 29, 2016", "29.01.2016", "01/29/2016"; ``dayfirst`` for "29/01/2016"). A date
+    alone is midnight; a time without a zone is in ``tz`` (an error when there is none)."""
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ValueError("ts must be a finite number of seconds")
+        if abs(value) < _EPOCH_SMALLEST:
+            raise ValueError(f"ts {value:g} is not a time (epoch seconds start at 1e8: 1973)")
         divisor = next(d for limit, d in _EPOCH_UNITS if abs(value) < limit)
         return datetime.fromtimestamp(value / divisor, UTC)
     if isinstance(value, str):
         text = value.strip()
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            date_only = len(text) == 10
+        except ValueError:
+            parsed, date_only = _written_time(text, dayfirst)
         if parsed.tzinfo is None:
-            if len(text) == 10:  # a date: midnight, in tz or else UTC
+            if date_only:  # a date: midnight, in tz or else UTC
                 return parsed.replace(tzinfo=tz or UTC).astimezone(UTC)
             if tz is None:
                 raise ValueError(
@@ -109,12 +119,31 @@ def _parse_ts(value: Any, tz: tzinfo | None) -> datetime:
     raise ValueError("ts must be an ISO 8601 time or epoch seconds (or ms, µs, ns)")
 
 
+# Two far-apart defaults: a part dateutil fills in from them was not written.
+_DEFAULTS = (datetime(2001, 1, 1, 0, 0), datetime(2002, 2, 2, 1, 1))
+
+
+def _written_time(text: str, dayfirst: bool) -> tuple[datetime, bool]:
+    """A time as people write it (parsed by python-dateutil), and whether it was a date
+    alone; ValueError when a year, month or day is missing or it is not a time."""
+    try:
+        first, second = (
+            dateutil_parser.parse(text, default=d, dayfirst=dayfirst) for d in _DEFAULTS
+        )
+    except (dateutil_parser.ParserError, OverflowError):
+        raise ValueError(f"ts {text!r} is not a time") from None
+    if (first.year, first.month, first.day) != (second.year, second.month, second.day):
+        raise ValueError(f"ts {text!r} needs a year, a month and a day")
+    return first, (first.hour, first.minute) != (second.hour, second.minute)
+
+
 def parse_records(
     records: Iterable[Any],
     *,
     default_symbol: str | None = None,
     now: datetime | None = None,
     tz: tzinfo | None = None,
+    dayfirst: bool = False,
     lines: Sequence[int] | None = None,
     max_items: int | None = MAX_ITEMS,
 ) -> list[TickIn]:
@@ -134,7 +163,7 @@ def parse_records(
                 ItemError(index, f"too many items (at most {max_items} per batch)", line=line)
             )
             break
-        error = _check_record(record, index, line, default_symbol, now, tz)
+        error = _check_record(record, index, line, default_symbol, now, tz, dayfirst)
         if isinstance(error, ItemError):
             errors.append(error)
         else:
@@ -151,6 +180,7 @@ def _check_record(
     default_symbol: str | None,
     now: datetime,
     tz: tzinfo | None,
+    dayfirst: bool = False,
 ) -> TickIn | ItemError:
     def bad(error: str, symbol: str | None = None) -> ItemError:
         return ItemError(index, error, symbol, line)
@@ -173,7 +203,7 @@ def _check_record(
     if not math.isfinite(price) or price <= 0:
         return bad("price must be a finite number above 0", symbol)
     try:
-        ts = now if record.get("ts") in (None, "") else _parse_ts(record["ts"], tz)
+        ts = now if record.get("ts") in (None, "") else _parse_ts(record["ts"], tz, dayfirst)
     except (ValueError, OverflowError, OSError) as problem:
         return bad(str(problem) or "ts is not a valid time", symbol)
     if ts - now > MAX_FUTURE:
@@ -409,6 +439,7 @@ def import_records(
     records: Iterable[tuple[int, Any]],
     default_symbol: str | None = None,
     tz: tzinfo | None = None,
+    dayfirst: bool = False,
     create_missing: bool = False,
     old_before: datetime | None = None,
     progress: Callable[[int], None] | None = None,
@@ -433,7 +464,7 @@ def import_records(
     written = older = 0
     line = 0
     for index, (line, record) in enumerate(records):
-        checked = _check_record(record, index, line, default_symbol, now, tz)
+        checked = _check_record(record, index, line, default_symbol, now, tz, dayfirst)
         if isinstance(checked, ItemError):
             error_total += 1
             kinds[checked.error] = kinds.get(checked.error, 0) + 1

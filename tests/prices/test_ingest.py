@@ -249,3 +249,39 @@ def test_create_missing_while_streaming_widens_the_decimals_to_the_data(session:
         ingest.import_records(
             session=session, records=lines_of("symbol,price\nbad sym,1\n"), create_missing=True
         )
+
+
+@pytest.mark.parametrize(
+    ("written", "dayfirst", "expected"),
+    [
+        ("Jan 29, 2016", False, datetime(2016, 1, 29, tzinfo=UTC)),
+        ("29 Jan 2016", False, datetime(2016, 1, 29, tzinfo=UTC)),
+        ("2016/01/29", False, datetime(2016, 1, 29, tzinfo=UTC)),
+        ("29.01.2016", False, datetime(2016, 1, 29, tzinfo=UTC)),
+        ("01/02/2016", False, datetime(2016, 1, 2, tzinfo=UTC)),
+        ("01/02/2016", True, datetime(2016, 2, 1, tzinfo=UTC)),
+    ],
+)
+def test_dates_in_the_usual_written_forms_are_midnight(
+    written: str, dayfirst: bool, expected: datetime
+) -> None:
+    record = {"symbol": "ACME", "price": 1, "ts": written}
+    (tick,) = ingest.parse_records([record], now=NOW, dayfirst=dayfirst)
+    assert tick.ts == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("Jan 29", "needs a year, a month and a day"),
+        ("2016", "is not a time (epoch seconds start at 1e8: 1973)"),
+        ("soon", "is not a time"),
+        ("Jan 29, 2016 9:30", "no time zone"),
+    ],
+)
+def test_written_times_that_cannot_be_read_or_need_a_zone_say_so(
+    written: str, problem: str
+) -> None:
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records([{"symbol": "ACME", "price": 1, "ts": written}], now=NOW)
+    assert problem in raised.value.errors[0].error
