@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
@@ -141,7 +142,21 @@ def create_token(
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str, typer.Argument(metavar="FILE", help="A file, or - for stdin.")],
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep reading (a feed piped in): write each tick as it comes, skip and "
+            "report bad lines, stop when the input ends.",
+        ),
+    ] = False,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="csv, ndjson or json (default: from the file's name; ndjson for -)."
+        ),
+    ] = None,
     symbol: Annotated[
         str | None,
         typer.Option(help="The symbol of a file with one series (rows that name none)."),
@@ -170,6 +185,10 @@ def ingest(
     the separator and decimal commas are detected; times are ISO 8601, dates, or epoch
     s/ms/µs/ns.
     """
+    file = Path(source)
+    if source != "-" and not file.is_file():
+        typer.echo(f"error: no file {source!r} (give a file, or - for stdin)", err=True)
+        raise typer.Exit(code=1)
     settings = Settings()
     engine = _migrated_engine(settings)
     columns = {
@@ -178,11 +197,23 @@ def ingest(
         if name
     }
     keep = timedelta(hours=settings.tick_retention_hours)
+    kind = format or ("ndjson" if str(file) == "-" else ingest_ticks.kind_of(file))
+    if kind not in ("csv", "ndjson", "json"):
+        typer.echo(f"error: unknown format {kind!r}: csv, ndjson or json", err=True)
+        raise typer.Exit(code=1)
+    if follow:
+        _follow(file, kind, columns, symbol, _zone(tz), engine)
+        return
+    if str(file) == "-":
+        stream: TextIO = sys.stdin
+        total_lines = 0  # unknown: no bar length
+    else:
+        stream = file.open(encoding="utf-8", newline="")
+        total_lines = _count_lines(file)
     with _bad_input_reported(file):
         zone = _zone(tz)
-        total_lines = _count_lines(file)
         with (
-            file.open(encoding="utf-8", newline="") as stream,
+            stream,
             session_scope(session_factory(engine)) as session,
             typer.progressbar(length=total_lines, label="checking and writing") as bar,
         ):
@@ -195,9 +226,7 @@ def ingest(
 
             imported = ingest_ticks.import_records(
                 session=session,
-                records=ingest_ticks.iter_records(
-                    stream, kind=ingest_ticks.kind_of(file), columns=columns
-                ),
+                records=ingest_ticks.iter_records(stream, kind=kind, columns=columns),
                 default_symbol=symbol,
                 tz=zone,
                 dayfirst=dayfirst,
@@ -217,6 +246,32 @@ def ingest(
             "DASHBOARD_TICK_RETENTION_HOURS higher to keep them",
             err=True,
         )
+
+
+def _follow(
+    file: Path,
+    kind: str,
+    columns: dict[str, str],
+    symbol: str | None,
+    zone: ZoneInfo | None,
+    engine: Engine,
+) -> None:
+    """`ingest --follow`: each tick written as it comes, bad lines reported and skipped."""
+
+    def skipped(error: ingest_ticks.ItemError) -> None:
+        shown = f" ({error.symbol})" if error.symbol else ""
+        typer.echo(f"skipped {error.where}{shown}: {error.error}", err=True)
+
+    stream: TextIO = sys.stdin if str(file) == "-" else file.open(encoding="utf-8", newline="")
+    with stream, _bad_input_reported(file):
+        followed = ingest_ticks.follow_records(
+            open_session=session_factory(engine),
+            records=ingest_ticks.iter_records(stream, kind=kind, columns=columns),
+            default_symbol=symbol,
+            tz=zone,
+            on_skipped=skipped,
+        )
+    typer.echo(f"wrote {followed.written} ticks, skipped {followed.skipped} lines")
 
 
 def _count_lines(file: Path) -> int:

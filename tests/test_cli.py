@@ -221,3 +221,22 @@ def test_replay_plays_only_its_symbols_rows_from_a_file_of_several(
     assert list(prices) == [50.0, 51.0]
     other = runner.invoke(app, ["replay", str(several), "--symbol", "GOOG"])
     assert other.exit_code == 1 and "no rows for GOOG" in other.output
+
+
+def test_ingest_reads_stdin_whole_or_follows_it(cli_env: str) -> None:
+    runner.invoke(app, ["migrate"])
+    runner.invoke(app, ["instruments", "add", "ACME"])
+    whole = runner.invoke(app, ["ingest", "-", "--format", "csv"], input="symbol,price\nACME,1\n")
+    assert whole.exit_code == 0 and "wrote 1 ticks" in whole.output
+    followed = runner.invoke(
+        app,
+        ["ingest", "-", "--follow"],
+        input='{"symbol": "ACME", "price": 2}\nnot json\n{"symbol": "ACME", "price": 3}\n',
+    )
+    assert followed.exit_code == 0, followed.output
+    assert "skipped line 2: not JSON" in followed.output
+    assert "wrote 2 ticks, skipped 1 lines" in followed.output
+    missing = runner.invoke(app, ["ingest", "nope.csv"])
+    assert missing.exit_code == 1 and "no file 'nope.csv'" in missing.output
+    unknown = runner.invoke(app, ["ingest", "-", "--format", "xml"], input="")
+    assert unknown.exit_code == 1 and "unknown format 'xml'" in unknown.output

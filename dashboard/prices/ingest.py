@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
+import queue
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -36,6 +40,13 @@ class TickIn:
     symbol: str
     price: float
     ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A line that could not be read as a record (bad JSON): an error at its line."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +196,8 @@ def _check_record(
     def bad(error: str, symbol: str | None = None) -> ItemError:
         return ItemError(index, error, symbol, line)
 
+    if isinstance(record, Unreadable):
+        return bad(record.reason)
     if not isinstance(record, Mapping):
         return bad("must be an object")
     symbol = record.get("symbol", default_symbol)
@@ -257,7 +270,10 @@ def iter_records(
         for number, line in enumerate(stream, 1):
             line = line.removeprefix("\ufeff") if number == 1 else line
             if line.strip():
-                yield number, _loads(line)
+                try:
+                    yield number, _loads(line)
+                except ValueError as error:  # reported with the line, and reading goes on
+                    yield number, Unreadable(f"not JSON ({error})")
     elif kind == "csv":
         yield from _csv_records(stream, columns or {})
     else:
@@ -265,16 +281,14 @@ def iter_records(
 
 
 def _csv_records(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
-    sample = stream.read(65536)
-    stream.seek(0)
-    if sample.startswith("\ufeff"):
-        stream.read(1)
-        sample = sample[1:]
+    # The separator is told from the header line alone, so a pipe that never ends (and
+    # cannot be read twice) works like a file.
+    first = stream.readline().removeprefix("\ufeff")
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        dialect: Any = csv.Sniffer().sniff(first, delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel  # one column, or nothing to tell from: commas
-    reader = csv.reader(stream, dialect)
+        dialect = csv.excel  # one column: commas
+    reader = csv.reader(itertools.chain([first], stream), dialect)
     header = next(reader, None)
     if header is None:
         return
@@ -548,3 +562,93 @@ def _flush(session: Session, rows: list[dict[str, Any]]) -> int:
     count = len(rows)
     rows.clear()
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """What :func:`follow_records` wrote before its stream ended, and what it skipped."""
+
+    written: int
+    skipped: int
+
+
+def follow_records(
+    *,
+    open_session: Callable[[], Session],
+    records: Iterable[tuple[int, Any]],
+    default_symbol: str | None = None,
+    tz: tzinfo | None = None,
+    on_written: Callable[[], None] | None = None,
+    on_skipped: Callable[[ItemError], None] | None = None,
+    batch: int = 500,
+    max_wait: float = 0.2,
+) -> Followed:
+    """Write an endless stream of records as they come (a feed piped in): each good one is
+    committed within ``max_wait`` seconds (or once ``batch`` are waiting); a bad one is
+    reported to ``on_skipped`` and skipped, and the stream goes on. Symbols must exist.
+    """
+    instrument_ids: dict[str, int | None] = {}
+    pending: list[dict[str, Any]] = []
+    written = skipped = 0
+    oldest_pending = 0.0
+
+    def flush() -> None:
+        nonlocal written
+        if not pending:
+            return
+        with open_session() as session:
+            written += _flush(session, pending)
+            session.commit()
+        if on_written is not None:
+            on_written()
+
+    # The stream is read in a thread: a feed that sends one tick and then waits must see it
+    # written after max_wait, not when the next one comes. The queue's bound is the
+    # back-pressure: a reader ahead of the store waits.
+    arrived: queue.Queue[tuple[int, Any] | None] = queue.Queue(maxsize=10 * batch)
+
+    def read() -> None:
+        try:
+            for item in records:
+                arrived.put(item)
+        finally:
+            arrived.put(None)
+
+    threading.Thread(target=read, name="ingest-follow", daemon=True).start()
+    index = 0
+    while True:
+        try:
+            item = arrived.get(timeout=max_wait)
+        except queue.Empty:
+            flush()
+            continue
+        if item is None:
+            break
+        line, record = item
+        checked = _check_record(record, index, line, default_symbol, utcnow(), tz)
+        index += 1
+        if isinstance(checked, TickIn) and checked.symbol not in instrument_ids:
+            with open_session() as session:
+                row = _instrument_row(session, checked.symbol)
+            live = row is not None and row.retired_at is None
+            instrument_ids[checked.symbol] = row.id if live and row is not None else None
+        if isinstance(checked, TickIn) and instrument_ids[checked.symbol] is None:
+            checked = ItemError(index - 1, "unknown or retired symbol", checked.symbol, line)
+        if isinstance(checked, ItemError):
+            skipped += 1
+            if on_skipped is not None:
+                on_skipped(checked)
+            continue
+        if not pending:
+            oldest_pending = time.monotonic()
+        pending.append(
+            {
+                "instrument_id": instrument_ids[checked.symbol],
+                "price": checked.price,
+                "ts": checked.ts,
+            }
+        )
+        if len(pending) >= batch or time.monotonic() - oldest_pending >= max_wait:
+            flush()
+    flush()
+    return Followed(written=written, skipped=skipped)

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import io
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from dashboard.models import Tick
 from dashboard.prices import ingest, instruments
+from dashboard.store.db import session_factory
 from tests.factories import make_instrument
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -285,3 +289,30 @@ def test_written_times_that_cannot_be_read_or_need_a_zone_say_so(
     with pytest.raises(ingest.IngestInvalid) as raised:
         ingest.parse_records([{"symbol": "ACME", "price": 1, "ts": written}], now=NOW)
     assert problem in raised.value.errors[0].error
+
+
+def test_following_a_feed_writes_each_tick_as_it_comes_and_skips_bad_lines(
+    engine: Engine, session: Session
+) -> None:
+    make_instrument(session, "ACME")
+    first_written = threading.Event()
+    skipped: list[str] = []
+
+    def feed() -> Iterator[tuple[int, Any]]:
+        yield 1, {"symbol": "ACME", "price": 1.5}
+        # A feed that sends one tick and waits: it is written meanwhile, not with the next.
+        assert first_written.wait(10), "the first tick waited for the second"
+        yield 2, ingest.Unreadable("not JSON (x)")
+        yield 3, {"symbol": "NOPE", "price": 1}
+        yield 4, {"symbol": "ACME", "price": 2.5}
+
+    followed = ingest.follow_records(
+        open_session=session_factory(engine),
+        records=feed(),
+        on_written=first_written.set,
+        on_skipped=lambda e: skipped.append(f"{e.where}: {e.error}"),
+        max_wait=0.05,
+    )
+    assert (followed.written, followed.skipped) == (2, 2)
+    assert skipped == ["line 2: not JSON (x)", "line 3: unknown or retired symbol"]
+    assert list(session.exec(select(Tick.price).order_by(col(Tick.id))).all()) == [1.5, 2.5]
