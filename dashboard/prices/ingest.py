@@ -292,11 +292,18 @@ def _csv_records(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[i
     header = next(reader, None)
     if header is None:
         return
-    where = _columns(header, columns)
+    dump = _headerless_layout(header) if not columns else None
+    rows: Iterable[list[str]] = reader
+    if dump is not None:
+        where = dump  # the first line is data: read it again as a row
+        rows = itertools.chain([header], reader)
+        line = 0
+    else:
+        where = _columns(header, columns)
+        line = reader.line_num
     decimal_comma = dialect.delimiter != ","
-    line = reader.line_num
-    for row in reader:
-        start, line = line + 1, reader.line_num
+    for row in rows:
+        start, line = line + 1, max(reader.line_num, line + 1)
         if not any(cell.strip() for cell in row):
             continue
         record = {f: row[i].strip() for f, i in where.items() if i < len(row)}
@@ -304,6 +311,28 @@ def _csv_records(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[i
         if decimal_comma and _DECIMAL_COMMA.match(price):
             record["price"] = price.replace(".", "").replace(",", ".")
         yield start, record
+
+
+# Exchange dumps without a header row, by their number of columns: (price, time) columns.
+# Binance's public trade files (id, price, qty, quote qty, time, buyer maker[, best match]),
+# aggregate trades (id, price, qty, first id, last id, time, buyer maker, best match), and
+# klines (open time, open, high, low, close, volume, close time, …: the close at its time).
+HEADERLESS_LAYOUTS = {6: (1, 4), 7: (1, 4), 8: (1, 5), 12: (4, 6)}
+_CELL = re.compile(r"^([+-]?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|True|False)$")
+
+
+def _headerless_layout(first_row: Sequence[str]) -> dict[str, int] | None:
+    """Where price and time are, when the first row is data (all numbers and flags) of a
+    known exchange layout; None for a header row."""
+    if not all(_CELL.match(cell.strip()) for cell in first_row):
+        return None
+    layout = HEADERLESS_LAYOUTS.get(len(first_row))
+    if layout is None:
+        raise ValueError(
+            f"the first line has no header and {len(first_row)} columns, not a known "
+            "exchange layout: add a header row (symbol,price,ts)"
+        )
+    return {"price": layout[0], "ts": layout[1]}
 
 
 def _columns(header: Sequence[str], columns: Mapping[str, str]) -> dict[str, int]:

@@ -316,3 +316,27 @@ def test_following_a_feed_writes_each_tick_as_it_comes_and_skips_bad_lines(
     assert (followed.written, followed.skipped) == (2, 2)
     assert skipped == ["line 2: not JSON (x)", "line 3: unknown or retired symbol"]
     assert list(session.exec(select(Tick.price).order_by(col(Tick.id))).all()) == [1.5, 2.5]
+
+
+def test_exchange_trade_dumps_without_a_header_row_are_recognised() -> None:
+    may = datetime(2016, 5, 31, tzinfo=UTC)
+    trades = (
+        "1,97000.10,0.01,970.0,1464652800000,true,true\n"  # times in ms, and in µs (2025 on)
+        "2,97001.5,0.02,1940.0,1464652800000000,false,true\n"
+    )
+    ticks = ticks_from(trades, default_symbol="BTC-USD")
+    assert [(t.symbol, t.price, t.ts) for t in ticks] == [
+        ("BTC-USD", 97000.10, may),
+        ("BTC-USD", 97001.5, may),
+    ]
+    aggregate = "7,1.5,2,3,4,1464652800000,false,true\n"
+    assert [t.price for t in ticks_from(aggregate, default_symbol="X")] == [1.5]
+    kline = "1464652740000,1,2,0.5,1.75,10,1464652800000,17,3,5,8,0\n"
+    (bar,) = ticks_from(kline, default_symbol="X")
+    assert (bar.price, bar.ts) == (1.75, may)
+    with pytest.raises(ValueError, match="no header and 5 columns"):
+        ingest.read_records("1,2,3,4,5\n", kind="csv")
+    bad_second = "1,97000.10,0.01,970.0,1464652800000,true,true\n2,oops,0.02,1940.0,1,false,true\n"
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ticks_from(bad_second, default_symbol="BTC-USD")
+    assert [e.where for e in raised.value.errors] == ["line 2"]
