@@ -72,6 +72,9 @@ def prepare(url: str) -> None:
                     seed_price=100.0,
                     ttl_seconds=60,
                     position=i,
+                    # Invented prices: the soak's contention run lets the simulated feed
+                    # write to them (the fan-out runs publish their own ticks).
+                    simulated=True,
                 )
             )
         session.commit()

@@ -145,7 +145,7 @@ def test_two_servers_share_one_store_through_listen_notify(
 def test_the_feed_lease_moves_to_another_server_when_its_holder_is_killed(
     tmp_path: Path, database_url: str, session: Session
 ) -> None:
-    make_instrument(session, "ACME")
+    make_instrument(session, "ACME", simulated=True)  # the feed walks simulated ones only
     feed = {"DASHBOARD_FEED_ENABLED": "true", "DASHBOARD_FEED_LEASE_SECONDS": "1"}
     servers = [_serve(tmp_path, name, database_url, **feed) for name in ("a", "b")]
     try:

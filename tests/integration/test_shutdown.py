@@ -23,7 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 from dashboard.accounts import tokens
 from dashboard.store import schema
 from tests.conftest import free_port, wait_until
-from tests.factories import make_user
+from tests.factories import make_instrument, make_user
 from tests.ndjson import NdjsonReader
 from tests.servers import ServeProcess
 from tests.sse import SSEReader
@@ -91,6 +91,8 @@ def test_sigterm_with_two_workers_closes_every_kind_of_stream_cleanly(
     alice = make_user(session, "alice")
     assert alice.id is not None
     token = tokens.issue(session=session, user_id=alice.id, name="bot")[1]
+    for symbol in ("SIM1", "SIM2", "SIM3"):  # for the feed to write to, all the time
+        make_instrument(session, symbol, simulated=True)
     server = ServeProcess(
         tmp_path,
         "workers",
