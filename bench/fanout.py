@@ -457,14 +457,20 @@ def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    wait_for_port(port, target)
+    return server
+
+
+def wait_for_port(port: int, name: str, timeout: float = 30.0) -> None:
+    """Until something accepts connections on ``port``; exit the run after ``timeout``."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
+            return
         except OSError:
             if time.monotonic() > deadline:
-                raise SystemExit(f"the {target} server did not start") from None
+                raise SystemExit(f"the {name} server did not start") from None
             time.sleep(0.1)
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fanout import cpu_seconds, free_port, rss_kib  # noqa: E402
+from fanout import cpu_seconds, free_port, rss_kib, wait_for_port  # noqa: E402
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"
 SLOW_HEAD_CAP_SECONDS = 30.0
@@ -49,15 +49,8 @@ def start(target: str, url: str, port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the {target} server did not start") from None
-            time.sleep(0.1)
+    wait_for_port(port, target)
+    return server
 
 
 async def keep_asking(port: int, until: float) -> int:

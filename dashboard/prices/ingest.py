@@ -245,7 +245,8 @@ def read_records(
 ) -> tuple[list[Any], list[int]]:
     """Records and the 1-based line each starts on, from a body or a file's text (see
     :func:`iter_records`)."""
-    pairs = list(iter_records(io.StringIO(text), kind=kind, columns=columns))
+    # newline="": the csv module reads line ends inside quoted fields itself.
+    pairs = list(iter_records(io.StringIO(text, newline=""), kind=kind, columns=columns))
     return [record for _line, record in pairs], [line for line, _record in pairs]
 
 
@@ -281,6 +282,14 @@ def iter_records(
 
 
 def _csv_records(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
+    """:func:`iter_records` for CSV; ValueError (with the line) for text that is not CSV."""
+    try:
+        yield from _csv_rows(stream, columns)
+    except csv.Error as error:
+        raise ValueError(f"not CSV: {error}") from None
+
+
+def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int, Any]]:
     # The separator is told from the header line alone, so a pipe that never ends (and
     # cannot be read twice) works like a file.
     first = stream.readline().removeprefix("\ufeff")

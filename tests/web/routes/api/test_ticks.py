@@ -176,3 +176,13 @@ def test_csv_is_accepted_and_its_errors_name_lines(
     assert bad.json()["detail"] == [
         {"index": 1, "symbol": "ACME", "error": "price must be a number", "line": 3}
     ]
+
+
+@pytest.mark.parametrize("body", ["\r0", 'symbol,price\n"ACME,1\n', "\x00"])
+def test_regression_text_that_is_not_csv_is_a_422_not_a_500(
+    client: TestClient, admin_token: str, body: str
+) -> None:
+    # Found by the schema fuzzer: "\r0" as text/csv raised csv.Error inside the route.
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "text/csv"}
+    answer = client.post("/api/ticks", content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
