@@ -6,11 +6,11 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
+from dashboard.store import schema
 from tests.servers import ServeProcess
 from tests.sse import SSEReader
 from tests.ws_client import until_ready
@@ -18,13 +18,17 @@ from tests.ws_client import until_ready
 HEAD_TIMEOUT = 1.0
 
 
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[ServeProcess]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    # One server for the module: the limits do not depend on the store or on earlier tests.
+    workdir = tmp_path_factory.mktemp("heads")
+    url = f"sqlite:///{workdir / 'heads.db'}"
+    schema.upgrade(url)
     served = ServeProcess(
-        tmp_path,
+        workdir,
         "heads",
         {
-            "DASHBOARD_DATABASE_URL": database_url,
+            "DASHBOARD_DATABASE_URL": url,
             "DASHBOARD_REQUEST_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
             "DASHBOARD_MAX_REQUEST_HEAD_BYTES": "8192",
         },
