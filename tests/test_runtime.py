@@ -14,13 +14,15 @@ from dashboard.settings import Settings
 def test_stop_does_not_wait_for_good_on_a_task_that_ignores_its_cancel(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    never = asyncio.Event()  # nothing sets it: the task waits until cancelled
+
     async def stubborn() -> None:
         try:
-            await asyncio.sleep(3600)
+            await never.wait()
         except asyncio.CancelledError:
             # The kind of bug that once held a worker's shutdown for good (it ends at the
             # next cancel, which asyncio.run sends when the test is over).
-            await asyncio.sleep(3600)
+            await never.wait()
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()

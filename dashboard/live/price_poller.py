@@ -37,17 +37,23 @@ _REFERENCE_REFRESH_SECONDS = 60.0
 _REFRESH_MIN_SECONDS = 1.0
 
 
-# The instrument id of a placeholder for a skipped row (ids in the store start at 1).
-_REJECTED = 0
-_NEVER = datetime.min
-
-
 @dataclass(frozen=True, slots=True)
 class _TickRow:
     id: int
     instrument_id: int
     price: float
     ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """One poll's read: the usable ticks, the last id read (skipped rows too, so the cursor
+    moves past them), how many rows were read, and the instruments with armed alerts."""
+
+    rows: list[_TickRow]
+    last_id: int | None
+    read: int
+    armed: set[int]
 
 
 def tile_for(instrument: Instrument, *, sparkline_size: int) -> TileState:
@@ -226,26 +232,26 @@ class PricePoller(Poller):
                 changed.add(state.symbol)
         return changed
 
-    def _fetch(self, cursor: int) -> tuple[list[_TickRow], set[int]]:
+    def _fetch(self, cursor: int) -> _Fetched:
         """The ticks after ``cursor``, and which of their instruments have armed alerts."""
         if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
             self._refresh_references()
         with self._engine.connect() as connection:
-            rows = []
+            rows: list[_TickRow] = []
+            last_id, read = None, 0
             for tick_id, instrument_id, price, ts in connection.execute(
                 self._new_ticks, {"cursor": cursor}
             ):
+                last_id, read = tick_id, read + 1
                 checked = stored_ticks.check(price, ts)
                 if isinstance(checked, str):
                     self._reject(tick_id, checked, kind="breaks the contract")
-                    # Kept in the batch as a placeholder so the cursor moves past it.
-                    rows.append(_TickRow(tick_id, _REJECTED, math.nan, _NEVER))
                 else:
                     rows.append(_TickRow(tick_id, instrument_id, *checked))
             armed: set[int] = set()
             if self._alerts is not None and rows:
                 armed = armed_among(connection, {row.instrument_id for row in rows})
-            return rows, armed
+            return _Fetched(rows=rows, last_id=last_id, read=read, armed=armed)
 
     def _reject(self, tick_id: int, reason: str, *, kind: str) -> None:
         """Skip a tick row: logged once (the cursor moves past it) and counted."""
@@ -261,33 +267,31 @@ class PricePoller(Poller):
                 await self.in_thread(self._read_instrument_fields)
             )
             await self._refresh_instruments()
-        rows, armed = await self.in_thread(self._fetch, self.cursor)
-        if any(
-            row.instrument_id not in self._by_instrument and row.instrument_id != _REJECTED
-            for row in rows
-        ):
+        fetched = await self.in_thread(self._fetch, self.cursor)
+        rows, armed = fetched.rows, fetched.armed
+        if any(row.instrument_id not in self._by_instrument for row in rows):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {s: self.states[s] for s in renamed if s in self.states}
         previous: dict[int, float | None] = {}
         arrived = utcnow()
         for row in rows:
-            if row.instrument_id == _REJECTED:
-                continue
             state = self._by_instrument.get(row.instrument_id)
             if state is None:
                 # Only another program can write this (foreign keys off on SQLite).
                 self._reject(
-                    row.id, f"no instrument {row.instrument_id}", kind="names no instrument"
+                    row.id,
+                    f"instrument {row.instrument_id} is unknown or retired",
+                    kind="names no instrument",
                 )
                 continue
             previous.setdefault(row.instrument_id, state.price)
             if state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts, arrived=arrived):
                 changed[state.symbol] = state
             self.ticks_seen += 1
-        if rows:
+        if fetched.last_id is not None:
             # Advanced before alerts are checked: a failed check must not make the next
             # poll apply these ticks again (and read their price as the "previous" one).
-            self.cursor = rows[-1].id
+            self.cursor = fetched.last_id
         if armed:
             try:
                 await self._evaluate_alerts(
@@ -310,7 +314,7 @@ class PricePoller(Poller):
                 quotes={symbol: _quote(state) for symbol, state in changed.items()},
             )
             self._hub.publish_prices(batch)
-        return len(rows) == self._batch_size
+        return fetched.read == self._batch_size
 
     async def _evaluate_alerts(
         self, rows: list[_TickRow], previous: dict[int, float | None]
@@ -318,8 +322,7 @@ class PricePoller(Poller):
         assert self._alerts is not None
         ticks: dict[int, list[tuple[int, float, datetime]]] = {}
         for row in rows:
-            if row.instrument_id in self._by_instrument:
-                ticks.setdefault(row.instrument_id, []).append((row.id, row.price, row.ts))
+            ticks.setdefault(row.instrument_id, []).append((row.id, row.price, row.ts))
         moves = [
             Move(
                 instrument_id=instrument_id,

@@ -224,12 +224,6 @@ def _check_record(
     return TickIn(symbol=symbol, price=price, ts=ts)
 
 
-def records_from_text(text: str, *, kind: str) -> list[Any]:
-    """Records from a body or file: ``json`` (array), ``ndjson`` or ``csv`` (see
-    :func:`read_records`)."""
-    return read_records(text, kind=kind)[0]
-
-
 # CSV headers, matched case-insensitively, for each field (the first one present wins).
 HEADER_ALIASES = {
     "symbol": ("symbol", "ticker", "instrument", "code"),
@@ -379,33 +373,6 @@ def kind_of(path: Path) -> str:
 def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int]:
     """The instrument id of each symbol; IngestInvalid names each unknown or retired symbol
     once (at its first item, with how many items name it)."""
-    ids, errors = _look_up(session, symbols, None)
-    if errors:
-        raise IngestInvalid(errors)
-    return ids
-
-
-def symbol_errors(
-    *, session: Session, symbols: Sequence[str | None], lines: Sequence[int] | None = None
-) -> list[ItemError]:
-    """The unknown or retired symbols among ``symbols`` (None: an item without one), each
-    named once: what an import would also say once its other problems are fixed."""
-    named = [(i, s) for i, s in enumerate(symbols) if s]
-    _ids, errors = _look_up(
-        session,
-        [s for _i, s in named],
-        None if lines is None else [lines[i] for i, _s in named],
-        indexes=[i for i, _s in named],
-    )
-    return errors
-
-
-def _look_up(
-    session: Session,
-    symbols: Sequence[str],
-    lines: Sequence[int] | None,
-    indexes: Sequence[int] | None = None,
-) -> tuple[dict[str, int], list[ItemError]]:
     found = session.exec(
         select(Instrument.symbol, Instrument.id, Instrument.retired_at).where(
             col(Instrument.symbol).in_(set(symbols))
@@ -415,25 +382,28 @@ def _look_up(
     retired = {symbol for symbol, _i, when in found if when is not None}
     first: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for position, symbol in enumerate(symbols):
+    for index, symbol in enumerate(symbols):
         if symbol not in ids:
-            first.setdefault(symbol, position)
+            first.setdefault(symbol, index)
             counts[symbol] = counts.get(symbol, 0) + 1
-    errors = [
-        ItemError(
-            position if indexes is None else indexes[position],
-            (
-                f"instrument retired ({counts[symbol]} item(s))"
-                if symbol in retired
-                else f"unknown symbol ({counts[symbol]} item(s)): add it with `dashboard "
-                "instruments add`, or import with --create-missing"
-            ),
-            symbol,
-            None if lines is None else lines[position],
+    if first:
+        raise IngestInvalid(
+            [
+                ItemError(index, _symbol_problem(counts[s], retired=s in retired), s)
+                for s, index in first.items()
+            ]
         )
-        for symbol, position in first.items()
-    ]
-    return ids, errors
+    return ids
+
+
+def _symbol_problem(count: int, *, retired: bool) -> str:
+    """What is wrong with a symbol ``count`` items name: retired, or unknown."""
+    if retired:
+        return f"instrument retired ({count} item(s))"
+    return (
+        f"unknown symbol ({count} item(s)): add it with `dashboard instruments add`, or "
+        "import with --create-missing"
+    )
 
 
 def write(
@@ -552,12 +522,7 @@ def import_records(
         unknown = [
             ItemError(
                 first_index,
-                (
-                    f"unknown symbol ({count} item(s)): add it with `dashboard instruments "
-                    "add`, or import with --create-missing"
-                    if _instrument_row(session, symbol) is None
-                    else f"instrument retired ({count} item(s))"
-                ),
+                _symbol_problem(count, retired=_instrument_row(session, symbol) is not None),
                 symbol,
                 first_line,
             )

@@ -119,9 +119,9 @@ async def _error(
 ) -> Response:
     """An error page for a browser, ``{"detail": …}`` JSON for everyone else."""
     if _is_htmx(request) and not request.url.path.startswith("/api"):
-        user, _header = await asyncio.to_thread(_signed_in_header, request)
+        signed_in = await asyncio.to_thread(_signed_in, request)
         message = page_detail or (detail if isinstance(detail, str) else "The request failed.")
-        return _htmx_error(status_code, message, signed_out=user is None)
+        return _htmx_error(status_code, message, signed_out=not signed_in)
     if _wants_html(request):
         # The header still shows who is signed in (and their badge) on an error page; both
         # are read in a worker thread, so render_page has no query left to run on the loop.
@@ -134,6 +134,15 @@ async def _error(
             status_code=status_code,
         )
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+
+
+def _signed_in(request: Request) -> bool:
+    """The request's cookie names a live login (one short store session)."""
+    if auth.cookie_secret(request) is None:
+        return False
+    runtime: Runtime = request.app.state.runtime
+    with runtime.open_session() as session:
+        return auth.signed_in(request, session=session, lifetimes=runtime.lifetimes) is not None
 
 
 def _signed_in_header(request: Request) -> tuple[User | None, dict[str, Any]]:

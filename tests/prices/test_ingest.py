@@ -64,16 +64,17 @@ def test_every_bad_item_is_named_by_index() -> None:
 
 
 def test_formats() -> None:
-    assert ingest.records_from_text('[{"price": 1}]', kind="json") == [{"price": 1}]
-    assert ingest.records_from_text('{"price": 1}\n\n{"price": 2}\n', kind="ndjson") == [
-        {"price": 1},
-        {"price": 2},
-    ]
-    assert ingest.records_from_text("symbol,price\nACME,1.5\n", kind="csv") == [
-        {"symbol": "ACME", "price": "1.5"}
-    ]
+    assert ingest.read_records('[{"price": 1}]', kind="json") == ([{"price": 1}], [1])
+    assert ingest.read_records('{"price": 1}\n\n{"price": 2}\n', kind="ndjson") == (
+        [{"price": 1}, {"price": 2}],
+        [1, 3],
+    )
+    assert ingest.read_records("symbol,price\nACME,1.5\n", kind="csv") == (
+        [{"symbol": "ACME", "price": "1.5"}],
+        [2],
+    )
     with pytest.raises(ValueError, match="array"):
-        ingest.records_from_text('{"price": 1}', kind="json")
+        ingest.read_records('{"price": 1}', kind="json")
 
 
 def test_write_is_all_or_nothing_on_unknown_symbols(session: Session) -> None:
