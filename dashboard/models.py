@@ -107,6 +107,45 @@ class Tick(SQLModel, table=True):
     instrument_id: int = Field(foreign_key="instrument.id", ondelete="CASCADE")
     price: float
     ts: datetime = Field(default_factory=utcnow, sa_column=_timestamp(index=True))
+    # When the store took the tick in (None: written by a program that does not say). The
+    # event time ``ts`` orders prices; this says how late a feed is.
+    received_at: datetime | None = Field(
+        default_factory=utcnow, sa_column=_timestamp(nullable=True)
+    )
+
+
+class PriceBar(SQLModel, table=True):
+    """One OHLC bar: the ticks of an instrument whose ``ts`` falls in ``[start, start +
+    resolution)``. Written by retention as it rolls raw ticks up before deleting them;
+    bars for recent times are computed from the ticks themselves (see ``prices.bars``).
+
+    ``open_ts``/``close_ts`` are the times of the first and last tick, so two partial bars
+    of one bucket merge exactly.
+    """
+
+    __tablename__ = "price_bar"
+
+    instrument_id: int = Field(foreign_key="instrument.id", primary_key=True, ondelete="CASCADE")
+    resolution: int = Field(primary_key=True, description="Seconds: 60, 3600 or 86400.")
+    start: datetime = Field(sa_column=Column(UtcDateTime(), primary_key=True))
+    open: float
+    high: float
+    low: float
+    close: float
+    open_ts: datetime = Field(sa_column=_timestamp())
+    close_ts: datetime = Field(sa_column=_timestamp())
+    tick_count: int = Field(ge=1)
+
+
+class FeedCursor(SQLModel, table=True):
+    """How far a feed connector has committed, written with its ticks in one transaction,
+    so a restart neither loses nor repeats a message (``dashboard feed``)."""
+
+    __tablename__ = "feed_cursor"
+
+    source: str = Field(primary_key=True, max_length=200)
+    position: str = Field(max_length=60)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 
 class Topic(SQLModel, table=True):
@@ -227,6 +266,8 @@ class ApiToken(SQLModel, table=True):
     prefix: str = Field(
         max_length=12, description="The token's first characters, to tell it apart."
     )
+    # "all": whatever its user may do; "feed": only write ticks (a feed handler's token).
+    scope: str = Field(default="all", max_length=10)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     revoked_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
 

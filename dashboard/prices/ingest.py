@@ -431,7 +431,16 @@ def write(
     ids_by_symbol = instrument_ids(session=session, symbols=[t.symbol for t in ticks])
     if not ticks:
         return []
-    rows = [{"instrument_id": ids_by_symbol[t.symbol], "price": t.price, "ts": t.ts} for t in ticks]
+    received_at = utcnow()
+    rows = [
+        {
+            "instrument_id": ids_by_symbol[t.symbol],
+            "price": t.price,
+            "ts": t.ts,
+            "received_at": received_at,
+        }
+        for t in ticks
+    ]
     # Multi-row INSERTs (SQLAlchemy's "insertmanyvalues") in one transaction, with RETURNING
     # ids in the rows' order on both dialects; one INSERT per row cost 20 times as much.
     statement = insert(Tick).returning(col(Tick.id), sort_by_parameter_order=True)
@@ -561,7 +570,8 @@ def _create(session: Session, symbol: str, price: float, line: int) -> Instrumen
 def _flush(session: Session, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    session.execute(insert(Tick), rows)
+    received_at = utcnow()
+    session.execute(insert(Tick), [{**row, "received_at": received_at} for row in rows])
     count = len(rows)
     rows.clear()
     return count

@@ -25,9 +25,18 @@ def insert_ticks(*, session: Session, ticks: Sequence[NewTick]) -> None:
     """Write ``ticks`` in one transaction (the feed's path: no ids needed back)."""
     if not ticks:
         return
+    received_at = utcnow()
     session.execute(
         insert(Tick),
-        [{"instrument_id": t.instrument_id, "price": t.price, "ts": t.ts} for t in ticks],
+        [
+            {
+                "instrument_id": t.instrument_id,
+                "price": t.price,
+                "ts": t.ts,
+                "received_at": received_at,
+            }
+            for t in ticks
+        ],
     )
     session.commit()
 
