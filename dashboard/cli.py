@@ -120,8 +120,17 @@ def create_user(
 def create_token(
     username: str,
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="all: whatever the user may do; feed: only write ticks (for a feed handler)."
+        ),
+    ] = "all",
 ) -> None:
     """Create an API token for USERNAME; the token is printed once, on the last line."""
+    if scope not in tokens.SCOPES:
+        typer.echo(f"error: --scope must be one of {', '.join(tokens.SCOPES)}", err=True)
+        raise typer.Exit(code=2)
     settings = Settings()
     engine = _migrated_engine(settings)
     with session_scope(session_factory(engine)) as session:
@@ -131,12 +140,16 @@ def create_token(
             raise typer.Exit(code=1)
         try:
             row, token = tokens.issue(
-                session=session, user_id=user.id, name=name, limit=settings.max_tokens_per_user
+                session=session,
+                user_id=user.id,
+                name=name,
+                limit=settings.max_tokens_per_user,
+                scope=scope,
             )
         except tokens.TokenLimitReached as refused:
             typer.echo(f"error: {refused}", err=True)
             raise typer.Exit(code=1) from None
-    typer.echo(f"token {row.prefix}… for {username} ({name}); it is shown only now:")
+    typer.echo(f"token {row.prefix}… for {username} ({name}, scope {scope}); it is shown only now:")
     typer.echo(token)
 
 

@@ -138,6 +138,29 @@ def test_create_token_prints_a_working_token_on_its_last_line(cli_env: str) -> N
     assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
 
 
+def test_create_token_with_scope_feed_makes_a_token_that_only_writes_ticks(cli_env: str) -> None:
+    from dashboard.accounts import tokens
+
+    runner.invoke(app, ["migrate"])
+    runner.invoke(app, ["demo"])
+    result = runner.invoke(app, ["create-token", "alice", "--name", "feed", "--scope", "feed"])
+    assert result.exit_code == 0, result.output
+    assert "scope feed" in result.output
+    token = result.output.strip().splitlines()[-1]
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        assert tokens.user_for(session=session, token=token) is None
+        assert tokens.feeder_for(session=session, token=token) is not None
+        count = len(tokens.list_for(session=session, user_id=1))
+    engine.dispose()
+    wrong = runner.invoke(app, ["create-token", "alice", "--scope", "root"])
+    assert wrong.exit_code == 2 and "--scope must be one of all, feed" in wrong.output
+    engine = make_engine(cli_env)
+    with Session(engine) as session:
+        assert len(tokens.list_for(session=session, user_id=1)) == count
+    engine.dispose()
+
+
 def test_instruments_are_added_listed_changed_and_retired_without_sql(
     cli_env: str, tmp_path: Path
 ) -> None:

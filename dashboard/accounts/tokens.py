@@ -13,6 +13,10 @@ from dashboard.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "dash_"
 
+# What a token may do: "all" is whatever its user may; "feed" only writes ticks
+# (``POST /api/ticks``, ``WS /ws/ingest``), so a feed handler's host holds no more power.
+SCOPES = ("all", "feed")
+
 
 def _digest(token: str) -> str:
     # Tokens are 256 random bits: a fast hash is enough (no dictionary to guess from).
@@ -28,12 +32,15 @@ class TokenLimitReached(Exception):
 
 
 def issue(
-    *, session: Session, user_id: int, name: str, limit: int | None = None
+    *, session: Session, user_id: int, name: str, limit: int | None = None, scope: str = "all"
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user_id``; return the row and the token (shown only now).
 
-    Raises :class:`TokenLimitReached` when the user already holds ``limit`` live tokens.
+    ``scope`` is one of :data:`SCOPES`. Raises :class:`TokenLimitReached` when the user
+    already holds ``limit`` live tokens, ``ValueError`` for an unknown scope.
     """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     if limit is not None and len(list_for(session=session, user_id=user_id)) >= limit:
         raise TokenLimitReached(limit)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -42,6 +49,7 @@ def issue(
         name=name.strip()[:60] or "token",
         token_hash=_digest(token),
         prefix=token[:12],
+        scope=scope,
     )
     session.add(row)
     session.commit()
@@ -60,15 +68,29 @@ def _live_row(session: Session, token: str) -> ApiToken | None:
 
 
 def user_for(*, session: Session, token: str) -> User | None:
-    """The user a live (not revoked) token belongs to, or None."""
+    """The user a live (not revoked) token of scope "all" belongs to, or None."""
     row = _live_row(session, token)
-    return None if row is None else session.get(User, row.user_id)
+    return None if row is None or row.scope != "all" else session.get(User, row.user_id)
+
+
+def feeder_for(*, session: Session, token: str) -> tuple[User, int] | None:
+    """``(user, token id)`` of a live token that may write ticks, or None.
+
+    A "feed" token may, whoever holds it; an "all" token only when its user is an admin.
+    """
+    row = _live_row(session, token)
+    if row is None or row.id is None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not (row.scope == "feed" or user.is_admin):
+        return None
+    return user, row.id
 
 
 def owner_of(*, session: Session, token: str) -> tuple[int, int] | None:
-    """``(user id, token id)`` of a live (not revoked) token, or None."""
+    """``(user id, token id)`` of a live (not revoked) token of scope "all", or None."""
     row = _live_row(session, token)
-    if row is None or row.id is None:
+    if row is None or row.id is None or row.scope != "all":
         return None
     return row.user_id, row.id
 

@@ -122,6 +122,39 @@ def require_api_admin(request: Request, user: ApiUser) -> User:
 ApiAdmin = Annotated[User, Depends(require_api_admin)]
 
 
+def require_feeder(request: Request, session: SessionDep, login: LoginDep) -> User:
+    """Who may write ticks: a token of scope "feed", an admin's token, or an admin's
+    session with the CSRF header."""
+    token = bearer_token(request)
+    if token is None:
+        user = get_current_user(login)
+        if user is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Log in or send an API token.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not user.is_admin:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
+        require_csrf_for_session(request)
+        return user
+    feeder = tokens.feeder_for(session=session, token=token)
+    if feeder is not None:
+        return feeder[0]
+    if tokens.user_for(session=session, token=token) is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "This needs an administrator or a token of scope feed."
+        )
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "Invalid or revoked API token.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+ApiFeeder = Annotated[User, Depends(require_feeder)]
+
+
 def require_user(user: CurrentUser) -> User:
     if user is None:
         raise LoginRequired()

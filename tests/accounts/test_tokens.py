@@ -202,3 +202,34 @@ def test_revoking_logs_the_end_once_so_every_process_ends_the_tokens_streams(
     assert [(e.kind, e.credential_id, e.reason) for e in logged] == [
         ("token", token_id(row), "revoked")
     ]
+
+
+def test_a_feed_token_may_write_ticks_only_and_an_all_token_only_for_an_admin(
+    session: Session,
+) -> None:
+    feeder, admin = make_user(session, "feeder"), make_user(session, "root", is_admin=True)
+    feed_row, feed_token = tokens.issue(
+        session=session, user_id=uid(feeder), name="f", scope="feed"
+    )
+    _, user_token = tokens.issue(session=session, user_id=uid(feeder), name="u")
+    admin_row, admin_token = tokens.issue(session=session, user_id=uid(admin), name="a")
+    assert feed_row.scope == "feed"
+
+    # Streams, inbox and every other API route go through user_for/owner_of: not for feeds.
+    assert tokens.user_for(session=session, token=feed_token) is None
+    assert tokens.owner_of(session=session, token=feed_token) is None
+    found = tokens.feeder_for(session=session, token=feed_token)
+    assert found is not None and found[0].username == "feeder" and found[1] == feed_row.id
+    found = tokens.feeder_for(session=session, token=admin_token)
+    assert found is not None and found[1] == admin_row.id
+    assert tokens.feeder_for(session=session, token=user_token) is None
+
+    tokens.revoke(session=session, user_id=uid(feeder), token_id=token_id(feed_row))
+    assert tokens.feeder_for(session=session, token=feed_token) is None
+
+
+def test_an_unknown_scope_is_refused_and_nothing_is_written(session: Session) -> None:
+    user = make_user(session, "alice")
+    with pytest.raises(ValueError, match="scope must be one of all, feed"):
+        tokens.issue(session=session, user_id=uid(user), name="x", scope="admin")
+    assert tokens.list_for(session=session, user_id=uid(user)) == []

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from dashboard.prices import ingest
 from dashboard.runtime import Runtime
-from dashboard.web.deps import ApiAdmin, RuntimeDep
+from dashboard.web.deps import ApiFeeder, RuntimeDep
 
 router = APIRouter(tags=["ticks"])
 
@@ -55,7 +55,7 @@ class IngestOut(BaseModel):
 async def ingest_ticks(
     request: Request,
     runtime: RuntimeDep,
-    user: ApiAdmin,
+    user: ApiFeeder,
     create_missing: Annotated[
         bool,
         Query(description="Add an instrument for each unknown symbol (decimals from the data)."),
@@ -63,9 +63,9 @@ async def ingest_ticks(
 ) -> IngestOut:
     """Write a batch of ticks (JSON array, NDJSON, or CSV with a header): all or none.
 
-    Needs an admin: an API token (``Authorization: Bearer …``) or a session with the
-    ``X-CSRF-Token`` header. A 422 names every bad item by its index, and each unknown
-    symbol once.
+    Needs a token of scope "feed" or an admin's (``Authorization: Bearer …``), or an
+    admin's session with the ``X-CSRF-Token`` header. A 422 names every bad item by its
+    index, and each unknown symbol once.
     """
     # Its size is limited by BodySizeLimit (settings.max_ingest_bytes) as it arrives.
     body = await request.body()

@@ -140,6 +140,21 @@ def test_who_may_ingest(
     assert len(session.exec(select(Tick)).all()) == 1
 
 
+def test_a_feed_token_writes_ticks_and_nothing_else(client: TestClient, session: Session) -> None:
+    # A feed handler's host holds a token that can write prices, not read anyone's inbox
+    # nor act as its (non-admin) user anywhere else.
+    make_instrument(session, "ACME")
+    feeder = make_user(session, "feeder")
+    assert feeder.id is not None
+    feed_token = tokens.issue(session=session, user_id=feeder.id, name="feed", scope="feed")[1]
+    auth = {"Authorization": f"Bearer {feed_token}"}
+    written = client.post("/api/ticks", json=[{"symbol": "ACME", "price": 2}], headers=auth)
+    assert written.status_code == 200, written.text
+    assert [t.price for t in session.exec(select(Tick)).all()] == [2]
+    assert client.get("/api/notifications", headers=auth).status_code == 401
+    assert client.post("/api/instruments", json={"symbol": "NEW"}, headers=auth).status_code == 401
+
+
 @pytest.mark.parametrize(
     "body",
     [
