@@ -26,7 +26,7 @@ from dashboard.web.deps import LoginRequired
 from dashboard.web.metrics import registry_for
 from dashboard.web.middleware import BodySizeLimit, RequestContext
 from dashboard.web.process_tuning import tune_for_many_connections
-from dashboard.web.routes import api, events, ops, pages, stream, ws
+from dashboard.web.routes import api, events, ops, pages, stream, ws, ws_ingest
 from dashboard.web.routes._html import inbox_header, render_page
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(ws.router)
+    app.include_router(ws_ingest.router)
     app.include_router(ops.router)
     app.add_exception_handler(LoginRequired, _redirect_to_login)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -70,6 +70,15 @@ def bearer_token(request: HTTPConnection) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def subprotocol_token(offered: list[str]) -> str | None:
+    """The token of a ``bearer.<token>`` WebSocket subprotocol (browsers cannot set headers
+    on a WebSocket handshake, only subprotocols)."""
+    for protocol in offered:
+        if protocol.startswith("bearer."):
+            return protocol.removeprefix("bearer.") or None
+    return None
+
+
 def get_api_user(request: Request, session: SessionDep, login: LoginDep) -> User | None:
     """The user of an API request: a bearer token, else the session cookie.
 

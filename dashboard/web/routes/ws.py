@@ -37,7 +37,7 @@ from dashboard.live.session import (
 )
 from dashboard.live.websocket import SocketWriter, send_session
 from dashboard.runtime import Runtime
-from dashboard.web.deps import MAX_ROW_ID, bearer_token
+from dashboard.web.deps import MAX_ROW_ID, bearer_token, subprotocol_token
 
 router = APIRouter()
 
@@ -47,7 +47,6 @@ STALLED_CLOSE_SECONDS = 1.0
 
 
 SUBPROTOCOL = "dashboard"
-_BEARER_SUBPROTOCOL = "bearer."
 
 
 @router.websocket("/ws")
@@ -56,7 +55,7 @@ async def websocket_stream(
 ) -> None:
     runtime: Runtime = websocket.app.state.runtime
     offered = websocket.scope.get("subprotocols", [])
-    token = bearer_token(websocket) or _subprotocol_token(offered) or token
+    token = bearer_token(websocket) or subprotocol_token(offered) or token
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     if token is None and auth.cookie_secret(websocket) and not _same_origin(websocket):
         # The cookie rides along on a cross-site handshake (WebSockets have no CORS): a
@@ -96,13 +95,6 @@ async def websocket_stream(
                 websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="stalled"),
                 STALLED_CLOSE_SECONDS,
             )
-
-
-def _subprotocol_token(offered: list[str]) -> str | None:
-    for protocol in offered:
-        if protocol.startswith(_BEARER_SUBPROTOCOL):
-            return protocol.removeprefix(_BEARER_SUBPROTOCOL) or None
-    return None
 
 
 def _same_origin(websocket: WebSocket) -> bool:

@@ -1,0 +1,222 @@
+"""``WS /ws/ingest``: a feed handler streams ticks in over one connection.
+
+The token comes as ``Authorization: Bearer <token>`` (or the subprotocols
+``dashboard-ingest, bearer.<token>``; the server answers ``dashboard-ingest``): a token of
+scope "feed" or an admin's. ``?create_missing=true`` adds unknown symbols as instruments.
+
+Each text message is a JSON array of ticks, one tick object, or NDJSON lines; a tick is
+``{"symbol": str, "price": number > 0, "ts": ISO 8601 or epoch s/ms/µs/ns (optional)}``,
+checked as ``POST /api/ticks`` checks it. The server numbers messages 1, 2, 3… and answers
+each, in order, with ``{"ack": n, "ids": [tick ids in the message's order]}`` or
+``{"error": n, "errors": [{"index", "symbol", "error"}...]}``: a message is written in full
+or not at all, and a bad one does not end the socket.
+
+Back-pressure: messages wait in a queue of :data:`QUEUE_MESSAGES`; while it is full the
+server reads no more, so TCP slows the sender. The writer takes every queued message at
+once and commits them in one transaction (group commit), so a client that keeps several
+messages unacknowledged gets far more ticks per second than one that waits for each ack.
+A message without an ack when the socket drops may or may not have been written.
+
+Closes: 1008 without a valid token, or once the token is revoked (checked before every
+write and every :data:`IDLE_CHECK_SECONDS` while idle: nothing is written after the
+revocation commits); 1009 for a message over ``max_ingest_bytes``; 1012 on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+
+from dashboard.accounts import tokens
+from dashboard.prices import ingest
+from dashboard.runtime import Runtime
+from dashboard.web.deps import bearer_token, subprotocol_token
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+SUBPROTOCOL = "dashboard-ingest"
+# Messages read ahead of the writer; with the group commit, enough to keep it busy.
+QUEUE_MESSAGES = 32
+# How often an idle socket re-checks that its token is still live.
+IDLE_CHECK_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    seq: int
+    text: str
+
+
+class _Revoked(Exception):
+    """The socket's token was revoked: nothing more is written."""
+
+
+class _TooLarge(Exception):
+    """A message over ``max_ingest_bytes``."""
+
+
+@router.websocket("/ws/ingest")
+async def ingest_socket(websocket: WebSocket, create_missing: bool = False) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    offered = websocket.scope.get("subprotocols", [])
+    token = bearer_token(websocket) or subprotocol_token(offered)
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    feeder = None if token is None else await asyncio.to_thread(_feeder, runtime, token)
+    if feeder is None:
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
+        return
+    username, token_id = feeder
+    queue: asyncio.Queue[_Message] = asyncio.Queue(maxsize=QUEUE_MESSAGES)
+    reader = asyncio.create_task(_read(websocket, queue, runtime.settings.max_ingest_bytes))
+    writer = asyncio.create_task(_write(websocket, queue, runtime, token_id, create_missing))
+    shutdown = asyncio.create_task(_shutdown(runtime))
+    close: tuple[int, str] | None = None
+    try:
+        done, _ = await asyncio.wait(
+            {reader, writer, shutdown}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if shutdown in done:
+            close = (status.WS_1012_SERVICE_RESTART, "shutdown")
+        elif writer in done and isinstance(writer.exception(), _Revoked):
+            close = (status.WS_1008_POLICY_VIOLATION, "revoked")
+        elif reader in done and isinstance(reader.exception(), _TooLarge):
+            close = (status.WS_1009_MESSAGE_TOO_BIG, "message too large")
+        elif writer in done and writer.exception() is not None:
+            logger.error("ingest socket of %s failed", username, exc_info=writer.exception())
+            close = (status.WS_1011_INTERNAL_ERROR, "error")
+    finally:
+        for task in (reader, writer, shutdown):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if close is not None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await websocket.close(code=close[0], reason=close[1])
+
+
+async def _read(websocket: WebSocket, queue: asyncio.Queue[_Message], max_bytes: int) -> None:
+    seq = 0
+    while True:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return
+        text = frame.get("text")
+        if text is None:
+            data = frame.get("bytes") or b""
+            if len(data) > max_bytes:
+                raise _TooLarge
+            text = data.decode("utf-8", errors="replace")
+        elif len(text) > max_bytes:  # characters: at least as many bytes
+            raise _TooLarge
+        seq += 1
+        await queue.put(_Message(seq, text))  # waits while full: back-pressure
+
+
+async def _write(
+    websocket: WebSocket,
+    queue: asyncio.Queue[_Message],
+    runtime: Runtime,
+    token_id: int,
+    create_missing: bool,
+) -> None:
+    while True:
+        try:
+            first = await asyncio.wait_for(queue.get(), IDLE_CHECK_SECONDS)
+        except TimeoutError:
+            if not await asyncio.to_thread(_token_is_live, runtime, token_id):
+                raise _Revoked from None
+            continue
+        batch = [first]
+        while not queue.empty():
+            batch.append(queue.get_nowait())
+        replies = await asyncio.to_thread(_write_batch, runtime, batch, token_id, create_missing)
+        if any("ack" in reply for reply in replies):
+            runtime.price_poller.wake()
+        for reply in replies:
+            await websocket.send_text(json.dumps(reply, separators=(",", ":")))
+
+
+def _write_batch(
+    runtime: Runtime, batch: list[_Message], token_id: int, create_missing: bool
+) -> list[dict[str, object]]:
+    """Parse each message, write the good ones in one transaction; one reply per message."""
+    replies: dict[int, dict[str, object]] = {}
+    parsed: list[tuple[_Message, list[ingest.TickIn]]] = []
+    for message in batch:
+        try:
+            parsed.append((message, _parse(message.text)))
+        except ingest.IngestInvalid as invalid:
+            replies[message.seq] = _error(message.seq, invalid)
+        except ValueError as unreadable:
+            replies[message.seq] = {
+                "error": message.seq,
+                "errors": [{"index": None, "symbol": None, "error": f"unreadable: {unreadable}"}],
+            }
+    with runtime.open_session() as session:
+        if not tokens.is_live(session=session, token_id=token_id):
+            raise _Revoked
+        try:
+            ids = ingest.write(
+                session=session,
+                ticks=[tick for _message, ticks in parsed for tick in ticks],
+                create_missing=create_missing,
+            )
+        except ingest.IngestInvalid:
+            # Some message names an unknown or retired symbol: each on its own, so the
+            # others are still written and the error names the right message.
+            session.rollback()
+            for message, ticks in parsed:
+                try:
+                    written = ingest.write(
+                        session=session, ticks=ticks, create_missing=create_missing
+                    )
+                except ingest.IngestInvalid as invalid:
+                    session.rollback()
+                    replies[message.seq] = _error(message.seq, invalid)
+                else:
+                    replies[message.seq] = {"ack": message.seq, "ids": written}
+        else:
+            start = 0
+            for message, ticks in parsed:
+                replies[message.seq] = {"ack": message.seq, "ids": ids[start : start + len(ticks)]}
+                start += len(ticks)
+    return [replies[message.seq] for message in batch]
+
+
+def _parse(text: str) -> list[ingest.TickIn]:
+    """A message's ticks: a JSON array, one object, or NDJSON lines."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    kind = "json" if stripped.startswith("[") else "ndjson"
+    records, _lines = ingest.read_records(stripped, kind=kind)
+    if not records:
+        raise ingest.IngestInvalid([ingest.ItemError(0, "the message holds no tick")])
+    return ingest.parse_records(records)
+
+
+def _error(seq: int, invalid: ingest.IngestInvalid) -> dict[str, object]:
+    return {"error": seq, "errors": [error.as_dict() for error in invalid.errors]}
+
+
+def _feeder(runtime: Runtime, token: str) -> tuple[str, int] | None:
+    with runtime.open_session() as session:
+        found = tokens.feeder_for(session=session, token=token)
+        return None if found is None else (found[0].username, found[1])
+
+
+def _token_is_live(runtime: Runtime, token_id: int) -> bool:
+    with runtime.open_session() as session:
+        return tokens.is_live(session=session, token_id=token_id)
+
+
+async def _shutdown(runtime: Runtime) -> None:
+    if runtime.shutdown_event is None:
+        await asyncio.Event().wait()  # never set: no shutdown to wait for
+    else:
+        await runtime.shutdown_event.wait()
