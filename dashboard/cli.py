@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from dashboard.client import Event, PriceEvent, StreamClient, StreamRefused
 from dashboard.logs import logging_config
 from dashboard.models import User, utcnow
 from dashboard.prices import ingest as ingest_ticks
-from dashboard.prices import instruments
+from dashboard.prices import instruments, redis_feed
 from dashboard.settings import Settings
 from dashboard.store import schema
 from dashboard.store.db import make_engine, session_factory, session_scope
@@ -285,6 +287,95 @@ def _follow(
             on_skipped=skipped,
         )
     typer.echo(f"wrote {followed.written} ticks, skipped {followed.skipped} lines")
+
+
+@app.command()
+def feed(
+    url: Annotated[
+        str,
+        typer.Argument(
+            metavar="URL",
+            help="redis://[:PASSWORD@]HOST:PORT/DB?stream=NAME[&group=G][&consumer=C] "
+            "(group: dashboard; consumer: this host's name).",
+        ),
+    ],
+    create_missing: Annotated[
+        bool,
+        typer.Option(
+            "--create-missing",
+            help="Add an instrument for each unknown symbol (decimals from its prices).",
+        ),
+    ] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Entries read, written and acked at once.")
+    ] = redis_feed.DEFAULT_BATCH,
+    block: Annotated[
+        float,
+        typer.Option(min=0.01, max=60, help="Seconds a read waits for new entries."),
+    ] = redis_feed.DEFAULT_BLOCK,
+    summary_every: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between summary lines.")
+    ] = 60.0,
+) -> None:
+    """Write the ticks of a Redis stream as they come, until SIGINT or SIGTERM.
+
+    Reads as a consumer group (created from the stream's start if missing); each entry is
+    one tick (fields symbol, price, ts; or a JSON object in a field tick or data). A batch
+    is acknowledged only once written with its position; a bad entry is reported, copied
+    to STREAM:rejected with a reason, and acknowledged.
+    """
+    try:
+        source = redis_feed.parse_source(url)
+    except redis_feed.FeedUnusable as bad:
+        typer.echo(f"error: {bad}", err=True)
+        raise typer.Exit(code=2) from None
+    engine = _migrated_engine(Settings())
+    client = redis_feed.connect(source, block=block)
+    stop = threading.Event()
+
+    def stopping(signum: int, _frame: object) -> None:
+        stop.set()  # the batch being written is finished; a second signal ends it at once
+        signal.signal(signum, signal.SIG_DFL)
+
+    def rejected(entry: redis_feed.Rejected) -> None:
+        shown = f" ({entry.symbol})" if entry.symbol else ""
+        typer.echo(f"rejected entry {entry.entry_id}{shown}: {entry.reason}", err=True)
+
+    connector = redis_feed.RedisFeed(
+        source=source,
+        client=client,
+        open_session=session_factory(engine),
+        create_missing=create_missing,
+        batch=batch,
+        block=block,
+        on_rejected=rejected,
+        on_notice=lambda text: typer.echo(f"feed: {text}", err=True),
+        on_summary=lambda counts: typer.echo(f"feed: {counts.summary()}"),
+        summary_every=summary_every,
+    )
+    previous = {s: signal.signal(s, stopping) for s in (signal.SIGINT, signal.SIGTERM)}
+    typer.echo(
+        f"reading {source.stream!r} at {source.shown} as {source.group}/{source.consumer}; "
+        f"bad entries go to {source.rejected_stream!r}"
+    )
+    try:
+        counts = connector.run(stop)
+    except redis_feed.StoreFailed as failed:
+        typer.echo(
+            f"error: {failed}; {connector.counts.summary()} before it. The batch stays "
+            "pending in Redis and is read again at the next start",
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
+    except redis_feed.FeedUnusable as bad:
+        typer.echo(f"error: {bad}", err=True)
+        raise typer.Exit(code=1) from None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        client.close()
+        engine.dispose()
+    typer.echo(f"stopped: {counts.summary()}")
 
 
 def _count_lines(file: Path) -> int:
