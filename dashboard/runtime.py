@@ -27,6 +27,7 @@ from dashboard.live.notification_poller import NotificationPoller, ScheduledPubl
 from dashboard.live.pollers import Poller
 from dashboard.live.price_poller import PricePoller
 from dashboard.prices.alerts import AlertEvaluator
+from dashboard.prices.bars import run_roll_up
 from dashboard.prices.feed import SimulatedFeed
 from dashboard.prices.retention import run_retention
 from dashboard.settings import Settings
@@ -101,9 +102,11 @@ class Runtime:
                 self.open_session,
                 keep=timedelta(hours=self.settings.tick_retention_hours),
                 every=self.settings.retention_interval,
+                minute_bars=timedelta(days=self.settings.minute_bar_retention_days),
             ),
             "tick-retention",
         )
+        self._spawn(run_roll_up(self.open_session, every=self.settings.bar_interval), "bars")
 
     @property
     def lifetimes(self) -> Lifetimes:

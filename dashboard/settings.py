@@ -112,6 +112,10 @@ class Settings(BaseSettings):
         48.0, gt=0, description="Ticks older than this are pruned (each symbol keeps its newest)."
     )
     retention_interval: float = Field(60.0, gt=0, description="Seconds between pruning runs.")
+    minute_bar_retention_days: float = Field(
+        30.0, gt=0, description="1-minute bars older than this are pruned (hour and day bars stay)."
+    )
+    bar_interval: float = Field(1.0, gt=0, description="Seconds between folding ticks into bars.")
 
     @model_validator(mode="after")
     def _keep_ticks_for_the_reference_window(self) -> Settings:

@@ -2,7 +2,9 @@
 
 Small batches keep each write transaction short, so the feed and ingest never wait long
 for the store's write lock. Each instrument's newest tick is always kept, so a quiet
-instrument still shows its last price.
+instrument still shows its last price. Only ticks already folded into bars go (see
+dashboard.prices.bars), so history older than the window lives on as bars; minute bars
+are pruned after ``minute_bars`` too, hour and day bars are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick, utcnow
+from dashboard.prices import bars
 from dashboard.store.db import SessionFactory
 
 logger = logging.getLogger(__name__)
@@ -41,7 +44,8 @@ def newest_tick_ids(*, session: Session) -> set[int]:
 def prune_ticks(
     *, session: Session, older_than: datetime, batch_size: int, keep: set[int] | None = None
 ) -> int:
-    """Delete up to ``batch_size`` of the oldest expired ticks; return how many went.
+    """Delete up to ``batch_size`` of the oldest expired ticks that are already in bars;
+    return how many went.
 
     ``keep`` (each instrument's newest tick id) is read once per run by the caller.
     """
@@ -49,7 +53,11 @@ def prune_ticks(
         keep = newest_tick_ids(session=session)
     doomed = session.exec(
         select(Tick.id)
-        .where(col(Tick.ts) < older_than, col(Tick.id).not_in(keep))
+        .where(
+            col(Tick.ts) < older_than,
+            col(Tick.id) <= bars.cursor(session=session),
+            col(Tick.id).not_in(keep),
+        )
         .order_by(col(Tick.id))
         .limit(batch_size)
     ).all()
@@ -65,12 +73,14 @@ async def run_retention(
     *,
     keep: timedelta,
     every: float,
+    minute_bars: timedelta,
     batch_size: int = 1000,
     pause: float = 0.05,
 ) -> None:
     """Prune forever: every ``every`` seconds, batch after batch until nothing is left."""
     while True:
         try:
+            await asyncio.to_thread(_prune_minute_bars, open_session, utcnow() - minute_bars)
             cutoff = utcnow() - keep
             newest = await asyncio.to_thread(_newest, open_session)
             removed = 0
@@ -87,6 +97,13 @@ async def run_retention(
         except Exception:
             logger.exception("tick retention failed; trying again later")
         await asyncio.sleep(every)
+
+
+def _prune_minute_bars(open_session: SessionFactory, cutoff: datetime) -> None:
+    with open_session() as session:
+        removed = bars.prune_minute_bars(session=session, older_than=cutoff)
+    if removed:
+        logger.info("retention removed %d minute bars older than %s", removed, cutoff)
 
 
 def _newest(open_session: SessionFactory) -> set[int]:

@@ -1,16 +1,17 @@
-"""``/api/prices``: the latest price of every instrument, and one instrument's history."""
+"""``/api/prices``: the latest price of every instrument, one instrument's ticks, and its
+OHLC bars."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
-from sqlmodel import col, select
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick
-from dashboard.prices import stored_ticks
+from dashboard.prices import bars, stored_ticks
 from dashboard.store.db import dialect_of
 from dashboard.web.deps import RuntimeDep, SessionDep
 
@@ -32,6 +33,18 @@ class HistoryPoint(BaseModel):
     tick_id: int
     price: float
     ts: datetime
+    received_at: datetime | None = Field(
+        description="When the store took the tick in (null: written by a program that did not say)."
+    )
+
+
+class BarOut(BaseModel):
+    start: datetime = Field(description="The bucket's start (UTC, aligned on the epoch).")
+    open: float
+    high: float
+    low: float
+    close: float
+    ticks: int = Field(description="How many ticks the bar holds.")
 
 
 @router.get("/prices")
@@ -59,13 +72,64 @@ def price_history(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[HistoryPoint]:
     """The newest ``limit`` ticks of ``symbol`` by event time (``ts``), oldest first."""
-    instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
-    if instrument is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unknown symbol {symbol!r}.")
+    instrument = _instrument(session, symbol)
     ticks = session.exec(
         select(Tick)
         .where(Tick.instrument_id == instrument.id, stored_ticks.usable(dialect_of(session)))
         .order_by(col(Tick.ts).desc(), col(Tick.id).desc())
         .limit(limit)
     ).all()
-    return [HistoryPoint(tick_id=t.id or 0, price=t.price, ts=t.ts) for t in reversed(ticks)]
+    return [
+        HistoryPoint(tick_id=t.id or 0, price=t.price, ts=t.ts, received_at=t.received_at)
+        for t in reversed(ticks)
+    ]
+
+
+@router.get("/prices/{symbol}/bars", responses={422: {"description": "Bad range"}})
+def price_bars(
+    symbol: str,
+    session: SessionDep,
+    resolution: Annotated[Literal["1m", "5m", "1h", "1d"], Query()] = "1m",
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="Start of the range (ISO 8601 with a zone)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(alias="to", description="End of the range, exclusive (ISO 8601 with a zone)."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[BarOut]:
+    """OHLC bars of ``symbol``, oldest first: the newest ``limit`` of those covering
+    ``[from, to)`` (the first is the bar holding ``from``). Buckets are UTC and aligned on
+    the epoch (a ``1d`` bar is a UTC day); the bar being built includes the latest tick.
+    Minute bars go back ``minute_bar_retention_days``; hour and day bars as far as the
+    history does."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{name!r} needs a time zone (e.g. 2026-11-29T10:00:00Z).",
+            )
+    if start is not None and end is not None and start >= end:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'from' must be before 'to'.")
+    instrument = _instrument(session, symbol)
+    assert instrument.id is not None
+    return [
+        BarOut(start=b.start, open=b.open, high=b.high, low=b.low, close=b.close, ticks=b.ticks)
+        for b in bars.read(
+            session=session,
+            instrument_id=instrument.id,
+            resolution=resolution,
+            start=start,
+            end=end,
+            limit=limit,
+        )
+    ]
+
+
+def _instrument(session: Session, symbol: str) -> Instrument:
+    instrument = session.exec(select(Instrument).where(Instrument.symbol == symbol)).first()
+    if instrument is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"Unknown symbol {symbol!r}.")
+    return instrument
