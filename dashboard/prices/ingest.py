@@ -102,6 +102,25 @@ def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime
     """An event time: epoch s/ms/µs/ns (by magnitude), ISO 8601, or a date as people write
     it ("Jan 29, 2016", "29.01.2016", "01/29/2016"; ``dayfirst`` for "29/01/2016"). A date
     alone is midnight; a time without a zone is in ``tz`` (an error when there is none)."""
+    if (
+        type(value) is str
+        and len(value) >= 19
+        and value[4] == "-"
+        and value[10] in "T "
+        and value[0].isdigit()
+        and not value[-1].isspace()
+    ):
+        # The common shape, ISO 8601 with a time (nothing to strip, not a number): read
+        # at once; anything else, or a time without a zone, goes the whole way below.
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -193,35 +212,60 @@ def _check_record(
     tz: tzinfo | None,
     dayfirst: bool = False,
 ) -> TickIn | ItemError:
-    def bad(error: str, symbol: str | None = None) -> ItemError:
-        return ItemError(index, error, symbol, line)
+    checked = _checked(record, index, line, default_symbol, now, tz, dayfirst)
+    if isinstance(checked, ItemError):
+        return checked
+    return TickIn(*checked)
 
-    if isinstance(record, Unreadable):
-        return bad(record.reason)
-    if not isinstance(record, Mapping):
-        return bad("must be an object")
+
+# Types whose float() is the price as given (not bool, an int subclass; not None).
+_PRICE_TYPES = frozenset((str, float, int))
+
+
+def _checked(
+    record: Any,
+    index: int,
+    line: int | None,
+    default_symbol: str | None,
+    now: datetime,
+    tz: tzinfo | None,
+    dayfirst: bool = False,
+) -> tuple[str, float, datetime] | ItemError:
+    """:func:`_check_record` as a plain ``(symbol, price, ts)``: an import of a million
+    rows makes no TickIn it would take apart again."""
+    # A dict (every reader's record) skips the abstract-class checks.
+    if type(record) is not dict:
+        if isinstance(record, Unreadable):
+            return ItemError(index, record.reason, None, line)
+        if not isinstance(record, Mapping):
+            return ItemError(index, "must be an object", None, line)
     symbol = record.get("symbol", default_symbol)
     if not isinstance(symbol, str) or not symbol.strip():
-        return bad("symbol is missing")
+        return ItemError(index, "symbol is missing", None, line)
     symbol = symbol.strip()
     if len(symbol) > 20 or not symbol.isprintable():
-        return bad("symbol is not a valid symbol")
-    raw_price = record.get("price", record.get("value"))
+        return ItemError(index, "symbol is not a valid symbol", None, line)
+    raw_price = record.get("price")
+    if raw_price is None:
+        raw_price = record.get("value") if "price" not in record else None
     try:
-        if isinstance(raw_price, bool) or raw_price is None:
+        if type(raw_price) not in _PRICE_TYPES and (
+            isinstance(raw_price, bool) or raw_price is None
+        ):
             raise ValueError
         price = float(raw_price)
     except (TypeError, ValueError, OverflowError):
-        return bad("price must be a number", symbol)
+        return ItemError(index, "price must be a number", symbol, line)
     if not math.isfinite(price) or price <= 0:
-        return bad("price must be a finite number above 0", symbol)
+        return ItemError(index, "price must be a finite number above 0", symbol, line)
+    raw_ts = record.get("ts")
     try:
-        ts = now if record.get("ts") in (None, "") else _parse_ts(record["ts"], tz, dayfirst)
+        ts = now if raw_ts is None or raw_ts == "" else _parse_ts(raw_ts, tz, dayfirst)
     except (ValueError, OverflowError, OSError) as problem:
-        return bad(str(problem) or "ts is not a valid time", symbol)
+        return ItemError(index, str(problem) or "ts is not a valid time", symbol, line)
     if ts - now > MAX_FUTURE:
-        return bad("ts is too far in the future", symbol)
-    return TickIn(symbol=symbol, price=price, ts=ts)
+        return ItemError(index, "ts is too far in the future", symbol, line)
+    return symbol, price, ts
 
 
 # CSV headers, matched case-insensitively, for each field (the first one present wins).
@@ -305,14 +349,21 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
         where = _columns(header, columns)
         line = reader.line_num
     decimal_comma = dialect.delimiter != ","
+    fields = tuple(where.items())
+    widest = max(where.values())
     for row in rows:
         start, line = line + 1, max(reader.line_num, line + 1)
-        if not any(cell.strip() for cell in row):
+        joined = "".join(row)
+        if not joined or joined.isspace():  # every cell blank
             continue
-        record = {f: row[i].strip() for f, i in where.items() if i < len(row)}
-        price = record.get("price", "")
-        if decimal_comma and _DECIMAL_COMMA.match(price):
-            record["price"] = price.replace(".", "").replace(",", ".")
+        if len(row) > widest:  # every column there: no bounds check per cell
+            record = {f: row[i].strip() for f, i in fields}
+        else:
+            record = {f: row[i].strip() for f, i in fields if i < len(row)}
+        if decimal_comma:
+            price = record.get("price", "")
+            if _DECIMAL_COMMA.match(price):
+                record["price"] = price.replace(".", "").replace(",", ".")
         yield start, record
 
 
@@ -432,6 +483,8 @@ def write(
     if not ticks:
         return []
     received_at = utcnow()
+    if session.connection().dialect.name == "sqlite":
+        return _write_sqlite(session, ticks, ids_by_symbol, received_at, progress)
     rows = [
         {
             "instrument_id": ids_by_symbol[t.symbol],
@@ -452,6 +505,54 @@ def write(
             progress(len(ids))
     session.commit()
     return ids
+
+
+# Writers in this process take turns at SQLite's one write lock here, where a thread that
+# waits is woken the moment the lock is free, rather than in SQLite's busy handler, which
+# polls by sleeping (1, 2, 5, 10 … 100 ms): four connections posting ticks spent most of
+# their time asleep there.
+_sqlite_writes = threading.Lock()
+_INSERT_TICKS = "INSERT INTO tick (instrument_id, price, ts, received_at) VALUES (?, ?, ?, ?)"
+
+
+def _sqlite_time(when: datetime) -> str:
+    """``when`` as SQLAlchemy stores a :class:`~dashboard.models.UtcDateTime` in SQLite:
+    naive UTC text, ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if when.tzinfo is not UTC:
+        if when.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a UTC-aware one")
+        when = when.astimezone(UTC)
+    return when.isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
+
+
+def _write_sqlite(
+    session: Session,
+    ticks: Sequence[TickIn],
+    ids_by_symbol: Mapping[str, int],
+    received_at: datetime,
+    progress: Callable[[int], None] | None,
+) -> list[int]:
+    """:func:`write` on SQLite: one ``executemany`` of plain values (no ORM, no RETURNING:
+    about 6 times cheaper per row), committed under :data:`_sqlite_writes`.
+
+    The ids are consecutive: one transaction holds the write lock, and ``tick`` is
+    AUTOINCREMENT, so each row takes the largest id so far plus one.
+    """
+    received = _sqlite_time(received_at)
+    rows = [(ids_by_symbol[t.symbol], t.price, _sqlite_time(t.ts), received) for t in ticks]
+    connection = session.connection()
+    with _sqlite_writes:
+        try:
+            for start in range(0, len(rows), _WRITE_BATCH):
+                connection.exec_driver_sql(_INSERT_TICKS, rows[start : start + _WRITE_BATCH])
+                if progress is not None:
+                    progress(min(start + _WRITE_BATCH, len(rows)))
+            last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,42 +592,44 @@ def import_records(
     errors: list[ItemError] = []
     error_total = 0
     kinds: dict[str, int] = {}
-    pending: list[dict[str, Any]] = []
+    pending: list[tuple[int, float, datetime]] = []
     written = older = 0
     line = 0
+    session.info.pop(_STAGED, None)  # a new transaction: nothing of this import staged yet
     for index, (line, record) in enumerate(records):
-        checked = _check_record(record, index, line, default_symbol, now, tz, dayfirst)
-        if isinstance(checked, ItemError):
+        checked = _checked(record, index, line, default_symbol, now, tz, dayfirst)
+        if type(checked) is ItemError:
             error_total += 1
             kinds[checked.error] = kinds.get(checked.error, 0) + 1
             if len(errors) < max_errors:
                 errors.append(checked)
             continue
-        symbol = checked.symbol
-        if symbol not in instrument_ids:
+        symbol, price, ts = checked  # type: ignore[misc]
+        instrument_id = instrument_ids.get(symbol, 0)
+        if instrument_id == 0:  # not looked up yet (ids start at 1)
             row = _instrument_row(session, symbol)
             if row is None and create_missing:
-                row = created[symbol] = _create(session, symbol, checked.price, line)
+                row = created[symbol] = _create(session, symbol, price, line)
             live = row is not None and row.retired_at is None
-            instrument_ids[symbol] = row.id if live and row is not None else None
-        instrument_id = instrument_ids[symbol]
+            instrument_id = instrument_ids[symbol] = row.id if live and row is not None else None
         if instrument_id is None:
             first = missing.setdefault(symbol, [index, line, 0])
             first[2] += 1
             continue
-        if symbol in created:
-            decimals = instruments.infer_decimals([checked.price])
+        if created and symbol in created:
+            decimals = instruments.infer_decimals([price])
             created_decimals[symbol] = max(created_decimals.get(symbol, 0), decimals)
-        if old_before is not None and checked.ts < old_before:
+        if old_before is not None and ts < old_before:
             older += 1
         if error_total or missing:
             continue  # nothing will be written: only look for more problems
-        pending.append({"instrument_id": instrument_id, "price": checked.price, "ts": checked.ts})
+        pending.append((instrument_id, price, ts))
         if len(pending) >= _WRITE_BATCH:
             written += _flush(session, pending)
             if progress is not None:
                 progress(line)
     if error_total or missing:
+        session.info.pop(_STAGED, None)
         session.rollback()
         unknown = [
             ItemError(
@@ -541,6 +644,7 @@ def import_records(
         kinds.update((e.error, 1) for e in unknown)
         raise IngestInvalid(everything, total=error_total + len(unknown), counts=kinds)
     written += _flush(session, pending)
+    _publish(session)
     for symbol, instrument in created.items():
         instrument.decimals = created_decimals.get(symbol, instrument.decimals)
         session.add(instrument)
@@ -567,14 +671,76 @@ def _create(session: Session, symbol: str, price: float, line: int) -> Instrumen
     return instrument
 
 
-def _flush(session: Session, rows: list[dict[str, Any]]) -> int:
+# session.info key: how many rows this transaction has staged (PostgreSQL; see _flush).
+_STAGED = "dashboard.ingest.staged"
+_STAGING_TABLE = """CREATE TEMPORARY TABLE tick_staging (
+    seq bigint NOT NULL,
+    instrument_id integer NOT NULL,
+    price double precision NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    received_at timestamp with time zone
+) ON COMMIT DROP"""
+_FROM_STAGING = """INSERT INTO tick (instrument_id, price, ts, received_at)
+SELECT instrument_id, price, ts, received_at FROM tick_staging ORDER BY seq"""
+
+
+def _flush(session: Session, rows: list[tuple[int, float, datetime]]) -> int:
+    """Write ``(instrument id, price, ts)`` rows in the session's transaction; clear them.
+
+    SQLite: one ``executemany`` of plain values (the ORM's bulk insert spent 5 times as
+    long binding parameters as SQLite spent inserting). PostgreSQL: ``COPY`` into a
+    temporary staging table that takes no lock; :func:`_publish` (before the commit) moves
+    the rows into ``tick`` in one statement, so the advisory lock that keeps ids in commit
+    order (dashboard.store.postgres) is held for that copy alone, not for a whole file's
+    reading, and importers of separate files overlap.
+    """
     if not rows:
         return 0
     received_at = utcnow()
-    session.execute(insert(Tick), [{**row, "received_at": received_at} for row in rows])
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        received = _sqlite_time(received_at)
+        connection.exec_driver_sql(
+            _INSERT_TICKS, [(i, price, _sqlite_time(ts), received) for i, price, ts in rows]
+        )
+    elif dialect == "postgresql":
+        staged = session.info.get(_STAGED)
+        if staged is None:
+            connection.exec_driver_sql(_STAGING_TABLE)
+            staged = 0
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(
+                "COPY tick_staging (seq, instrument_id, price, ts, received_at) FROM STDIN"
+            ) as copy,
+        ):
+            for seq, (i, price, ts) in enumerate(rows, staged):
+                copy.write_row((seq, i, price, ts, received_at))
+        session.info[_STAGED] = staged + len(rows)
+    else:
+        session.execute(
+            insert(Tick),
+            [
+                {"instrument_id": i, "price": price, "ts": ts, "received_at": received_at}
+                for i, price, ts in rows
+            ],
+        )
     count = len(rows)
     rows.clear()
     return count
+
+
+def _publish(session: Session) -> None:
+    """Move what :func:`_flush` staged (PostgreSQL) into ``tick``, in staging order; call
+    before the commit. A no-op when nothing is staged (and always on SQLite)."""
+    if session.info.pop(_STAGED, None) is None:
+        return
+    connection = session.connection()
+    connection.exec_driver_sql(_FROM_STAGING)
+    connection.exec_driver_sql("DROP TABLE tick_staging")
 
 
 @dataclass(frozen=True, slots=True)
@@ -601,7 +767,7 @@ def follow_records(
     reported to ``on_skipped`` and skipped, and the stream goes on. Symbols must exist.
     """
     instrument_ids: dict[str, int | None] = {}
-    pending: list[dict[str, Any]] = []
+    pending: list[tuple[int, float, datetime]] = []
     written = skipped = 0
     oldest_pending = 0.0
 
@@ -611,6 +777,7 @@ def follow_records(
             return
         with open_session() as session:
             written += _flush(session, pending)
+            _publish(session)
             session.commit()
         if on_written is not None:
             on_written()
@@ -654,13 +821,9 @@ def follow_records(
             continue
         if not pending:
             oldest_pending = time.monotonic()
-        pending.append(
-            {
-                "instrument_id": instrument_ids[checked.symbol],
-                "price": checked.price,
-                "ts": checked.ts,
-            }
-        )
+        instrument_id = instrument_ids[checked.symbol]
+        assert instrument_id is not None
+        pending.append((instrument_id, checked.price, checked.ts))
         if len(pending) >= batch or time.monotonic() - oldest_pending >= max_wait:
             flush()
     flush()
