@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from dashboard.accounts import auth
@@ -52,10 +53,10 @@ USERS: list[tuple[str, bool, list[str]]] = [
     ("bob", False, ["fx"]),
 ]
 
-# Recent history so sparklines have a shape on first start (the same random walk the
-# feed runs, written as if it had been running for a few minutes).
-_BACKFILL_TICKS = 60
-_BACKFILL_SPACING = timedelta(seconds=2)
+# History so charts and sparklines have a shape on first start (the same random walk the
+# feed runs, as if it had been running): a day at one tick a minute for the chart's 1D,
+# then two minutes at the feed's pace for the sparklines.
+_BACKFILL = ((1440, timedelta(minutes=1)), (60, timedelta(seconds=2)))
 
 
 @dataclass
@@ -140,20 +141,24 @@ def seed(*, session: Session, password: str | None, rng: random.Random | None = 
 
 def _backfill(session: Session, instrument: Instrument, rng: random.Random) -> None:
     assert instrument.id is not None
-    start = utcnow() - _BACKFILL_SPACING * _BACKFILL_TICKS
+    when = utcnow() - sum((spacing * count for count, spacing in _BACKFILL), timedelta())
     price = instrument.seed_price
-    dt_hours = _BACKFILL_SPACING.total_seconds() / 3600
-    for i in range(_BACKFILL_TICKS):
-        price = gbm_step(
-            price,
-            hourly_volatility=instrument.hourly_volatility,
-            dt_hours=dt_hours,
-            z=rng.gauss(0, 1),
-        )
-        session.add(
-            Tick(
-                instrument_id=instrument.id,
-                price=round(price, instrument.decimals),
-                ts=start + _BACKFILL_SPACING * i,
+    rows: list[dict[str, object]] = []
+    for count, spacing in _BACKFILL:
+        for _ in range(count):
+            price = gbm_step(
+                price,
+                hourly_volatility=instrument.hourly_volatility,
+                dt_hours=spacing.total_seconds() / 3600,
+                z=rng.gauss(0, 1),
             )
-        )
+            rows.append(
+                {
+                    "instrument_id": instrument.id,
+                    "price": round(price, instrument.decimals),
+                    "ts": when,
+                    "received_at": when,
+                }
+            )
+            when += spacing
+    session.execute(insert(Tick), rows)

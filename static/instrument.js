@@ -1,18 +1,32 @@
-// The instrument page's live chart: history from the JSON API, then ticks over WS /ws.
+// The instrument page's chart: closes of OHLC bars from GET /api/prices/{symbol}/bars for
+// the chosen timeframe, and the live tail from WS /ws (each tick moves the last bar's close,
+// or opens the next bar).
 (() => {
   "use strict";
   const el = document.getElementById("chart");
   if (!el || typeof uPlot === "undefined") return;
   const symbol = el.dataset.symbol;
   const decimals = Number(el.dataset.decimals);
-  const maxPoints = Number(el.dataset.points) || 600;
   const priceEl = document.getElementById("instrument-price");
   const stateEl = document.getElementById("chart-state");
-  const xs = [];
-  const ys = [];
+  const buttons = Array.from(document.querySelectorAll("[data-timeframe]"));
+  // Each timeframe: the bars' resolution (its length in seconds) and how far back it reaches.
+  const TIMEFRAMES = {
+    "1H": { resolution: "1m", seconds: 60, span: 3600 },
+    "1D": { resolution: "5m", seconds: 300, span: 86400 },
+    "1W": { resolution: "1h", seconds: 3600, span: 7 * 86400 },
+    "1M": { resolution: "1h", seconds: 3600, span: 30 * 86400 },
+    "1Y": { resolution: "1d", seconds: 86400, span: 365 * 86400 },
+    "All": { resolution: "1d", seconds: 86400, span: null },
+  };
+  const STORAGE_KEY = "dashboard.chart-timeframe";
+  let timeframe = "1D";
+  let xs = [];
+  let ys = [];
   let lastTickId = 0;
   let plot = null;
   let attempt = 0;
+  let loading = 0;
 
   const format = (v) => v == null ? "" : v.toLocaleString(undefined, {
     minimumFractionDigits: decimals, maximumFractionDigits: decimals });
@@ -22,19 +36,19 @@
     stateEl.textContent = state;
   }
 
-  function add(tickId, ts, price) {
-    if (tickId <= lastTickId) return;  // history and live can overlap: keep each tick once
-    lastTickId = tickId;
-    xs.push(Date.parse(ts) / 1000);
-    ys.push(price);
-    // Bounded memory: the series flows right to left and old points fall off.
-    if (xs.length > maxPoints) { xs.splice(0, xs.length - maxPoints); ys.splice(0, ys.length - maxPoints); }
+  // Wide enough for the longest price label (uPlot's fixed default clips "175,000.00").
+  function axisWidth(u, values) {
+    if (!values) return 60;
+    const longest = Math.max(...values.map((v) => String(v).length));
+    return Math.ceil(longest * 7.5) + 18;
   }
 
   function size() { return { width: Math.max(el.clientWidth, 200), height: 320 }; }
 
   function draw() {
     el.dataset.count = String(xs.length);
+    el.dataset.timeframe = timeframe;
+    el.dataset.lastClose = ys.length ? String(ys[ys.length - 1]) : "";
     if (plot) { plot.setData([xs, ys]); return; }
     const css = getComputedStyle(document.documentElement);
     plot = new uPlot({
@@ -43,20 +57,80 @@
       axes: [
         { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") } },
         { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") },
-          values: (u, vals) => vals.map(format), size: 80 },
+          values: (u, vals) => vals.map(format), size: axisWidth },
       ],
-      series: [{}, { label: symbol, stroke: css.getPropertyValue("--accent"), width: 1.5,
+      series: [{}, { label: `${symbol} close`, stroke: css.getPropertyValue("--accent"), width: 1.5,
         value: (u, v) => format(v) }],
       legend: { show: true },
     }, [xs, ys], el);
     window.addEventListener("resize", () => plot.setSize(size()));
   }
 
-  async function preload() {
-    const response = await fetch(`/api/prices/${encodeURIComponent(symbol)}/history?limit=${maxPoints}`);
-    if (!response.ok) return;
-    for (const point of await response.json()) add(point.tick_id, point.ts, point.price);
+  async function fetchBars(name) {
+    const frame = TIMEFRAMES[name];
+    const params = new URLSearchParams({ resolution: frame.resolution, limit: "5000" });
+    if (frame.span) params.set("from", new Date(Date.now() - frame.span * 1000).toISOString());
+    const response = await fetch(`/api/prices/${encodeURIComponent(symbol)}/bars?${params}`);
+    return response.ok ? response.json() : null;
+  }
+
+  function show(name, bars) {
+    timeframe = name;
+    xs = bars.map((bar) => Date.parse(bar.start) / 1000);
+    ys = bars.map((bar) => bar.close);
+    for (const button of buttons) {
+      button.setAttribute("aria-pressed", String(button.dataset.timeframe === name));
+    }
     draw();
+  }
+
+  async function load(name) {
+    const mine = ++loading;
+    el.setAttribute("aria-busy", "true");
+    const bars = await fetchBars(name);
+    if (mine !== loading) return;  // a later choice won
+    el.removeAttribute("aria-busy");
+    if (bars) show(name, bars);
+  }
+
+  // Without a remembered choice: the last day if it holds a line, else the last hour (a
+  // store that started minutes ago), else all of the history (imported from long ago).
+  async function loadFirst() {
+    let best = null;
+    for (const name of ["1D", "1H", "All"]) {
+      const bars = await fetchBars(name);
+      if (bars && bars.length >= 2) return show(name, bars);
+      if (bars && (!best || bars.length > best[1].length)) best = [name, bars];
+    }
+    if (best) show(...best);
+  }
+
+  function addTick(tickId, ts, price) {
+    if (tickId <= lastTickId) return;  // the snapshot and live ticks can repeat one
+    lastTickId = tickId;
+    const frame = TIMEFRAMES[timeframe];
+    const bucket = Math.floor(Date.parse(ts) / 1000 / frame.seconds) * frame.seconds;
+    const last = xs.length - 1;
+    if (last >= 0 && bucket === xs[last]) {
+      ys[last] = price;
+    } else if (last < 0 || bucket > xs[last]) {
+      xs.push(bucket);
+      ys.push(price);
+      if (frame.span) {  // the window slides: bars older than it fall off the left
+        const from = bucket - frame.span;
+        while (xs.length && xs[0] < from) { xs.shift(); ys.shift(); }
+      }
+    } else {
+      return;  // an older bar's tick (history written now): the next load shows it
+    }
+    draw();
+  }
+
+  for (const button of buttons) {
+    button.addEventListener("click", () => {
+      try { localStorage.setItem(STORAGE_KEY, button.dataset.timeframe); } catch (e) { /* private mode */ }
+      load(button.dataset.timeframe);
+    });
   }
 
   function connect() {
@@ -70,9 +144,8 @@
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
       if (message.type !== "price" || message.symbol !== symbol || message.price == null) return;
-      add(message.tick_id, message.ts, message.price);
       priceEl.textContent = format(message.price);
-      draw();
+      addTick(message.tick_id, message.ts, message.price);
       el.dataset.lastTickId = String(lastTickId);
     };
     ws.onclose = () => {
@@ -83,5 +156,7 @@
     };
   }
 
-  preload().finally(connect);
+  let chosen = null;
+  try { chosen = localStorage.getItem(STORAGE_KEY); } catch (e) { /* private mode */ }
+  (chosen in TIMEFRAMES ? load(chosen) : loadFirst()).finally(connect);
 })();

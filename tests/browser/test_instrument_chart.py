@@ -1,11 +1,14 @@
-"""The instrument page's chart gains points while the page is open."""
+"""The instrument page's chart: bars per timeframe, with the live tail."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session
 
+from dashboard.models import utcnow
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import LiveServer
 from tests.factories import add_tick, make_instrument
@@ -13,12 +16,15 @@ from tests.factories import add_tick, make_instrument
 pytestmark = pytest.mark.browser
 
 
-def test_the_chart_is_preloaded_and_gains_points_live(
+def test_the_chart_shows_bars_of_the_timeframe_and_its_last_bar_moves_live(
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
     acme = make_instrument(session, "ACME")
-    for price in (100.0, 101.5, 100.75):
-        add_tick(session, acme, price)
+    now = utcnow()
+    # Three ticks in three different minutes (and at least two five-minute bars, so the
+    # page starts on 1D): three one-minute bars.
+    for minutes_ago, price in ((20, 100.0), (10, 101.5), (1, 100.75)):
+        add_tick(session, acme, price, ts=now - timedelta(minutes=minutes_ago))
     live_server.runtime.price_poller.wake()
     page = browser.new_page()
     errors: list[str] = []
@@ -28,16 +34,49 @@ def test_the_chart_is_preloaded_and_gains_points_live(
     page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
     expect(page.locator("#chart-state")).to_have_text("live")
     expect(page.locator("#chart canvas")).to_have_count(1)
-    assert page.evaluate("document.querySelector('#chart .u-over') !== null")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-timeframe", "1D")
+    expect(page.get_by_role("button", name="1D")).to_have_attribute("aria-pressed", "true")
 
-    expect(page.locator("#chart")).to_have_attribute("data-count", "3")  # the preloaded history
-    # Price messages are conflated per poll (latest per symbol), so tick at a live pace.
-    for count, price in ((4, 102.0), (5, 103.25)):
-        tick = add_tick(session, acme, price)
-        expect(page.locator("#chart")).to_have_attribute("data-last-tick-id", str(tick.id))
-        expect(page.locator("#chart")).to_have_attribute("data-count", str(count))
+    page.get_by_role("button", name="1H").click()
+    expect(chart).to_have_attribute("data-timeframe", "1H")
+    expect(chart).to_have_attribute("data-count", "3")
+    expect(chart).to_have_attribute("data-last-close", "100.75")
+
+    # A tick in this minute opens a fourth bar; another in the same minute moves its close.
+    live = add_tick(session, acme, 102.0, ts=now)
+    expect(chart).to_have_attribute("data-last-tick-id", str(live.id))
+    expect(chart).to_have_attribute("data-count", "4")
+    same_minute = add_tick(session, acme, 103.25, ts=now)
+    expect(chart).to_have_attribute("data-last-tick-id", str(same_minute.id))
+    expect(chart).to_have_attribute("data-count", "4")
+    expect(chart).to_have_attribute("data-last-close", "103.25")
     expect(page.locator("#instrument-price")).to_have_text("103.25")
+
+    page.reload()  # the chosen timeframe is remembered
+    expect(page.locator("#chart")).to_have_attribute("data-timeframe", "1H")
+    expect(page.locator("#chart")).to_have_attribute("data-count", "4")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "instrument.png"), full_page=True)
     assert errors == []
+    page.close()
+
+
+def test_regression_history_imported_from_long_ago_is_charted_whole(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the chart drew the newest 600 ticks, and retention then deleted imported history;
+    # ten years of monthly prices showed as nothing. The last day holds no bar here, so the
+    # chart shows all of the history, one bar a month.
+    msft = make_instrument(session, "MSFT")
+    start = utcnow() - timedelta(days=3650)
+    for month in range(120):
+        add_tick(session, msft, 20.0 + month, ts=start + timedelta(days=30.4 * month))
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/instruments/MSFT")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-timeframe", "All")
+    expect(chart).to_have_attribute("data-count", "120")
+    expect(chart).to_have_attribute("data-last-close", "139")
+    expect(page.get_by_role("button", name="All")).to_have_attribute("aria-pressed", "true")
     page.close()

@@ -53,9 +53,6 @@ def dashboard_page(
     )
 
 
-CHART_POINTS = 600
-
-
 def instrument_context(
     runtime: Runtime,
     session: Session,
@@ -83,7 +80,6 @@ def instrument_context(
             instrument_id=instrument.id,
             hours=runtime.settings.reference_window_hours,
         ),
-        "chart_points": CHART_POINTS,
         "alerts": user_alerts,
         "alert_errors": errors or {},
         "alert_draft": draft or {},
