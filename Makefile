@@ -54,7 +54,7 @@ format: install-test
 # without a PostgreSQL; below pyproject.toml's fail_under the run fails.
 test: install-test provision lint typecheck
 	$(BIN)/pytest --cov
-	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest tests/integration
+	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest tests/integration tests/prices/test_bars.py
 
 screenshots: install-test provision
 	$(BIN)/python docs/make_screenshots.py
@@ -70,6 +70,13 @@ bench: install
 	$(BIN)/python bench/plot.py docs/bench-results.json docs/images/bench.png
 	$(BIN)/python bench/notify.py --streams 100 1000 --posts 20
 	$(BIN)/python bench/request_heads.py --seconds 5 --connections 20
+	$(BIN)/python bench/ingest.py --lines 200000 --seconds 5 --out docs/bench-ingest.json
+
+# Ingest alone (docs/benchmarks.md, "Ingest"): file import, POST /api/ticks against a bare
+# FastAPI + sqlite3 and a Node.js + better-sqlite3 server, four PostgreSQL importers, WS ingest.
+bench-ingest: install
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/ingest.py --lines 200000 --seconds 5 --out docs/bench-ingest.json
 
 # Longer fault runs for docs/reliability.md (not part of `make test`; several minutes).
 soak: install

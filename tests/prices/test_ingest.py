@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import StatementError
 from sqlmodel import Session, col, select
 
 from dashboard.models import Tick
@@ -341,3 +342,82 @@ def test_exchange_trade_dumps_without_a_header_row_are_recognised() -> None:
     with pytest.raises(ingest.IngestInvalid) as raised:
         ticks_from(bad_second, default_symbol="BTC-USD")
     assert [e.where for e in raised.value.errors] == ["line 2"]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "2026-06-01T11:00:00Z",
+        "2026-06-01T11:00:00.123456Z",
+        "2026-06-01 11:00:00+02:00",
+        "2026-06-01T11:00:00.5-05:30",
+        "2026-06-01T11:00:00",  # no zone: taken in tz
+        "2026-06-01T11:00:00Z ",  # trailing space: the whole way, stripped
+    ],
+)
+def test_the_iso_fast_path_reads_times_as_the_whole_way_does(written: str) -> None:
+    # The fast path for ISO 8601 with a time must give what the general path gives (the
+    # general path is reached with a leading space, which the fast path never takes).
+    zone = ZoneInfo("America/New_York")
+    results: list[datetime | str] = []
+    for value in (written, " " + written):
+        try:
+            results.append(ingest._parse_ts(value, zone))
+        except ValueError as problem:
+            results.append(str(problem).replace(" " + written, written))
+    assert results[0] == results[1]
+    assert not isinstance(results[0], datetime) or results[0].tzinfo is UTC
+
+
+def test_written_ticks_keep_their_times_and_get_consecutive_ids_in_order(
+    session: Session,
+) -> None:
+    make_instrument(session, "ACME")
+    make_instrument(session, "GLBX")
+    when = [
+        datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 5, 1, 14, 0, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(999, 1, 1, tzinfo=UTC),
+    ]
+    ticks = [ingest.TickIn(s, 1.0 + i, when[i % 3]) for i, s in enumerate(["ACME", "GLBX"] * 3)]
+    ids = ingest.write(session=session, ticks=ticks)
+    assert ids == list(range(ids[0], ids[0] + 6))
+    stored = session.exec(select(Tick).order_by(col(Tick.id))).all()
+    assert [t.id for t in stored] == ids
+    assert [(t.price, t.ts) for t in stored] == [(t.price, t.ts) for t in ticks]
+    assert all(t.received_at is not None and t.received_at.tzinfo is UTC for t in stored)
+    # A naive time is refused (ValueError on SQLite; wrapped by SQLAlchemy elsewhere).
+    with pytest.raises((ValueError, StatementError), match="naive"):
+        ingest.write(session=session, ticks=[ingest.TickIn("ACME", 1.0, datetime(2026, 5, 1))])
+    session.rollback()
+    assert len(session.exec(select(Tick)).all()) == 6
+
+
+def test_imports_in_one_session_after_a_refused_one_write_each_file_in_order(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL rows are staged in a temporary table and moved into tick at the end:
+    # a refused import leaves nothing staged behind for the next one in the same session.
+    monkeypatch.setattr(ingest, "_WRITE_BATCH", 2)
+    make_instrument(session, "ACME")
+    rows = "".join(f"ACME,{i + 1},2026-05-01T00:00:{i:02d}Z\n" for i in range(5))
+    with pytest.raises(ingest.IngestInvalid):
+        ingest.import_records(
+            session=session, records=lines_of("symbol,price,ts\n" + rows + "ACME,x\n"), now=NOW
+        )
+    for _ in range(2):
+        imported = ingest.import_records(
+            session=session, records=lines_of("symbol,price,ts\n" + rows), now=NOW
+        )
+        assert imported.written == 5
+    stored = session.exec(select(Tick).order_by(col(Tick.id))).all()
+    assert [t.price for t in stored] == [float(i + 1) for i in range(5)] * 2
+    assert [t.ts.second for t in stored] == list(range(5)) * 2
+
+
+def test_blank_and_short_csv_rows() -> None:
+    text = "symbol,price,ts\nACME,1\n , \t,\n,,\nACME,2,2026-05-01T00:00:00Z,extra\n"
+    assert lines_of(text) == [
+        (2, {"symbol": "ACME", "price": "1"}),
+        (5, {"symbol": "ACME", "price": "2", "ts": "2026-05-01T00:00:00Z"}),
+    ]
