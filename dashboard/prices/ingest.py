@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick, utcnow
 from dashboard.prices import instruments
+from dashboard.store.db import dialect_of
 
 # Clocks disagree a little; a tick further ahead than this is a mistake.
 MAX_FUTURE = timedelta(minutes=5)
@@ -470,6 +471,21 @@ def write(
     from its prices), in the same transaction. ``progress`` is called with the number of
     rows written so far, now and then.
     """
+    if dialect_of(session) != "sqlite":
+        return _write(session, ticks, progress, create_missing)
+    # The whole write, instruments created included: a writer that took SQLite's write
+    # lock creating an instrument and then waited here would deadlock with one holding this
+    # lock and waiting for SQLite's (until the busy timeout).
+    with _sqlite_writes:
+        return _write(session, ticks, progress, create_missing)
+
+
+def _write(
+    session: Session,
+    ticks: Sequence[TickIn],
+    progress: Callable[[int], None] | None,
+    create_missing: bool,
+) -> list[int]:
     if create_missing:
         prices: dict[str, list[float]] = {}
         for tick in ticks:
@@ -483,7 +499,7 @@ def write(
     if not ticks:
         return []
     received_at = utcnow()
-    if session.connection().dialect.name == "sqlite":
+    if dialect_of(session) == "sqlite":
         return _write_sqlite(session, ticks, ids_by_symbol, received_at, progress)
     rows = [
         {
@@ -533,7 +549,7 @@ def _write_sqlite(
     progress: Callable[[int], None] | None,
 ) -> list[int]:
     """:func:`write` on SQLite: one ``executemany`` of plain values (no ORM, no RETURNING:
-    about 6 times cheaper per row), committed under :data:`_sqlite_writes`.
+    about 6 times cheaper per row); the caller holds :data:`_sqlite_writes`.
 
     The ids are consecutive: one transaction holds the write lock, and ``tick`` is
     AUTOINCREMENT, so each row takes the largest id so far plus one.
@@ -541,17 +557,16 @@ def _write_sqlite(
     received = _sqlite_time(received_at)
     rows = [(ids_by_symbol[t.symbol], t.price, _sqlite_time(t.ts), received) for t in ticks]
     connection = session.connection()
-    with _sqlite_writes:
-        try:
-            for start in range(0, len(rows), _WRITE_BATCH):
-                connection.exec_driver_sql(_INSERT_TICKS, rows[start : start + _WRITE_BATCH])
-                if progress is not None:
-                    progress(min(start + _WRITE_BATCH, len(rows)))
-            last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    try:
+        for start in range(0, len(rows), _WRITE_BATCH):
+            connection.exec_driver_sql(_INSERT_TICKS, rows[start : start + _WRITE_BATCH])
+            if progress is not None:
+                progress(min(start + _WRITE_BATCH, len(rows)))
+        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     return list(range(last - len(rows) + 1, last + 1))
 
 

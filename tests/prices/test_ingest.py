@@ -421,3 +421,63 @@ def test_blank_and_short_csv_rows() -> None:
         (2, {"symbol": "ACME", "price": "1"}),
         (5, {"symbol": "ACME", "price": "2", "ts": "2026-05-01T00:00:00Z"}),
     ]
+
+
+class _WatchedLock:
+    """A lock that says when the thread named ``watched`` holds it."""
+
+    def __init__(self, watched: str, held: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._watched, self._held = watched, held
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        if threading.current_thread().name == self._watched:
+            self._held.set()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_regression_a_writer_creating_an_instrument_and_another_writer_do_not_deadlock(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found in review: a writer that created an instrument held SQLite's write lock while
+    # it waited for the in-process writer lock, and the holder of that lock waited for
+    # SQLite's: stuck until the busy timeout, then "database is locked".
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the in-process writer lock is SQLite's")
+    make = session_factory(engine)
+    with make() as session:
+        make_instrument(session, "ACME")
+    created, b_holds_the_lock = threading.Event(), threading.Event()
+    monkeypatch.setattr(ingest, "_sqlite_writes", _WatchedLock("B", b_holds_the_lock))
+    original = instruments.create_missing
+
+    def create_then_let_b_in(**kwargs: Any) -> Any:
+        made = original(**kwargs)  # this transaction now holds SQLite's write lock
+        created.set()
+        b_holds_the_lock.wait(timeout=1)  # the old order: B got the writer lock meanwhile
+        return made
+
+    monkeypatch.setattr(instruments, "create_missing", create_then_let_b_in)
+    failures: list[BaseException] = []
+
+    def write(symbol: str, create: bool) -> None:
+        try:
+            with make() as session:
+                tick = ingest.TickIn(symbol, 1.5, datetime.now(UTC))
+                ingest.write(session=session, ticks=[tick], create_missing=create)
+        except BaseException as error:  # reported below, not lost in the thread
+            failures.append(error)
+
+    a = threading.Thread(target=write, args=("NEWCO", True), name="A")
+    b = threading.Thread(target=write, args=("ACME", False), name="B")
+    a.start()
+    assert created.wait(timeout=10)
+    b.start()
+    a.join(timeout=60)
+    b.join(timeout=60)
+    assert failures == []
+    with make() as session:
+        assert sorted(t.price for t in session.exec(select(Tick)).all()) == [1.5, 1.5]
