@@ -48,15 +48,16 @@ format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The whole suite on SQLite, then the integration tests again on PostgreSQL (skipped when
-# no PostgreSQL answers at 127.0.0.1:5432, except under CI where that fails the run).
+# The whole suite on SQLite, then the integration and prices tests again on PostgreSQL
+# (skipped when no PostgreSQL answers at 127.0.0.1:5432, except under CI where that fails
+# the run; the prices tests cover PostgreSQL's own import path and bar locking).
 # Branch coverage is measured on the SQLite run only, so the figure is the same with or
 # without a PostgreSQL; below pyproject.toml's fail_under the run fails. The SQLite run
 # uses both cores (pytest-xdist: 6 minutes instead of 10 to 12); the PostgreSQL run stays
 # in one process, as its servers share the database's advisory locks and channels.
 test: install-test provision lint typecheck
 	$(BIN)/pytest --cov -n 2
-	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest tests/integration tests/prices/test_bars.py
+	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest tests/integration tests/prices
 
 screenshots: install-test provision
 	$(BIN)/python docs/make_screenshots.py
