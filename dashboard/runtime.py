@@ -230,6 +230,7 @@ def build_runtime(settings: Settings) -> Runtime:
         hub=hub,
         renderer=renderer,
         interval=settings.price_poll_interval,
+        min_spacing=settings.price_poll_min_spacing,
         batch_size=settings.poll_batch_size,
         sparkline_points=settings.sparkline_points,
         reference_window=timedelta(hours=settings.reference_window_hours),

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     )
 
     price_poll_interval: float = Field(0.1, gt=0)
+    price_poll_min_spacing: float = Field(
+        0.05,
+        ge=0,
+        description="Seconds at least between price polls when local writes wake the poller "
+        "(each poll is a fan-out to every stream).",
+    )
     notification_poll_interval: float = Field(0.1, gt=0)
     schedule_poll_interval: float = Field(
         0.5, gt=0, description="Seconds between looks for scheduled notifications that are due."

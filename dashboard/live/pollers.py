@@ -28,8 +28,11 @@ _ERROR_BACKOFF_SECONDS = 1.0
 class Poller(ABC):
     """The loop shared by the pollers: wait for a wake-up or the interval, then poll."""
 
-    def __init__(self, *, interval: float) -> None:
+    def __init__(self, *, interval: float, min_spacing: float = 0.0) -> None:
         self._interval = interval
+        # Wake-ups closer together than this are folded into one poll: a writer committing
+        # a hundred times a second would otherwise cost a fan-out to every stream each time.
+        self._min_spacing = min_spacing
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         # A thread of its own: the streams' per-connection queries (replays, badges) go to
@@ -69,6 +72,7 @@ class Poller(ABC):
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         while True:
+            started = time.monotonic()
             try:
                 more = await self.poll_once()
             except Exception:
@@ -84,4 +88,7 @@ class Poller(ABC):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._wake.wait()
+            rest = self._min_spacing - (time.monotonic() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)  # wake-ups meanwhile are all served by the next poll
             self._wake.clear()

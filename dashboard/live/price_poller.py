@@ -83,8 +83,9 @@ class PricePoller(Poller):
         reference_window: timedelta,
         alerts: AlertEvaluator | None = None,
         on_alerts_fired: Callable[[], None] | None = None,
+        min_spacing: float = 0.0,
     ) -> None:
-        super().__init__(interval=interval)
+        super().__init__(interval=interval, min_spacing=min_spacing)
         self._alerts = alerts
         self._on_alerts_fired = on_alerts_fired
         self._engine = engine

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, tuple_, update
 from sqlmodel import Session, col
@@ -77,18 +78,37 @@ class Bar:
 
 def bucket_start(ts: datetime, resolution: int) -> datetime:
     """The start of the ``resolution``-second bucket holding ``ts`` (UTC, epoch-aligned)."""
-    seconds = int((ts - _EPOCH).total_seconds() // resolution) * resolution
-    return _EPOCH + timedelta(seconds=seconds)
+    step = timedelta(seconds=resolution)
+    return _EPOCH + (ts - _EPOCH) // step * step  # timedelta arithmetic: exact, no floats
 
 
 def from_ticks(ticks: Iterable[tuple[float, datetime]], resolution: int) -> dict[datetime, Bar]:
-    """Bars of ``(price, ts)`` pairs in write order (any event-time order), by start."""
-    bars: dict[datetime, Bar] = {}
+    """Bars of ``(price, ts)`` pairs in write order (any event-time order), by start.
+
+    The same as merging one-tick bars with :meth:`Bar.merged`, without making them: this
+    runs for every tick written (a Bar per tick was most of the roll-up's time).
+    """
+    step = timedelta(seconds=resolution)
+    # bucket number -> [open, high, low, close, open_ts, close_ts, ticks]
+    acc: dict[int, list[Any]] = {}
     for price, ts in ticks:
-        start = bucket_start(ts, resolution)
-        one = Bar(start, price, price, price, price, ts, ts, 1)
-        bars[start] = bars[start].merged(one) if start in bars else one
-    return bars
+        bucket = (ts - _EPOCH) // step
+        bar = acc.get(bucket)
+        if bar is None:
+            acc[bucket] = [price, price, price, price, ts, ts, 1]
+            continue
+        if ts < bar[4]:  # on equal times the earlier-written tick stays the open
+            bar[0], bar[4] = price, ts
+        if ts >= bar[5]:  # and the later-written one becomes the close
+            bar[3], bar[5] = price, ts
+        if price > bar[1]:
+            bar[1] = price
+        if price < bar[2]:
+            bar[2] = price
+        bar[6] += 1
+    return {
+        (start := _EPOCH + bucket * step): Bar(start, *values) for bucket, values in acc.items()
+    }
 
 
 def regroup(bars: Iterable[Bar], resolution: int) -> list[Bar]:
@@ -139,12 +159,15 @@ def roll_up(*, session: Session, batch_size: int = 20_000) -> int:
         checked = stored_ticks.check(price, ts)
         if not isinstance(checked, str):
             by_instrument.setdefault(instrument_id, []).append(checked)
-    for resolution in STORED:
-        fresh = {
-            (instrument_id, start): bar
-            for instrument_id, ticks in by_instrument.items()
-            for start, bar in from_ticks(ticks, resolution).items()
-        }
+    # Minute bars from the ticks; hour and day bars from those (far fewer to merge).
+    by_resolution: dict[int, dict[tuple[int, datetime], Bar]] = {r: {} for r in STORED}
+    for instrument_id, ticks in by_instrument.items():
+        finer = list(from_ticks(ticks, STORED[0]).values())
+        for resolution in STORED:
+            if resolution != STORED[0]:
+                finer = regroup(finer, resolution)
+            by_resolution[resolution].update(((instrument_id, b.start), b) for b in finer)
+    for resolution, fresh in by_resolution.items():
         _store(session, resolution, fresh)
     session.execute(
         update(FeedCursor)

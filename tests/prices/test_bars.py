@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlmodel import Session, col, func, select
 
@@ -166,3 +168,28 @@ def test_processes_rolling_up_at_once_fold_each_tick_exactly_once(
     session.expire_all()
     (day,) = bars.read(session=session, instrument_id=iid(acme), resolution="1d")
     assert ohlc(day) == (1.0, 200.0, 1.0, 200.0, 200)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.01, max_value=1e6, allow_nan=False),
+            st.integers(min_value=-200, max_value=200),  # seconds from T0, repeats likely
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from([60, 300, 3600]),
+)
+def test_from_ticks_is_the_merge_of_one_tick_bars(
+    ticks: list[tuple[float, int]], resolution: int
+) -> None:
+    # from_ticks folds without making a Bar per tick; it must agree with Bar.merged exactly,
+    # equal times included (the earlier-written tick opens, the later-written one closes).
+    timed = [(price, T0 + timedelta(seconds=offset)) for price, offset in ticks]
+    expected: dict[datetime, bars.Bar] = {}
+    for price, ts in timed:
+        start = bars.bucket_start(ts, resolution)
+        one = bars.Bar(start, price, price, price, price, ts, ts, 1)
+        expected[start] = expected[start].merged(one) if start in expected else one
+    assert bars.from_ticks(timed, resolution) == expected
