@@ -253,12 +253,14 @@ def ingest(
         typer.echo(f"created {len(imported.created)} instruments: {', '.join(imported.created)}")
     typer.echo(f"wrote {imported.written} ticks")
     if imported.older:
-        # Said now, not found out later: retention keeps only each instrument's newest.
+        # Said now, not found out later: what retention keeps of old history, and how.
         typer.echo(
             f"note: {imported.older} of these ticks are older than the tick retention "
-            f"({settings.tick_retention_hours:g} h) and will be pruned within "
-            f"{settings.retention_interval:g} s, each instrument keeping its newest; set "
-            "DASHBOARD_TICK_RETENTION_HOURS higher to keep them",
+            f"({settings.tick_retention_hours:g} h): their history is kept as hour and day "
+            f"bars (GET /api/prices/SYMBOL/bars?resolution=1d; minute bars for "
+            f"{settings.minute_bar_retention_days:g} days), and the raw ticks are pruned "
+            "once in bars, each instrument keeping its newest; set "
+            "DASHBOARD_TICK_RETENTION_HOURS higher to keep the raw ticks",
             err=True,
         )
 

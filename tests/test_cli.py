@@ -215,6 +215,7 @@ def test_a_file_of_real_monthly_prices_goes_in_with_its_dates(cli_env: str, tmp_
     assert result.exit_code == 0, result.output
     assert "wrote 24 ticks" in result.output
     assert "note: 24 of these ticks are older than the tick retention (48 h)" in result.output
+    assert "kept as hour and day bars" in result.output
     engine = make_engine(cli_env)
     with Session(engine) as session:
         msft = session.exec(select(Instrument).where(Instrument.symbol == "MSFT")).one()
