@@ -14,6 +14,8 @@ from websockets.typing import Subprotocol
 
 from dashboard.accounts import tokens
 from dashboard.models import ApiToken, Instrument, Tick
+from dashboard.prices import ingest
+from dashboard.runtime import Runtime
 from dashboard.settings import Settings
 from dashboard.web.app import create_app
 from dashboard.web.routes import ws_ingest
@@ -196,8 +198,9 @@ def test_a_revoked_token_writes_nothing_more_and_its_socket_closes(
 
 
 def test_an_idle_socket_closes_soon_after_its_token_is_revoked(
-    live_server: LiveServer, session: Session
+    live_server: LiveServer, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ws_ingest, "IDLE_CHECK_SECONDS", 0.1)
     make_instrument(session, "ACME")
     token, token_id = feed_token(session)
     with connect(
@@ -230,3 +233,80 @@ def test_a_message_over_the_ingest_limit_closes_1009_and_is_not_written(
     finally:
         server.stop()
     assert [price for _id, price in stored(session)] == [1]
+
+
+def test_binary_frames_are_read_as_utf_8_text(live_server: LiveServer, session: Session) -> None:
+    make_instrument(session, "ACME")
+    token, _ = feed_token(session)
+    with connect(
+        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        ws.send(json.dumps([{"symbol": "ACME", "price": 4.5}]).encode())
+        assert "ack" in reply(ws)
+    assert [price for _id, price in stored(session)] == [4.5]
+
+
+def test_an_idle_socket_with_a_live_token_stays_open_and_writes_after(
+    live_server: LiveServer, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_ingest, "IDLE_CHECK_SECONDS", 0.05)
+    checks: list[bool] = []
+    real_check = ws_ingest._token_is_live
+
+    def counted(runtime: Runtime, token_id: int) -> bool:
+        checks.append(real_check(runtime, token_id))
+        return checks[-1]
+
+    monkeypatch.setattr(ws_ingest, "_token_is_live", counted)
+    make_instrument(session, "ACME")
+    token, _ = feed_token(session)
+    with connect(
+        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        ws.send(json.dumps({"symbol": "ACME", "price": 1}))
+        assert "ack" in reply(ws)
+        wait_until(lambda: len(checks) >= 3)  # idle checks, each finding the token live
+        assert all(checks)
+        ws.send(json.dumps({"symbol": "ACME", "price": 2}))
+        assert "ack" in reply(ws)
+    assert [price for _id, price in stored(session)] == [1, 2]
+
+
+def test_a_store_failure_closes_1011_and_is_logged(
+    live_server: LiveServer,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    make_instrument(session, "ACME")
+    token, _ = feed_token(session)
+
+    def broken(**_kwargs: object) -> list[int]:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(ingest, "write", broken)
+    with connect(
+        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        ws.send(json.dumps({"symbol": "ACME", "price": 1}))
+        assert closed_with(ws) == (1011, "error")
+    assert any("ingest socket of feeder-feed-False failed" in r.message for r in caplog.records)
+    assert stored(session) == []
+
+
+def test_shutdown_closes_the_socket_with_1012(settings: Settings, session: Session) -> None:
+    make_instrument(session, "ACME")
+    token, _ = feed_token(session)
+    server = LiveServer(lambda: create_app(settings))
+    server.start()
+    try:
+        with connect(
+            ingest_url(server), additional_headers={"Authorization": f"Bearer {token}"}
+        ) as ws:
+            ws.send(json.dumps({"symbol": "ACME", "price": 1}))
+            assert "ack" in reply(ws)
+            server.stop()
+            code, _reason = closed_with(ws)
+            assert code == 1012
+    finally:
+        server.stop()
