@@ -108,6 +108,22 @@
     }
   });
 
+  // Keyboard focus survives a live tile update. The tile is replaced whole, and the link
+  // that had focus with it; so the focused link's tile and place in it are noted before the
+  // swap and the same link of the new tile is focused after (no ids: the update stays small).
+  let refocus = null;
+  document.addEventListener("htmx:before:swap", () => {
+    const active = document.activeElement;
+    const tile = active && active.closest ? active.closest(".tile[id]") : null;
+    refocus = tile ? { tile: tile.id, index: [...tile.querySelectorAll("a, button")].indexOf(active) } : null;
+  });
+  document.addEventListener("htmx:after:swap", () => {
+    if (!refocus) return;
+    const tile = document.getElementById(refocus.tile);
+    const again = tile ? tile.querySelectorAll("a, button")[refocus.index] : null;
+    if (again && again !== document.activeElement) again.focus({ preventScroll: true });
+  });
+
   // A notification's own page marks it read once a person sees it: a POST (no GET changes
   // anything), sent when the page is visible and not being prerendered by the browser.
   function markReadOnView() {

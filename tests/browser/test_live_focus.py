@@ -1,0 +1,38 @@
+"""Keyboard focus on a tile survives the tile's live updates."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+from sqlmodel import Session
+
+from tests.conftest import LiveServer
+from tests.factories import add_tick, make_instrument
+
+pytestmark = pytest.mark.browser
+
+
+def test_regression_focus_on_a_tiles_link_survives_ticks_and_enter_follows_it(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: each tick replaced the tile and the focused link with it; focus fell back to the
+    # page, and Enter a second later did nothing 4 times in 5.
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 100.0)
+    live_server.runtime.price_poller.wake()
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/")
+    expect(page.locator("#connection")).to_have_text("live")
+    tile = page.locator("#tile-ACME")
+    link = tile.get_by_role("link", name="ACME", exact=True)
+    link.focus()
+    for price in (101.0, 102.0, 103.0):
+        tick = add_tick(session, acme, price)
+        expect(tile).to_have_attribute("data-tick-id", str(tick.id))  # the tile was replaced
+        focused = page.evaluate(
+            "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
+        )
+        assert focused == ["tile-ACME", "ACME"]
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
+    page.close()
