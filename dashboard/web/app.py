@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -68,6 +68,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContext, hsts=settings.https_only_cookies)
     app.state.metrics = registry_for(runtime)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        """The icon for clients that ask for it by its old name (pages link the SVG)."""
+        return FileResponse(
+            resource_dir("static") / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
     app.include_router(pages.router)
     app.include_router(events.router)
     app.include_router(api.router)

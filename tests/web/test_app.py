@@ -193,3 +193,18 @@ def test_private_pages_and_api_answers_are_never_cached_but_assets_may_be(
         assert client.get(path).headers["cache-control"] == "no-store", path
     asset = client.get("/static/app.css")
     assert asset.status_code == 200 and "no-store" not in asset.headers.get("cache-control", "")
+
+
+def test_regression_the_favicon_is_served_and_linked_from_every_page(client: TestClient) -> None:
+    # Was: /favicon.ico was a 404 on every page load.
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/svg+xml"
+    assert (
+        icon.content.startswith(b"<svg")
+        and icon.content == client.get("/static/favicon.svg").content
+    )
+    assert "no-store" not in icon.headers["cache-control"]
+    assert (
+        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get("/").text
+    )
