@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -47,7 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title="Live dashboard", version="0.1.0", lifespan=lifespan)
+    # /docs is served below from vendored files under the CSP; FastAPI's own pages load
+    # Swagger UI and ReDoc from a CDN (blank without internet) with inline scripts.
+    app = FastAPI(
+        title="Live dashboard",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     app.add_middleware(
         SessionMiddleware,
@@ -68,6 +78,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContext, hsts=settings.https_only_cookies)
     app.state.metrics = registry_for(runtime)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+
+    # Swagger UI's files as the fastapi-swagger package ships them (its current 5.x, which
+    # reads OpenAPI 3.1); the page that starts it is ours, with no inline script.
+    swagger_files = Path(str(importlib.resources.files("fastapi_swagger") / "resources"))
+    app.mount("/docs/assets", StaticFiles(directory=swagger_files), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        """The interactive API description (Swagger UI, from the fastapi-swagger package)."""
+        return runtime.templates.TemplateResponse(request, "pages/api_docs.html")
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:

@@ -29,9 +29,8 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-_NO_CSP_PATHS = ("/docs", "/redoc")
 # Versioned assets: the only answers a cache may keep.
-_CACHEABLE_PATHS = ("/static/",)
+_CACHEABLE_PATHS = ("/static/", "/docs/assets/")
 
 
 class RequestContext:
@@ -70,8 +69,7 @@ class RequestContext:
                 headers["X-Request-ID"] = rid
                 for name, value in self._headers:
                     headers.setdefault(name, value)
-                if not path.startswith(_NO_CSP_PATHS):
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
                 if not path.startswith(_CACHEABLE_PATHS):
                     # Pages and API answers hold a user's inbox, tokens and settings: no
                     # shared or browser cache may keep them (a route may say otherwise).
