@@ -28,8 +28,19 @@
   let attempt = 0;
   let loading = 0;
 
-  const format = (v) => v == null ? "" : v.toLocaleString(undefined, {
-    minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+  // The server's rule (dashboard/prices/tiles.py: format_price), so a live figure never
+  // disagrees with the ones rendered around it: en-US grouping whatever the browser's
+  // locale, the instrument's decimals, and below 1 at least 4 significant digits.
+  function format(v) {
+    if (v == null) return "";
+    const magnitude = Math.abs(v);
+    let places = decimals;
+    if (magnitude > 0 && magnitude < 1) {
+      const first = -Math.floor(Math.log10(magnitude));
+      places = Math.max(decimals, Math.min(12, first + 3));
+    }
+    return v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: places });
+  }
 
   function setState(state) {
     stateEl.dataset.state = state;
@@ -54,12 +65,13 @@
     plot = new uPlot({
       ...size(),
       scales: { x: { time: true } },
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),  // UTC, as the tiles say
       axes: [
         { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") } },
         { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") },
           values: (u, vals) => vals.map(format), size: axisWidth },
       ],
-      series: [{}, { label: `${symbol} close`, stroke: css.getPropertyValue("--accent"), width: 1.5,
+      series: [{ label: "Time (UTC)" }, { label: `${symbol} close`, stroke: css.getPropertyValue("--accent"), width: 1.5,
         value: (u, v) => format(v) }],
       legend: { show: true },
     }, [xs, ys], el);

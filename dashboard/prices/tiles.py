@@ -6,6 +6,7 @@ pages and streams render tiles from these states, so both always agree.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,9 +22,30 @@ SPARKLINE_WIDTH = 240
 SPARKLINE_HEIGHT = 100
 
 
+# A price below 1 shows at least this many significant digits, whatever the instrument's
+# decimals: 0.00001299 on a 2-decimal instrument read "0.00", and 0.000004 "0.00000".
+SIGNIFICANT_DIGITS = 4
+_MAX_DECIMALS = 12
+
+
 def format_price(value: float, decimals: int) -> str:
-    """A price with the instrument's decimals and thousands separators."""
-    return f"{value:,.{decimals}f}"
+    """A price as every screen shows it: the instrument's ``decimals``, thousands separators
+    (``1,234.56``), and for a price below 1 as many more decimals as it takes to show
+    :data:`SIGNIFICANT_DIGITS` significant digits, without trailing zeros past ``decimals``
+    (``0.00001299``, ``0.000004``). static/instrument.js follows the same rule in the
+    browser.
+    """
+    magnitude = abs(value)
+    if magnitude == 0 or magnitude >= 1:
+        return f"{value:,.{decimals}f}"
+    first = -math.floor(math.log10(magnitude))  # the place of the first significant digit
+    places = max(decimals, min(_MAX_DECIMALS, first + SIGNIFICANT_DIGITS - 1))
+    text = f"{value:,.{places}f}"
+    if places > decimals:
+        whole, _, fraction = text.partition(".")
+        fraction = fraction.rstrip("0").ljust(decimals, "0")
+        text = f"{whole}.{fraction}" if fraction else whole
+    return text
 
 
 def format_change(value: float, decimals: int) -> str:

@@ -80,3 +80,30 @@ def test_regression_history_imported_from_long_ago_is_charted_whole(
     expect(chart).to_have_attribute("data-last-close", "139")
     expect(page.get_by_role("button", name="All")).to_have_attribute("aria-pressed", "true")
     page.close()
+
+
+def test_regression_live_and_rendered_figures_share_one_format_in_any_browser_locale(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: in a German browser the live price read "97.663,24" above "97,186.54"; and a
+    # price of 0.00001299 on a 2-decimal instrument read "0.00".
+    big = make_instrument(session, "BIG")
+    add_tick(session, big, 97186.54)
+    tiny = make_instrument(session, "TINY")
+    add_tick(session, tiny, 0.00001299)
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(locale="de-DE", timezone_id="America/New_York")
+    page = context.new_page()
+    page.goto(f"{live_server.base_url}/instruments/BIG")
+    expect(page.locator("#chart-state")).to_have_text("live")
+    expect(page.locator("#instrument-price")).to_have_text("97,186.54")
+    add_tick(session, big, 97663.24)
+    expect(page.locator("#instrument-price")).to_have_text("97,663.24")
+    expect(page.locator(".ohlc")).to_contain_text("97,186.54")
+
+    page.goto(f"{live_server.base_url}/instruments/TINY")
+    expect(page.locator("#chart-state")).to_have_text("live")
+    expect(page.locator("#instrument-price")).to_have_text("0.00001299")
+    add_tick(session, tiny, 0.000013)
+    expect(page.locator("#instrument-price")).to_have_text("0.000013")
+    context.close()

@@ -36,6 +36,26 @@ def test_format_price_uses_the_instruments_decimals(
     assert format_price(value, decimals) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "decimals", "expected"),
+    [
+        (0.000004, 5, "0.000004"),  # was "0.00000"
+        (0.00001299, 2, "0.00001299"),  # was "0.00"
+        (0.12, 2, "0.12"),  # no digits made up past the decimals
+        (0.5, 2, "0.50"),
+        (0.1234567, 2, "0.1235"),
+        (0.99999, 2, "1.00"),
+        (143_250_000.0, 2, "143,250,000.00"),
+        (1e-13, 2, "0.00"),  # past twelve decimals, as good as nothing
+    ],
+)
+def test_regression_a_price_below_one_keeps_four_significant_digits(
+    value: float, decimals: int, expected: str
+) -> None:
+    assert format_price(value, decimals) == expected
+    assert format_change(-value, decimals) == "\u2212" + expected
+
+
 def test_format_change_and_percent_are_signed_with_a_true_minus() -> None:
     assert format_change(12.5, 2) == "+12.50"
     assert format_change(-1234.5, 2) == "\u22121,234.50"
