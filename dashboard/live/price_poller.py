@@ -191,22 +191,41 @@ class PricePoller(Poller):
         with self._open_session() as session:
             self._read_references(session)
 
-    def _read_references(self, session: Session) -> None:
-        """The reference price of each tile: its first tick inside the reference window.
+    def _read_references(self, session: Session, only: set[int] | None = None) -> None:
+        """The reference price of each tile (of the instruments in ``only``, when given): the
+        price at the start of the reference window, by event time. That is the last tick
+        at or before the window's start; for an instrument younger than the window, its
+        first tick. Imported history then gives a change over the window, not over the
+        file (its first row was the reference, ten years back), and an instrument whose
+        newest tick is older than the window shows no change.
 
-        One index seek per instrument on (instrument_id, ts), rather than a scan of a day
-        of ticks.
+        At most two index seeks per instrument on (instrument_id, ts), not a scan.
         """
         cutoff = utcnow() - self._reference_window
         for instrument_id, state in self._by_instrument.items():
-            first = session.exec(
+            if only is not None and instrument_id not in only:
+                continue
+            mine = (Tick.instrument_id == instrument_id, self._usable)
+            at_start = session.exec(
                 select(Tick.price)
-                .where(Tick.instrument_id == instrument_id, col(Tick.ts) >= cutoff, self._usable)
-                .order_by(col(Tick.ts))
+                .where(*mine, col(Tick.ts) <= cutoff)
+                .order_by(col(Tick.ts).desc(), col(Tick.id).desc())
                 .limit(1)
             ).first()
-            state.reference_price = first if first is not None else state.price
-        self._references_read_at = time.monotonic()
+            if at_start is None:
+                at_start = session.exec(
+                    select(Tick.price)
+                    .where(*mine, col(Tick.ts) > cutoff)
+                    .order_by(col(Tick.ts), col(Tick.id))
+                    .limit(1)
+                ).first()
+            state.reference_price = at_start if at_start is not None else state.price
+        if only is None:
+            self._references_read_at = time.monotonic()
+
+    def _read_references_of(self, instrument_ids: set[int]) -> None:
+        with self._open_session() as session:
+            self._read_references(session, only=instrument_ids)
 
     def instruments_changed(self) -> None:
         """An instrument was added, changed or retired in this process: apply it at the
@@ -274,6 +293,14 @@ class PricePoller(Poller):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {s: self.states[s] for s in renamed if s in self.states}
         previous: dict[int, float | None] = {}
+        # A tile's first ticks (an instrument just added, or history just imported) take
+        # their reference from the store, not from whichever of them came first.
+        unreferenced = {
+            row.instrument_id
+            for row in rows
+            if (state := self._by_instrument.get(row.instrument_id)) is not None
+            and state.reference_price is None
+        }
         arrived = utcnow()
         for row in rows:
             state = self._by_instrument.get(row.instrument_id)
@@ -289,6 +316,8 @@ class PricePoller(Poller):
             if state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts, arrived=arrived):
                 changed[state.symbol] = state
             self.ticks_seen += 1
+        if unreferenced:
+            await self.in_thread(self._read_references_of, unreferenced)
         if fetched.last_id is not None:
             # Advanced before alerts are checked: a failed check must not make the next
             # poll apply these ticks again (and read their price as the "previous" one).

@@ -24,7 +24,7 @@ from dashboard.models import (
     Severity,
     utcnow,
 )
-from dashboard.prices.tiles import format_price
+from dashboard.prices.tiles import CLOCK_SKEW, format_price
 from dashboard.store.db import SessionFactory
 
 
@@ -33,11 +33,6 @@ def crossed(direction: AlertDirection, level: float, previous: float, price: flo
     if direction == AlertDirection.above:
         return previous < level <= price
     return previous > level >= price
-
-
-# How far behind a feed's clock may run and its ticks still count as live for alerts (the
-# same allowance ingest gives a clock ahead: dashboard.prices.ingest.MAX_FUTURE).
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,10 @@ from typing import Literal
 
 Direction = Literal["up", "down", "flat"]
 
+# How far behind a feed's clock may run and its ticks still count as fresh, on tiles and for
+# alerts (the allowance ingest gives a clock ahead: dashboard.prices.ingest.MAX_FUTURE).
+CLOCK_SKEW = timedelta(minutes=5)
+
 # The sparkline's own coordinates, not pixels: CSS sizes it (preserveAspectRatio="none",
 # a non-scaling stroke). Whole numbers on this grid are finer than the drawn line and keep
 # the points short: the tile goes to every open stream on every change.
@@ -139,9 +143,19 @@ class TileState:
         return True
 
     def refresh_staleness(self, now: datetime) -> bool:
-        """Recompute the stale flag; return True when it changed."""
-        stale = self.arrived_at is None or now - self.arrived_at > timedelta(
-            seconds=self.ttl_seconds
+        """Recompute the stale flag; return True when it changed.
+
+        Stale when no tick arrived within the time-to-live, or when the tick shown is older
+        by its own time than the time-to-live plus :data:`CLOCK_SKEW`: a feed whose clock
+        runs a minute behind stays fresh while it ticks, but history imported now (a close
+        from last year) is not a fresh price.
+        """
+        ttl = timedelta(seconds=self.ttl_seconds)
+        stale = (
+            self.arrived_at is None
+            or self.ts is None
+            or now - self.arrived_at > ttl
+            or now - self.ts > ttl + CLOCK_SKEW
         )
         changed = stale != self.stale
         self.stale = stale

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -103,19 +104,44 @@ def test_regression_staleness_is_judged_on_arrival_not_the_feeds_clock(
     assert poller.states["ACME"].stale and poller.states["GLBX"].stale
 
 
-def test_price_poller_uses_the_first_tick_of_the_window_as_reference(
+def test_the_reference_is_the_price_at_the_start_of_the_window(
     engine: Engine, session: Session, settings: Settings
 ) -> None:
+    # The price 24 hours ago is the last tick before then (50), not the first one after.
     acme = make_instrument(session, "ACME")
     add_tick(session, acme, 50.0, ts=utcnow() - timedelta(hours=30))
     add_tick(session, acme, 80.0, ts=utcnow() - timedelta(hours=20))
     add_tick(session, acme, 100.0)
+    young = make_instrument(session, "YOUNG")  # younger than the window: its first tick
+    add_tick(session, young, 10.0, ts=utcnow() - timedelta(hours=2))
+    add_tick(session, young, 12.0)
     poller = price_poller(engine, Hub(mailbox_size=8), make_renderer())
     asyncio.run(poller.prime())
     state = poller.states["ACME"]
-    assert state.reference_price == 80.0
-    assert state.change == 20.0
-    assert state.change_percent == 25.0
+    assert state.reference_price == 50.0
+    assert state.change == 50.0
+    assert state.change_percent == 100.0
+    assert poller.states["YOUNG"].change_percent == 20.0
+
+
+def test_regression_imported_history_gives_the_change_over_the_window_not_the_file(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: the first row of an imported file became the reference (+923 % over ten years),
+    # and a minute later the reference refresh made it 0 %: numbers that moved by themselves.
+    aapl = make_instrument(session, "AAPL")
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer())
+    asyncio.run(poller.prime())
+    long_ago = utcnow() - timedelta(days=3650)
+    for month, price in enumerate((24.0, 30.0, 243.4)):
+        add_tick(session, aapl, price, ts=long_ago + timedelta(days=1800 * month))
+    asyncio.run(poller.poll_once())
+    state = poller.states["AAPL"]
+    assert (state.price, state.reference_price, state.change) == (243.4, 243.4, 0.0)
+    add_tick(session, aapl, 250.0)  # a live tick now: the change since the window's start
+    asyncio.run(poller.poll_once())
+    assert state.change == pytest.approx(6.6)
+    assert not state.stale
 
 
 def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(

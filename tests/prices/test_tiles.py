@@ -112,6 +112,20 @@ def test_staleness_flips_after_the_ttl_and_reports_the_change() -> None:
     assert state.stale is True
 
 
+def test_regression_a_price_from_long_ago_is_stale_even_as_it_arrives() -> None:
+    # Was: staleness went by arrival alone, so a close from last year, imported now, looked
+    # like a fresh price for the time-to-live.
+    state = tile(ttl_seconds=10)
+    state.apply_tick(tick_id=1, price=1.0, ts=T0 - timedelta(days=300), arrived=T0)
+    state.refresh_staleness(T0 + timedelta(seconds=1))
+    assert state.stale is True
+    # A feed whose clock runs a minute behind is still fresh while its ticks keep coming.
+    behind = tile(ttl_seconds=10)
+    behind.apply_tick(tick_id=1, price=1.0, ts=T0 - timedelta(seconds=60), arrived=T0)
+    behind.refresh_staleness(T0 + timedelta(seconds=1))
+    assert behind.stale is False
+
+
 def test_regression_older_ticks_by_event_time_never_replace_the_live_price() -> None:
     # Was: a file listed newest first left the tile on its oldest price (ticks were shown
     # in arrival order).
