@@ -154,9 +154,32 @@ def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime
 _DEFAULTS = (datetime(2001, 1, 1, 0, 0), datetime(2002, 2, 2, 1, 1))
 
 
+# A date written with numbers only: day and month in either order, then the year.
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2\d{2,4}(?!\d)")
+
+
 def _written_time(text: str, dayfirst: bool) -> tuple[datetime, bool]:
     """A time as people write it (parsed by python-dateutil), and whether it was a date
-    alone; ValueError when a year, month or day is missing or it is not a time."""
+    alone; ValueError when a year, month or day is missing or it is not a time.
+
+    Numeric dates: with dots (``02.01.2024``) the day comes first, as everywhere that
+    writes them so; with ``/`` or ``-`` the month does unless ``dayfirst``. A date that can
+    only be read the other way (``13/01/2016`` without ``dayfirst``) is an error, not read
+    as it happens to fit: dateutil would turn it round silently, and a file would come in
+    half one way, half the other.
+    """
+    numeric = _NUMERIC_DATE.match(text)
+    if numeric is not None:
+        first_part, separator, second_part = numeric.groups()
+        if separator == ".":
+            dayfirst = True
+        elif not dayfirst and int(first_part) > 12:
+            raise ValueError(
+                f"ts {text!r} has the day first: say so (--dayfirst), or 01/02/2016 is "
+                "read as January 2"
+            )
+        elif dayfirst and int(second_part) > 12:
+            raise ValueError(f"ts {text!r} has the month first: leave out --dayfirst")
     try:
         first, second = (
             dateutil_parser.parse(text, default=d, dayfirst=dayfirst) for d in _DEFAULTS

@@ -266,6 +266,9 @@ def test_create_missing_while_streaming_widens_the_decimals_to_the_data(session:
         ("29.01.2016", False, datetime(2016, 1, 29, tzinfo=UTC)),
         ("01/02/2016", False, datetime(2016, 1, 2, tzinfo=UTC)),
         ("01/02/2016", True, datetime(2016, 2, 1, tzinfo=UTC)),
+        # Dotted dates are day-first wherever they are written so; was 1 February.
+        ("02.01.2024", False, datetime(2024, 1, 2, tzinfo=UTC)),
+        ("02.01.2024", True, datetime(2024, 1, 2, tzinfo=UTC)),
     ],
 )
 def test_dates_in_the_usual_written_forms_are_midnight(
@@ -291,6 +294,29 @@ def test_written_times_that_cannot_be_read_or_need_a_zone_say_so(
     with pytest.raises(ingest.IngestInvalid) as raised:
         ingest.parse_records([{"symbol": "ACME", "price": 1, "ts": written}], now=NOW)
     assert problem in raised.value.errors[0].error
+
+
+@pytest.mark.parametrize(
+    ("written", "dayfirst", "problem"),
+    [
+        ("29/01/2016", False, "has the day first: say so (--dayfirst)"),
+        ("13-02-2016", False, "has the day first"),
+        ("01/29/2016", True, "has the month first: leave out --dayfirst"),
+    ],
+)
+def test_regression_a_date_that_reads_only_the_other_way_is_an_error_not_turned_round(
+    written: str, dayfirst: bool, problem: str
+) -> None:
+    # Was: dateutil read 13/01 day-first and 01/02 month-first in the same file, so a
+    # day-first file came in half right, half a month off, without a word.
+    records = [
+        {"symbol": "ACME", "price": 1, "ts": "01/02/2016"},
+        {"symbol": "ACME", "price": 1, "ts": written},
+    ]
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records(records, now=NOW, dayfirst=dayfirst)
+    (error,) = raised.value.errors
+    assert error.index == 1 and problem in error.error
 
 
 def test_following_a_feed_writes_each_tick_as_it_comes_and_skips_bad_lines(
