@@ -34,6 +34,7 @@ def _install_filters(env: Environment) -> None:
     env.filters["percent"] = tiles.format_percent
     env.filters["isotime"] = _isotime
     env.filters["shorttime"] = _shorttime
+    env.filters["ticktime"] = tiles.format_tick_time
     env.filters["browser"] = describe_browser
     env.globals["sparkline_points"] = tiles.sparkline_points
     env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH

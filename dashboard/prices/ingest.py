@@ -476,8 +476,9 @@ def _symbol_problem(count: int, *, retired: bool) -> str:
     if retired:
         return f"instrument retired ({count} item(s))"
     return (
-        f"unknown symbol ({count} item(s)): add it with `dashboard instruments add`, or "
-        "import with --create-missing"
+        f"unknown symbol ({count} item(s)): add it first (`dashboard instruments add`, "
+        "/admin/instruments), or let the import add it (--create-missing; "
+        "?create_missing=true on the API and /ws/ingest)"
     )
 
 

@@ -10,7 +10,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 Direction = Literal["up", "down", "flat"]
@@ -50,6 +50,16 @@ def format_price(value: float, decimals: int) -> str:
         fraction = fraction.rstrip("0").ljust(decimals, "0")
         text = f"{whole}.{fraction}" if fraction else whole
     return text
+
+
+def format_tick_time(ts: datetime, now: datetime | None = None) -> str:
+    """When a tile's price is from: ``14:03:27 UTC`` for a tick of the last 20 hours, else
+    its date (``2025-12-31``): an imported close from last year must not read as a time
+    of today."""
+    now = now or datetime.now(UTC)
+    if now - ts < timedelta(hours=20):
+        return ts.strftime("%H:%M:%S UTC")
+    return ts.strftime("%Y-%m-%d")
 
 
 def format_change(value: float, decimals: int) -> str:

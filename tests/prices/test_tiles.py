@@ -9,6 +9,7 @@ from dashboard.prices.tiles import (
     format_change,
     format_percent,
     format_price,
+    format_tick_time,
     sparkline_points,
 )
 
@@ -141,3 +142,11 @@ def test_regression_older_ticks_by_event_time_never_replace_the_live_price() -> 
         120.0,
         [120.0, 125.0],
     )
+
+
+def test_regression_a_tile_gives_the_date_of_a_price_from_another_day() -> None:
+    # Was: an imported close from 2025-12-31 read "00:00:00 UTC", as if from today.
+    now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
+    assert format_tick_time(now - timedelta(minutes=3), now) == "21:57:00 UTC"
+    assert format_tick_time(now - timedelta(hours=19), now) == "03:00:00 UTC"
+    assert format_tick_time(datetime(2025, 12, 31, tzinfo=UTC), now) == "2025-12-31"

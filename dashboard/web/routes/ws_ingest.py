@@ -17,9 +17,11 @@ once and commits them in one transaction (group commit), so a client that keeps 
 messages unacknowledged gets far more ticks per second than one that waits for each ack.
 A message without an ack when the socket drops may or may not have been written.
 
-Closes: 1008 without a valid token, or once the token is revoked (checked before every
-write and every :data:`IDLE_CHECK_SECONDS` while idle: nothing is written after the
-revocation commits); 1009 for a message over ``max_ingest_bytes``; 1012 on shutdown.
+Closes: 1008 without a token (``token required``), with one that is unknown or revoked
+(``invalid token``) or that may not feed (``token may not write ticks``), and once the
+token is revoked (``revoked``: checked before every write and every
+:data:`IDLE_CHECK_SECONDS` while idle, so nothing is written after the revocation is
+seen); 1009 for a message over ``max_ingest_bytes``; 1012 on shutdown.
 """
 
 from __future__ import annotations
@@ -68,9 +70,12 @@ async def ingest_socket(websocket: WebSocket, create_missing: bool = False) -> N
     offered = websocket.scope.get("subprotocols", [])
     token = bearer_token(websocket) or subprotocol_token(offered)
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    feeder = None if token is None else await asyncio.to_thread(_feeder, runtime, token)
-    if feeder is None:
-        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="invalid token")
+    if token is None:
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason="token required")
+        return
+    feeder = await asyncio.to_thread(_feeder, runtime, token)
+    if isinstance(feeder, str):
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=feeder)
         return
     username, token_id = feeder
     queue: asyncio.Queue[_Message] = asyncio.Queue(maxsize=QUEUE_MESSAGES)
@@ -204,10 +209,15 @@ def _error(seq: int, invalid: ingest.IngestInvalid) -> dict[str, object]:
     return {"error": seq, "errors": [error.as_dict() for error in invalid.errors]}
 
 
-def _feeder(runtime: Runtime, token: str) -> tuple[str, int] | None:
+def _feeder(runtime: Runtime, token: str) -> tuple[str, int] | str:
+    """``(username, token id)`` of a token that may feed, else why not (the close reason)."""
     with runtime.open_session() as session:
         found = tokens.feeder_for(session=session, token=token)
-        return None if found is None else (found[0].username, found[1])
+        if found is not None:
+            return found[0].username, found[1]
+        if tokens.user_for(session=session, token=token) is not None:
+            return "token may not write ticks"  # live, but neither an admin's nor "feed"
+        return "invalid token"
 
 
 def _token_is_live(runtime: Runtime, token_id: int) -> bool:

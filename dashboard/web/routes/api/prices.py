@@ -3,7 +3,7 @@ OHLC bars."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -105,12 +105,9 @@ def price_bars(
     the epoch (a ``1d`` bar is a UTC day); the bar being built includes the latest tick.
     Minute bars go back ``minute_bar_retention_days``; hour and day bars as far as the
     history does."""
-    for name, value in (("from", start), ("to", end)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"{name!r} needs a time zone (e.g. 2026-11-29T10:00:00Z).",
-            )
+    # A time without a zone, or a date alone (midnight), is UTC, like the bars themselves.
+    start = start if start is None or start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end is None or end.tzinfo else end.replace(tzinfo=UTC)
     if start is not None and end is not None and start >= end:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'from' must be before 'to'.")
     instrument = _instrument(session, symbol)

@@ -52,13 +52,15 @@ def test_bars_come_oldest_first_with_ohlc_per_bucket(client: TestClient, session
         ("2026-11-27T11:00:00Z", 20.0, 21.0, 2),
     ]
     assert client.get("/api/prices/ACME/history").json()[0]["received_at"] is not None
+    # A date alone, or a time without a zone, is UTC (was a 422 asking for a zone).
+    by_date = client.get("/api/prices/ACME/bars?resolution=1h&from=2026-11-27&to=2026-11-27T11:00")
+    assert [b["start"] for b in by_date.json()] == ["2026-11-27T10:00:00Z"]
 
 
 @pytest.mark.parametrize(
     ("query", "status", "detail"),
     [
         ("resolution=2m", 422, "1m"),
-        ("from=2026-11-27T10:00:00", 422, "time zone"),
         ("from=2026-11-28T00:00:00Z&to=2026-11-27T00:00:00Z", 422, "before"),
         ("limit=0", 422, "greater than or equal to 1"),
     ],
