@@ -9,6 +9,7 @@
   const decimals = Number(el.dataset.decimals);
   const priceEl = document.getElementById("instrument-price");
   const stateEl = document.getElementById("chart-state");
+  const emptyEl = document.getElementById("chart-empty");
   const buttons = Array.from(document.querySelectorAll("[data-timeframe]"));
   // Each timeframe: the bars' resolution (its length in seconds) and how far back it reaches.
   const TIMEFRAMES = {
@@ -56,15 +57,26 @@
 
   function size() { return { width: Math.max(el.clientWidth, 200), height: 320 }; }
 
+  function xRange(u, min, max) {
+    const frame = TIMEFRAMES[timeframe];
+    const now = Date.now() / 1000;
+    if (frame.span) return [now - frame.span, now + frame.seconds];
+    if (min == null) return [now - frame.seconds, now + frame.seconds];
+    return min === max ? [min - frame.seconds, max + frame.seconds] : [min, max];
+  }
+
   function draw() {
     el.dataset.count = String(xs.length);
+    emptyEl.hidden = xs.length > 0;
     el.dataset.timeframe = timeframe;
     el.dataset.lastClose = ys.length ? String(ys[ys.length - 1]) : "";
     if (plot) { plot.setData([xs, ys]); return; }
     const css = getComputedStyle(document.documentElement);
     plot = new uPlot({
       ...size(),
-      scales: { x: { time: true } },
+      // The timeframe's whole window, not just the span of its bars: one bar of last year
+      // drawn across a scale running years into the future said nothing.
+      scales: { x: { time: true, range: xRange } },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),  // UTC, as the tiles say
       axes: [
         { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") } },

@@ -79,6 +79,10 @@ def test_regression_history_imported_from_long_ago_is_charted_whole(
     expect(chart).to_have_attribute("data-count", "120")
     expect(chart).to_have_attribute("data-last-close", "139")
     expect(page.get_by_role("button", name="All")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#chart-empty")).to_be_hidden()
+    page.get_by_role("button", name="1M").click()  # nothing in the last month: it says so
+    expect(chart).to_have_attribute("data-count", "0")
+    expect(page.locator("#chart-empty")).to_have_text("No prices in this timeframe.")
     page.close()
 
 
