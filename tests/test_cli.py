@@ -183,6 +183,7 @@ def test_instruments_are_added_listed_changed_and_retired_without_sql(
     assert refused.exit_code == 1
     assert "line 2 (AAPL): unknown symbol (2 item(s))" in refused.output
     assert "line 3 (GOOG): unknown symbol (1 item(s))" in refused.output
+    assert "error: 3 bad item(s); nothing was written" in refused.output  # was "2"
     created = runner.invoke(app, ["ingest", str(prices), "--create-missing"])
     assert created.exit_code == 0 and "wrote 3 ticks" in created.output
     changed = runner.invoke(
