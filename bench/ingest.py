@@ -584,7 +584,14 @@ def ws_sender(
                     if ahead > 0:
                         await asyncio.sleep(ahead)
             sending_ended = time.monotonic()
-            await asyncio.wait_for(receiver, 60)
+            # Every ack may be in before sending stops (a paced sender): then the receiver,
+            # which looks only when a message comes, would wait for one that never does.
+            deadline = time.monotonic() + 60
+            while len(acked) + errors < len(sent) and not receiver.done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(sent) - len(acked) - errors} messages unanswered")
+                await asyncio.sleep(0.01)
+            receiver.cancel()
         ticks = sum(len(ids) for ids in acked.values())
         sent_at = {i: sent[seq] for seq, ids in acked.items() for i in ids}
         return {
