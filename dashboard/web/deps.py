@@ -136,17 +136,7 @@ def require_feeder(request: Request, session: SessionDep, login: LoginDep) -> Us
     session with the CSRF header."""
     token = bearer_token(request)
     if token is None:
-        user = get_current_user(login)
-        if user is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "Log in or send an API token.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if not user.is_admin:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "This needs an administrator.")
-        require_csrf_for_session(request)
-        return user
+        return require_api_admin(request, get_current_user(login))
     feeder = tokens.feeder_for(session=session, token=token)
     if feeder is not None:
         return feeder[0]
