@@ -16,6 +16,7 @@ from ua_parser import parse as parse_user_agent
 from dashboard.links import is_allowed_link
 from dashboard.prices import tiles
 from dashboard.resources import resource_dir
+from dashboard.web.assets import AssetVersions
 
 
 def load_templates() -> Jinja2Blocks:
@@ -23,6 +24,7 @@ def load_templates() -> Jinja2Blocks:
     formatting helpers they use: what both the pages and :class:`Renderer` render from."""
     templates = Jinja2Blocks(directory=str(resource_dir("templates")))
     _install_filters(templates.env)
+    templates.env.globals["asset"] = AssetVersions(resource_dir("static")).url
     return templates
 
 

@@ -14,7 +14,6 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -24,6 +23,7 @@ from dashboard.models import User
 from dashboard.resources import resource_dir
 from dashboard.runtime import Runtime, build_runtime
 from dashboard.settings import Settings
+from dashboard.web import assets
 from dashboard.web.deps import LoginRequired
 from dashboard.web.metrics import registry_for
 from dashboard.web.middleware import BodySizeLimit, RequestContext
@@ -77,12 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContext, hsts=settings.https_only_cookies)
     app.state.metrics = registry_for(runtime)
-    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
+    app.mount(assets.MOUNT, assets.static_app(resource_dir("static")), name="static")
 
     # Swagger UI's files as the fastapi-swagger package ships them (its current 5.x, which
     # reads OpenAPI 3.1); the page that starts it is ours, with no inline script.
     swagger_files = Path(str(importlib.resources.files("fastapi_swagger") / "resources"))
-    app.mount("/docs/assets", StaticFiles(directory=swagger_files), name="docs-assets")
+    app.mount("/docs/assets", assets.static_app(swagger_files), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:

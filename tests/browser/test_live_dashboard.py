@@ -106,7 +106,7 @@ def test_regression_the_stream_connects_even_when_the_sse_extension_loads_late(
     def hold(route: Route) -> None:
         held.append(route)  # answered below, once htmx has run
 
-    page.route("**/ext/hx-sse.min.js", hold)
+    page.route("**/ext/hx-sse.min.js?v=*", hold)  # assets are linked with a version
     page.goto(live_server.base_url, wait_until="commit")
     # bypass_csp: wait_for_function evaluates its condition from a string. Polled on a
     # timer: animation frames do not run while the page waits for a blocking script.
