@@ -592,6 +592,7 @@ def _json_line(event: Event) -> str:
                 "ts": event.ts.isoformat() if event.ts else None,
                 "tick_id": event.tick_id,
                 "stale": event.stale,
+                "reference_price": event.reference_price,
             }
         )
     return json.dumps(

@@ -10,6 +10,10 @@
   const priceEl = document.getElementById("instrument-price");
   const stateEl = document.getElementById("chart-state");
   const emptyEl = document.getElementById("chart-empty");
+  const changeEl = document.getElementById("instrument-change");
+  const staleEl = document.getElementById("instrument-stale");
+  const highEl = document.getElementById("ohlc-high");
+  const lowEl = document.getElementById("ohlc-low");
   const buttons = Array.from(document.querySelectorAll("[data-timeframe]"));
   // Each timeframe: the bars' resolution (its length in seconds) and how far back it reaches.
   const TIMEFRAMES = {
@@ -129,6 +133,31 @@
     if (best) show(...best);
   }
 
+  // Change and % against the server's reference price, written as the server writes them
+  // (dashboard/prices/tiles.py: format_change, format_percent): a true minus, a sign.
+  function showChange(price, reference) {
+    if (reference == null) return;
+    const change = price - reference;
+    const sign = change > 0 ? "+" : change < 0 ? "\u2212" : "";
+    const percent = reference ? change / reference * 100 : 0;
+    changeEl.querySelector(".change").textContent = sign + format(Math.abs(change));
+    changeEl.querySelector(".percent").textContent =
+      (percent > 0 ? "+" : percent < 0 ? "\u2212" : "") + Math.abs(percent).toFixed(2) + "%";
+    changeEl.className = `tile-change trend-${change > 0 ? "up" : change < 0 ? "down" : "flat"}`;
+    changeEl.hidden = false;
+  }
+
+  // The window's high and low take in every live price (its open stays: it is the past).
+  function widenWindow(price) {
+    for (const [cell, wider] of [[highEl, (a, b) => a > b], [lowEl, (a, b) => a < b]]) {
+      const known = cell.dataset.value === "" ? null : Number(cell.dataset.value);
+      if (known == null || wider(price, known)) {
+        cell.dataset.value = String(price);
+        cell.textContent = format(price);
+      }
+    }
+  }
+
   function addTick(tickId, ts, price) {
     if (tickId <= lastTickId) return;  // the snapshot and live ticks can repeat one
     lastTickId = tickId;
@@ -167,8 +196,12 @@
     };
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.type !== "price" || message.symbol !== symbol || message.price == null) return;
+      if (message.type !== "price" || message.symbol !== symbol) return;
+      staleEl.hidden = !message.stale;
+      if (message.price == null) return;
       priceEl.textContent = format(message.price);
+      showChange(message.price, message.reference_price);
+      widenWindow(message.price);
       addTick(message.tick_id, message.ts, message.price);
       el.dataset.lastTickId = String(lastTickId);
     };

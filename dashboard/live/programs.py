@@ -20,6 +20,7 @@ def price_event(state: TileState) -> wire.PriceEvent:
         ts=state.ts,
         tick_id=state.tick_id,
         stale=state.stale,
+        reference_price=state.reference_price,
     )
 
 

@@ -28,6 +28,9 @@ class PriceEvent:
     ts: datetime | None
     tick_id: int
     stale: bool
+    # The price change and % change are against (the price at the start of the reference
+    # window, by event time); None before the first tick. Absent from older servers.
+    reference_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

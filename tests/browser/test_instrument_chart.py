@@ -111,3 +111,31 @@ def test_regression_live_and_rendered_figures_share_one_format_in_any_browser_lo
     add_tick(session, tiny, 0.000013)
     expect(page.locator("#instrument-price")).to_have_text("0.000013")
     context.close()
+
+
+def test_regression_change_high_low_and_stale_on_the_instrument_page_are_live(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: only the big price moved; a tick at 63.00 left "High 57.95" and the change as
+    # first rendered.
+    acme = make_instrument(session, "ACME", ttl_seconds=2)
+    add_tick(session, acme, 50.0, ts=utcnow() - timedelta(hours=1))
+    add_tick(session, acme, 57.95, ts=utcnow() - timedelta(minutes=30))
+    live_server.runtime.price_poller.wake()
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/instruments/ACME")
+    expect(page.locator("#chart-state")).to_have_text("live")
+    expect(page.locator("#ohlc-high")).to_have_text("57.95")
+    add_tick(session, acme, 63.0)
+    expect(page.locator("#instrument-price")).to_have_text("63.00")
+    expect(page.locator("#ohlc-high")).to_have_text("63.00")
+    expect(page.locator("#ohlc-low")).to_have_text("50.00")
+    change = page.locator("#instrument-change")
+    expect(change).to_have_text("+13.00 +26.00%")  # against 50.00, an hour ago
+    expect(change).to_have_class("tile-change trend-up")
+    expect(page.locator("#instrument-stale")).to_be_visible()  # no tick for 2 s
+    add_tick(session, acme, 45.5)
+    expect(change).to_have_text("\u22124.50 \u22129.00%")
+    expect(page.locator("#ohlc-low")).to_have_text("45.50")
+    expect(page.locator("#instrument-stale")).to_be_hidden()
+    page.close()

@@ -232,6 +232,7 @@ def test_price_objects_are_the_same_on_program_transports_and_match_the_tile(
         ts=tick.ts.replace(microsecond=0),
         tick_id=tick.id or 0,
         stale=False,
+        reference_price=100.0,  # the first tick: the instrument is younger than the window
     )
     assert 'id="tile-ACME"' in tile.data and "101.25" in tile.data
     assert f'datetime="{ws_price["ts"]}"' in tile.data

@@ -51,6 +51,7 @@ def test_ndjson_stream_filters_symbols_and_carries_only_my_notifications(
         "ts": price["ts"],
         "tick_id": tick.id,
         "stale": False,
+        "reference_price": 1.0,  # ACME's first tick, before this one
     }
     assert all(line.get("symbol") != "GLBX" for line in seen)
     add_notification(session, "for bob", audience=Audience.user, user=bob)
@@ -216,6 +217,7 @@ def test_tail_prints_events_and_refuses_a_bad_token(live_server: LiveServer) -> 
         "ts": when.isoformat(),
         "tick_id": 7,
         "stale": False,
+        "reference_price": None,
     }
     assert json.loads(_json_line(notice))["type"] == "notification"
     refused = CliRunner().invoke(

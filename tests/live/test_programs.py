@@ -33,7 +33,12 @@ def test_a_price_event_is_the_tiles_newest_tick() -> None:
     state = tile(10.0, 12.5)
     state.refresh_staleness(WHEN + timedelta(seconds=3))
     assert price_event(state) == wire.PriceEvent(
-        symbol="ACME", price=12.5, ts=WHEN + timedelta(seconds=2), tick_id=20, stale=False
+        symbol="ACME",
+        price=12.5,
+        ts=WHEN + timedelta(seconds=2),
+        tick_id=20,
+        stale=False,
+        reference_price=10.0,  # what the change is against
     )
 
 

@@ -44,10 +44,17 @@ def test_every_object_round_trips_through_its_json(event: wire.WireEvent) -> Non
 
 
 def test_the_encoding_is_the_documented_shape() -> None:
-    price = wire.PriceEvent(symbol="ACME", price=183.4, ts=WHEN, tick_id=9, stale=False)
+    price = wire.PriceEvent(
+        symbol="ACME", price=183.4, ts=WHEN, tick_id=9, stale=False, reference_price=180.0
+    )
     assert wire.encode(price) == (
         b'{"type":"price","symbol":"ACME","price":183.4,'
-        b'"ts":"2026-11-21T12:00:05+00:00","tick_id":9,"stale":false}'
+        b'"ts":"2026-11-21T12:00:05+00:00","tick_id":9,"stale":false,"reference_price":180.0}'
+    )
+    # An object from an older server, without reference_price, still reads.
+    older = b'{"type":"price","symbol":"ACME","price":1.0,"ts":null,"tick_id":1,"stale":true}'
+    assert wire.decode(older) == wire.PriceEvent(
+        symbol="ACME", price=1.0, ts=None, tick_id=1, stale=True
     )
     unread = wire.UnreadEvent(count=1, version="2.9", read=(9,))
     assert json.loads(wire.encode(unread)) == {
