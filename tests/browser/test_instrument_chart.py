@@ -132,6 +132,7 @@ def test_regression_change_high_low_and_stale_on_the_instrument_page_are_live(
     expect(page.locator("#ohlc-low")).to_have_text("50.00")
     change = page.locator("#instrument-change")
     expect(change).to_have_text("+13.00 +26.00%")  # against 50.00, an hour ago
+    expect(page.locator("#ohlc-open")).to_have_text("50.00")  # what the change is against
     expect(change).to_have_class("tile-change trend-up")
     expect(page.locator("#instrument-stale")).to_be_visible()  # no tick for 2 s
     add_tick(session, acme, 45.5)

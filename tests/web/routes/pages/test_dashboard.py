@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from dashboard.models import Audience
+from dashboard.models import Audience, utcnow
 from dashboard.settings import Settings
+from tests.conftest import wait_until
 from tests.factories import (
     add_notification,
+    add_tick,
+    make_instrument,
     make_user,
 )
 
@@ -40,3 +45,21 @@ def test_a_user_sees_their_inbox_badge_and_cursor(
     assert "for alice" in page and "for bob" not in page
     assert "hello &lt;b&gt;all&lt;/b&gt;" in page
     assert 'aria-label="2 unread">2</span>' in page
+
+
+def test_regression_the_instrument_pages_open_high_low_and_change_agree(
+    client: TestClient, session: Session
+) -> None:
+    # Was: Open was the first tick inside the window and the change was against another
+    # price; now Open is what the change is against, and high and low take it in.
+    acme = make_instrument(session, "ACME")
+    now = utcnow()
+    add_tick(session, acme, 40.0, ts=now - timedelta(hours=30))  # the price at the start
+    add_tick(session, acme, 60.0, ts=now - timedelta(hours=2))
+    add_tick(session, acme, 50.0, ts=now - timedelta(minutes=1))
+    client.app.state.runtime.price_poller.wake()  # type: ignore[attr-defined]
+    wait_until(lambda: "ACME" in client.app.state.runtime.price_poller.states)  # type: ignore[attr-defined]
+    page = client.get("/instruments/ACME").text
+    figures = dict(re.findall(r'<dd id="ohlc-(\w+)"[^>]*>([^<]+)</dd>', page))
+    assert figures == {"open": "40.00", "high": "60.00", "low": "40.00"}
+    assert "+10.00" in page and "+25.00%" in page
