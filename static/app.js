@@ -108,6 +108,17 @@
     }
   });
 
+  // The unread count in the tab's title ("(3) Live dashboard"), so a background tab says
+  // something arrived; it follows the badge, which the streams keep current.
+  const baseTitle = document.title;
+  function titleFromBadge() {
+    const badge = document.getElementById("unread-count");
+    const count = badge ? Number(badge.textContent) : 0;
+    document.title = count > 0 ? `(${count}) ${baseTitle}` : baseTitle;
+  }
+  document.addEventListener("DOMContentLoaded", titleFromBadge);
+  document.addEventListener("htmx:after:swap", titleFromBadge);
+
   // Keyboard focus survives a live tile update. The tile is replaced whole, and the link
   // that had focus with it; so the focused link's tile and place in it are noted before the
   // swap and the same link of the new tile is focused after (no ids: the update stays small).

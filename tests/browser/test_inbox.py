@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session
@@ -31,6 +33,7 @@ def test_reading_in_one_tab_drops_the_badge_in_the_other_without_reload(
     for tab in (dashboard_tab, history_tab):
         expect(tab.locator("#connection")).to_have_text("live")
         expect(tab.locator("#unread-count")).to_have_text("2")
+        expect(tab).to_have_title(re.compile(r"^\(2\) \S"))  # the count in the tab's title
     history_tab.evaluate("window.__sameDocument = true")
 
     dashboard_tab.locator(f"#notification-{first.id}").get_by_role(
@@ -38,10 +41,12 @@ def test_reading_in_one_tab_drops_the_badge_in_the_other_without_reload(
     ).click()
     expect(dashboard_tab.locator("#unread-count")).to_have_text("1")
     expect(history_tab.locator("#unread-count")).to_have_text("1")
+    expect(history_tab).to_have_title(re.compile(r"^\(1\) \S"))  # followed live, no reload
     expect(history_tab.locator(f"#notification-{first.id}")).not_to_have_class("is-unread")
 
     history_tab.get_by_role("button", name="Mark all read").click()  # a plain form: reloads
     expect(dashboard_tab.locator("#unread-count")).to_have_text("0")
+    expect(dashboard_tab).to_have_title("Prices · Live dashboard")  # nothing unread: no count
     expect(dashboard_tab.locator("#inbox .is-unread")).to_have_count(0)
     assert dashboard_tab.evaluate("document.querySelectorAll('#unread-count').length") == 1
     assert errors == []
