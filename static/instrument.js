@@ -124,9 +124,11 @@
   // Without a remembered choice: the last day if it holds a line, else the last hour (a
   // store that started minutes ago), else all of the history (imported from long ago).
   async function loadFirst() {
+    const mine = ++loading;
     let best = null;
     for (const name of ["1D", "1H", "All"]) {
       const bars = await fetchBars(name);
+      if (mine !== loading) return;  // the viewer chose a timeframe meanwhile
       if (bars && bars.length >= 2) return show(name, bars);
       if (bars && (!best || bars.length > best[1].length)) best = [name, bars];
     }

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from dashboard.models import FeedCursor, PriceBar, Tick, utcnow
@@ -188,7 +189,7 @@ def _ensure_cursor_row(session: Session) -> None:
         session.add(FeedCursor(source=CURSOR_SOURCE, position="0"))
         try:
             session.commit()
-        except Exception:  # another process made it first
+        except IntegrityError:  # another process made it first
             session.rollback()
 
 

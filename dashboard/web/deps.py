@@ -151,9 +151,6 @@ def require_feeder(request: Request, session: SessionDep, login: LoginDep) -> Us
     )
 
 
-ApiFeeder = Annotated[User, Depends(require_feeder)]
-
-
 def require_user(user: CurrentUser) -> User:
     if user is None:
         raise LoginRequired()

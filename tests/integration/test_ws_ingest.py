@@ -27,6 +27,13 @@ def ingest_url(server: LiveServer, query: str = "") -> str:
     return server.base_url.replace("http://", "ws://") + "/ws/ingest" + query
 
 
+def feed_socket(server: LiveServer, token: str, query: str = "") -> ClientConnection:
+    """An ingest socket that sends ``token`` as ``Authorization: Bearer``."""
+    return connect(
+        ingest_url(server, query), additional_headers={"Authorization": f"Bearer {token}"}
+    )
+
+
 def feed_token(session: Session, *, scope: str = "feed", admin: bool = False) -> tuple[str, int]:
     user = make_user(session, f"feeder-{scope}-{admin}", is_admin=admin)
     assert user.id is not None
@@ -59,9 +66,7 @@ def test_pipelined_messages_are_acked_in_order_with_their_tick_ids_and_reach_the
     make_instrument(session, "ACME")
     make_instrument(session, "GLBX")
     token, _ = feed_token(session)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         # Three shapes, sent before any ack is read: the server answers each, in order.
         ws.send(json.dumps([{"symbol": "ACME", "price": 10.5}, {"symbol": "GLBX", "price": 3}]))
         ws.send(json.dumps({"symbol": "ACME", "price": 11, "ts": "2026-11-29T10:00:00Z"}))
@@ -96,9 +101,7 @@ def test_a_bad_message_gets_an_error_nothing_of_it_is_written_and_the_socket_goe
 ) -> None:
     make_instrument(session, "ACME")
     token, _ = feed_token(session)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         ws.send(json.dumps([{"symbol": "ACME", "price": 1}]))
         ws.send(sent)
         ws.send(json.dumps([{"symbol": "ACME", "price": 3}]))
@@ -134,10 +137,7 @@ def test_create_missing_adds_the_instrument_with_decimals_from_the_data(
     live_server: LiveServer, session: Session
 ) -> None:
     token, _ = feed_token(session, scope="all", admin=True)
-    with connect(
-        ingest_url(live_server, "?create_missing=true"),
-        additional_headers={"Authorization": f"Bearer {token}"},
-    ) as ws:
+    with feed_socket(live_server, token, "?create_missing=true") as ws:
         ws.send(json.dumps([{"symbol": "NEWCO", "price": 12.345}]))
         assert "ack" in reply(ws)
     session.expire_all()
@@ -195,9 +195,7 @@ def test_a_revoked_token_writes_nothing_more_and_its_socket_closes(
 ) -> None:
     make_instrument(session, "ACME")
     token, token_id = feed_token(session)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         ws.send(json.dumps({"symbol": "ACME", "price": 1}))
         assert "ack" in reply(ws)
         row = session.get(ApiToken, token_id)
@@ -214,9 +212,7 @@ def test_an_idle_socket_closes_soon_after_its_token_is_revoked(
     monkeypatch.setattr(ws_ingest, "IDLE_CHECK_SECONDS", 0.1)
     make_instrument(session, "ACME")
     token, token_id = feed_token(session)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         ws.send(json.dumps({"symbol": "ACME", "price": 1}))
         assert "ack" in reply(ws)  # the socket is past its token check
         row = session.get(ApiToken, token_id)
@@ -234,9 +230,7 @@ def test_a_message_over_the_ingest_limit_closes_1009_and_is_not_written(
     server = LiveServer(lambda: create_app(small))
     server.start()
     try:
-        with connect(
-            ingest_url(server), additional_headers={"Authorization": f"Bearer {token}"}
-        ) as ws:
+        with feed_socket(server, token) as ws:
             ws.send(json.dumps([{"symbol": "ACME", "price": 1}]))
             assert "ack" in reply(ws)
             ws.send(json.dumps([{"symbol": "ACME", "price": 2}] * 100))
@@ -249,9 +243,7 @@ def test_a_message_over_the_ingest_limit_closes_1009_and_is_not_written(
 def test_binary_frames_are_read_as_utf_8_text(live_server: LiveServer, session: Session) -> None:
     make_instrument(session, "ACME")
     token, _ = feed_token(session)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         ws.send(json.dumps([{"symbol": "ACME", "price": 4.5}]).encode())
         assert "ack" in reply(ws)
     assert [price for _id, price in stored(session)] == [4.5]
@@ -271,9 +263,7 @@ def test_an_idle_socket_with_a_live_token_stays_open_and_writes_after(
     monkeypatch.setattr(ws_ingest, "_token_is_live", counted)
     make_instrument(session, "ACME")
     token, _ = feed_token(session)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         ws.send(json.dumps({"symbol": "ACME", "price": 1}))
         assert "ack" in reply(ws)
         wait_until(lambda: len(checks) >= 3)  # idle checks, each finding the token live
@@ -296,9 +286,7 @@ def test_a_store_failure_closes_1011_and_is_logged(
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(ingest, "write", broken)
-    with connect(
-        ingest_url(live_server), additional_headers={"Authorization": f"Bearer {token}"}
-    ) as ws:
+    with feed_socket(live_server, token) as ws:
         ws.send(json.dumps({"symbol": "ACME", "price": 1}))
         assert closed_with(ws) == (1011, "error")
     assert any("ingest socket of feeder-feed-False failed" in r.message for r in caplog.records)
@@ -311,9 +299,7 @@ def test_shutdown_closes_the_socket_with_1012(settings: Settings, session: Sessi
     server = LiveServer(lambda: create_app(settings))
     server.start()
     try:
-        with connect(
-            ingest_url(server), additional_headers={"Authorization": f"Bearer {token}"}
-        ) as ws:
+        with feed_socket(server, token) as ws:
             ws.send(json.dumps({"symbol": "ACME", "price": 1}))
             assert "ack" in reply(ws)
             server.stop()
