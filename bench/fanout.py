@@ -3,7 +3,8 @@
 Runs the real server (`dashboard serve --no-feed`, its own process) on a throw-away SQLite
 file, opens N raw HTTP/1.1 `/events` streams from this process, and writes ticks from a
 separate process the way any outside writer would, recording when each was committed.
-Latency is commit -> arrival at each client, matched by `data-tick-id`.
+Latency is commit -> arrival at each client, matched by a whole tile's `data-tick-id` or by
+a quote part's symbol and price (each step writes one price, the same for every symbol).
 
     .venv/bin/python bench/fanout.py --streams 100 300 --seconds 10
 
@@ -39,8 +40,11 @@ from typing import Any, cast
 import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
-TICK_ID = re.compile(rb'data-tick-id="(\d+)"')
-TICK_MARK = b'data-tick-id="'
+# A whole tile's newest tick id, or a quote part's symbol and price (the dashboard's price
+# updates carry no tick id: docs/protocol.md, "Tiles").
+TICK = re.compile(rb'data-tick-id="(\d+)"|<p id=q-([^ >]+)(?: [^>]*)?><b>([^<]+)</b>')
+TICK_MARKS = (b'data-tick-id="', b"<p id=q-")
+LONGEST_TAIL = 300
 INSTRUMENTS = 20
 TICKS_PER_SECOND_EACH = 5
 
@@ -116,7 +120,7 @@ def publish(
     )
     if pusher is not None:
         pusher.start()
-    written: dict[int, float] = {}
+    written: dict[int, tuple[float, str]] = {}  # id -> (commit time, "SYMBOL|price")
     step = 1.0 / TICKS_PER_SECOND_EACH
     started = time.monotonic()
     n = 0
@@ -130,7 +134,7 @@ def publish(
                     .returning(col(Tick.id))
                 ).scalar_one()
                 session.commit()
-                written[tick_id] = time.time()
+                written[tick_id] = (time.time(), f"S{i:02d}|{price:,.2f}")
                 if pusher is not None:
                     tick = {"id": tick_id, "symbol": f"S{i:02d}", "price": price}
                     to_push.put(json.dumps(tick).encode())
@@ -174,6 +178,7 @@ class StreamClient(asyncio.Protocol):
     last_read = 0.0
 
     def __init__(self, *, keep_ids: bool = False) -> None:
+        # (time, tokens): a tick id, or "SYMBOL|price" for a quote part
         self.reads: list[tuple[float, list[bytes]]] = []
         self.tail = b""
         self.first_data: float | None = None
@@ -193,22 +198,25 @@ class StreamClient(asyncio.Protocol):
         if self.first_data is None:
             self.first_data = now  # served: the response has begun (the snapshot, here)
         buffer = self.tail + data if self.tail else data
-        ids = TICK_ID.findall(buffer)
-        if ids:
-            self.reads.append((now, ids))
-        # Keep what may be a tile id cut by this read, and never a whole one (it would be
-        # counted twice): an unfinished last id, else less than one marker's length.
-        last = buffer.rfind(TICK_MARK)
-        if last >= 0 and buffer.find(b'"', last + len(TICK_MARK)) < 0:
-            self.tail = buffer[last:]
+        found = TICK.findall(buffer)
+        if found:
+            self.reads.append((now, [i or s + b"|" + p for i, s, p in found]))
+        # Keep what may be a tile id or quote cut by this read, and never a whole one (it
+        # would be counted twice): an unfinished last one, else less than a marker's length.
+        last = max(buffer.rfind(mark) for mark in TICK_MARKS)
+        if last >= 0 and TICK.match(buffer, last) is None:
+            self.tail = buffer[last : last + LONGEST_TAIL]
         else:
-            self.tail = buffer[-(len(TICK_MARK) - 1) :]
+            self.tail = buffer[-(len(TICK_MARKS[0]) - 1) :]
 
-    def collect(self, arrivals: dict[int, list[float]]) -> None:
-        """Move what this stream has read into ``arrivals`` (tick id -> arrival times)."""
-        for now, ids in self.reads:
-            for found in ids:
-                tick_id = int(found)
+    def collect(self, arrivals: dict[int, list[float]], quotes: dict[bytes, int]) -> None:
+        """Move what this stream has read into ``arrivals`` (tick id -> arrival times);
+        ``quotes`` gives the tick id of a quote's "SYMBOL|price"."""
+        for now, tokens in self.reads:
+            for token in tokens:
+                tick_id = int(token) if token.isdigit() else quotes.get(token, 0)
+                if not tick_id:
+                    continue
                 arrivals.setdefault(tick_id, []).append(now)
                 if self.ids is not None:
                     self.ids.add(tick_id)
@@ -333,11 +341,13 @@ async def run_one(
         stop_profile(profiler)
     may_exit.set()
     await until(lambda: not publisher.is_alive(), 60)
-    written = {int(k): v for k, v in json.loads(Path(out).read_text()).items()}
+    record = json.loads(Path(out).read_text()).items()
+    written = {int(k): committed for k, (committed, _) in record}
+    quotes = {quote.encode(): int(k) for k, (_, quote) in record}
     last_per_symbol = sorted(written)[-INSTRUMENTS:]
     arrivals: dict[int, list[float]] = {}
     for client in clients:
-        client.collect(arrivals)
+        client.collect(arrivals, quotes)
     arrived_everywhere = sum(len(arrivals.get(t, [])) for t in last_per_symbol)
     elapsed = time.monotonic() - connect_started - all_live_s
     latencies = sorted(
@@ -413,7 +423,7 @@ async def reconnect_storm(
         stop_profile(profiler)
     await until(lambda: time.time() - StreamClient.last_read > 1.0, 10)  # whole snapshots
     for client in clients:
-        client.collect({})
+        client.collect({}, {})
     back = sorted(c.first_data - started for c in clients if c.first_data)
     return {
         "storm_back": len(back) / len(clients),

@@ -535,13 +535,15 @@ def ws_sender(
     out: str,
 ) -> None:
     """One ingest socket: keep ``window`` messages unacknowledged for ``seconds``; write
-    each message's send time and the ids its ack carried to ``out``."""
+    each message's send time and the ids its ack carried to ``out``, and each tick's
+    "SYMBOL|price" as a page's quote shows it (price updates carry no tick id)."""
     import uvloop
     from websockets.asyncio.client import connect
 
     async def run() -> dict[str, Any]:
         rng = random.Random(index)
         sent: dict[int, float] = {}
+        items: dict[int, list[str]] = {}
         acked: dict[int, list[int]] = {}
         errors = 0
         slots = asyncio.Semaphore(window)
@@ -570,14 +572,14 @@ def ws_sender(
             while time.monotonic() < stop_at:
                 await slots.acquire()
                 now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-                message = json.dumps(
-                    [
-                        {"symbol": rng.choice(SYMBOLS), "price": 100 + rng.random(), "ts": now}
-                        for _ in range(batch)
-                    ]
-                )
+                ticks = [
+                    {"symbol": rng.choice(SYMBOLS), "price": 100 + rng.random(), "ts": now}
+                    for _ in range(batch)
+                ]
+                message = json.dumps(ticks)
                 seq += 1
                 sent[seq] = time.time()
+                items[seq] = [f"{t['symbol']}|{t['price']:,.2f}" for t in ticks]
                 await socket.send(message)
                 if rate:
                     ahead = started + seq * batch / rate - time.monotonic()
@@ -594,11 +596,13 @@ def ws_sender(
             receiver.cancel()
         ticks = sum(len(ids) for ids in acked.values())
         sent_at = {i: sent[seq] for seq, ids in acked.items() for i in ids}
+        quotes = {q: i for seq, ids in acked.items() for q, i in zip(items[seq], ids, strict=True)}
         return {
             "ticks": ticks,
             "errors": errors,
             "seconds": sending_ended - started,
             "sent_at": sent_at,
+            "quotes": quotes,
         }
 
     Path(out).write_text(json.dumps(uvloop.run(run())))
@@ -645,9 +649,10 @@ async def ws_run(
         stop_profile(profiler)
     reports = [json.loads(Path(out).read_text()) for out in outs]
     sent_at = {int(k): v for r in reports for k, v in r["sent_at"].items()}
+    quotes = {k.encode(): v for r in reports for k, v in r["quotes"].items()}
     arrivals: dict[int, list[float]] = {}
     for client in clients:
-        client.collect(arrivals)
+        client.collect(arrivals, quotes)
     latencies = sorted(
         (t - sent_at[tick_id]) * 1000
         for tick_id, times in arrivals.items()

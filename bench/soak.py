@@ -265,7 +265,6 @@ async def contention(streams: int, seconds: float, ticks_per_second: int) -> dic
     port = free_port()
     log = workdir / "serve.log"
     server = Server(url, port, log, "--workers", "2", env={"DASHBOARD_FEED_ENABLED": "true"})
-    seen: set[int] = set()
     stop = asyncio.Event()
     opened = 0
 
@@ -279,7 +278,6 @@ async def contention(streams: int, seconds: float, ticks_per_second: int) -> dic
                 chunk = await reader.read(65536)
                 if not chunk:
                     return
-                seen.update(int(t) for t in fanout.TICK_ID.findall(chunk))
         finally:
             writer.close()
 

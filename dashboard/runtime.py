@@ -232,7 +232,6 @@ def build_runtime(settings: Settings) -> Runtime:
         interval=settings.price_poll_interval,
         min_spacing=settings.price_poll_min_spacing,
         batch_size=settings.poll_batch_size,
-        sparkline_points=settings.sparkline_points,
         reference_window=timedelta(hours=settings.reference_window_hours),
         alerts=AlertEvaluator(open_session=open_session),
         on_alerts_fired=notification_poller.wake,

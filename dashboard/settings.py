@@ -51,8 +51,12 @@ class Settings(BaseSettings):
         "(checked every half of it, by one watchdog for all streams).",
     )
     mailbox_size: int = Field(256, ge=1, description="Queued notifications per connection.")
-    sparkline_points: int = Field(60, ge=2)
-    reference_window_hours: float = Field(24.0, gt=0)
+    reference_window_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Change and % change are against the price this long ago; tiles' "
+        "sparklines span it too.",
+    )
     feed_lease_seconds: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body.")
     max_ingest_bytes: int = Field(

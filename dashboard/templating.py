@@ -6,7 +6,7 @@ from the same templates, so a live update never drifts from a fresh page load.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from jinja2 import Environment
@@ -38,7 +38,7 @@ def _install_filters(env: Environment) -> None:
     env.filters["shorttime"] = _shorttime
     env.filters["ticktime"] = tiles.format_tick_time
     env.filters["browser"] = describe_browser
-    env.globals["sparkline_points"] = tiles.sparkline_points
+    env.globals["server_now"] = _server_now
     env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
     env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
 
@@ -58,6 +58,10 @@ def describe_browser(user_agent: str | None) -> str:
     if parsed.device is not None and parsed.device.family not in ("Other", "Spider"):
         browser += f" ({parsed.device.family})"
     return browser
+
+
+def _server_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _isotime(value: datetime | None) -> str:

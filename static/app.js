@@ -194,10 +194,16 @@
   });
 
   // "3 min ago" in the reader's language; the server's UTC time stays as the tooltip.
+  // Measured against the server's clock (the page says when it was rendered): a browser
+  // whose clock is two minutes slow would call a fresh notification "in 2 minutes".
   const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
   const steps = [["second", 60], ["minute", 60], ["hour", 24], ["day", 7], ["week", 4.35], ["month", 12], ["year", Infinity]];
+  const rendered = Date.parse(document.querySelector('meta[name="server-time"]')?.content ?? "");
+  const clockOffset = Number.isNaN(rendered) ? 0 : rendered - Date.now();
+  const serverNow = () => Date.now() + clockOffset;
   function ago(date) {
-    let amount = (date.getTime() - Date.now()) / 1000;
+    // Never in the future: a time a moment ahead of the server's (rounding) is "just now".
+    let amount = Math.min(0, date.getTime() - serverNow()) / 1000;
     for (const [unit, size] of steps) {
       if (Math.abs(amount) < size) return relative.format(Math.round(amount), unit);
       amount /= size;
@@ -209,7 +215,7 @@
       const date = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(date.getTime())) continue;
       if (!el.title) el.title = date.toLocaleString();
-      el.textContent = Math.abs(Date.now() - date.getTime()) < 45000 ? "just now" : ago(date);
+      el.textContent = serverNow() - date.getTime() < 45000 ? "just now" : ago(date);
     }
   }
   // "Mark all read" marks up to the newest notification the page shows: when one arrives

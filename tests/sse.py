@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import socket
 import threading
 import time
@@ -18,6 +19,12 @@ class Message:
     data: str
     id: str | None
     event: str | None
+
+    def shows_price(self, symbol: str, price: str) -> bool:
+        """Whether this message puts ``price`` (as tiles format it: "1,234.50") on
+        ``symbol``'s tile, in a quote part or in the whole tile."""
+        quote = rf"<p id=q-{re.escape(symbol)}(?: [^>]*)?><b[^>]*>{re.escape(price)}</b>"
+        return re.search(quote, self.data) is not None
 
 
 class SSEReader:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from sse_starlette import ServerSentEvent
 
 from dashboard.inbox.queries import Badge
+from dashboard.live.mailbox import TileUpdate
 from dashboard.models import Notification, Severity
 from dashboard.prices.tiles import TileState
 
@@ -28,6 +29,7 @@ class Renderer:
 
     def __init__(self, env: Environment) -> None:
         self._tile = env.get_template("partials/tile.html")
+        self._parts = env.get_template("partials/tile_parts.html").module
         self._item = env.get_template("partials/notification.html")
         self._badge = env.get_template("partials/unread_badge.html")
         self._toast = env.get_template("partials/toast.html")
@@ -35,13 +37,28 @@ class Renderer:
         # Readers of one broadcast share a badge when their counts and versions agree.
         self.unread_badge_message = lru_cache(maxsize=1024)(self._encode_badge)
 
-    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
-        return self._tile.render(tile=state, flash=flash, oob=oob)
+    def tile(self, state: TileState, *, oob: bool = False) -> str:
+        """The whole tile (``oob``: as an out-of-band swap)."""
+        return self._tile.render(tile=state, oob=oob)
 
-    def tiles_message(self, fragments: Mapping[str, str] | Iterable[str]) -> bytes:
-        """One unnamed SSE message holding several out-of-band tile swaps (no ``id:``)."""
+    def tile_quote(self, state: TileState) -> str:
+        """The out-of-band swap of a tile's price, change and % change."""
+        return str(self._parts.quote(state, True))  # type: ignore[attr-defined]
+
+    def tile_time(self, state: TileState) -> str:
+        """The out-of-band swap of the time a tile's price is from."""
+        return str(self._parts.ticktime(state, True))  # type: ignore[attr-defined]
+
+    def tile_sparkline(self, state: TileState) -> str:
+        """The out-of-band swap of a tile's sparkline."""
+        return str(self._parts.sparkline(state, True))  # type: ignore[attr-defined]
+
+    def tiles_message(
+        self, fragments: Mapping[str, str | TileUpdate] | Iterable[str | TileUpdate]
+    ) -> bytes:
+        """One unnamed SSE message holding several out-of-band swaps (no ``id:``)."""
         values = fragments.values() if isinstance(fragments, Mapping) else fragments
-        return ServerSentEvent(data="".join(values)).encode()
+        return ServerSentEvent(data="".join(map(str, values))).encode()
 
     def notification_item(
         self,

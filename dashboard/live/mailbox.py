@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Tiles = Mapping[str, str]
-"""Rendered tile fragments by symbol."""
+"""Rendered whole tiles by symbol (what a new stream's snapshot shows)."""
 Quotes = Mapping[str, bytes]
 """JSON-encoded price objects by symbol (for WebSocket and NDJSON readers)."""
 PriceFormat = Literal["html", "json"]
@@ -30,15 +30,39 @@ StreamKind = Literal["sse", "ndjson", "ws"]
 
 
 @dataclass(frozen=True, slots=True)
+class TileUpdate:
+    """One symbol's change for pages: out-of-band swaps by part, applied in order.
+
+    ``"tile"`` is the whole tile; ``"quote"``, ``"time"`` and ``"sparkline"`` are parts of
+    it (templates/partials/tile_parts.html). A page that was sent the whole tile needs no
+    part from before it.
+    """
+
+    parts: Mapping[str, str]
+
+    def __str__(self) -> str:
+        return "".join(self.parts.values())
+
+    def then(self, newer: TileUpdate) -> TileUpdate:
+        """This update followed by ``newer``, as one (conflation: the newest of each part,
+        and nothing older than a whole tile)."""
+        if "tile" in newer.parts:
+            return newer
+        return TileUpdate({**self.parts, **newer.parts})
+
+
+@dataclass(frozen=True, slots=True)
 class PriceBatch:
-    """What changed in one poll: tile fragments with their one SSE message, and quotes."""
+    """What changed in one poll: for pages, the whole tiles (for snapshots) and the updates
+    that are sent, with their one SSE message; for programs, quotes."""
 
     tiles: Tiles
     message: bytes
+    tile_updates: Mapping[str, TileUpdate] = field(default_factory=dict)
     quotes: Quotes = field(default_factory=dict)
 
     def updates(self, price_format: PriceFormat) -> Mapping[str, object]:
-        return self.tiles if price_format == "html" else self.quotes
+        return self.tile_updates if price_format == "html" else self.quotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +134,13 @@ class Connection:
             self.pending_message = message
         else:
             # Conflation: this reader has not taken the last batch yet; keep the newest
-            # update per symbol and build its message when it is ready for one.
-            self.pending_prices = {**self.pending_prices, **relevant}
+            # update per symbol (of each part of a tile) and build its message when it is
+            # ready for one.
+            merged = dict(self.pending_prices)
+            for symbol, update in relevant.items():
+                before = merged.get(symbol)
+                merged[symbol] = before.then(update) if isinstance(before, TileUpdate) else update
+            self.pending_prices = merged
             self.pending_message = None
         return True
 

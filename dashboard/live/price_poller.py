@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from dashboard.live import wire
 from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
-from dashboard.live.mailbox import PriceBatch
+from dashboard.live.mailbox import PriceBatch, TileUpdate
 from dashboard.live.pollers import Poller
 from dashboard.live.programs import price_event
 from dashboard.models import (
@@ -24,9 +24,9 @@ from dashboard.models import (
     Tick,
     utcnow,
 )
-from dashboard.prices import stored_ticks
+from dashboard.prices import bars, stored_ticks
 from dashboard.prices.alerts import AlertEvaluator, Move, armed_among
-from dashboard.prices.tiles import TileState
+from dashboard.prices.tiles import Sparkline, TileState, format_tick_time, sparkline_resolution
 from dashboard.store.db import SessionFactory
 
 logger = logging.getLogger(__name__)
@@ -56,14 +56,14 @@ class _Fetched:
     armed: set[int]
 
 
-def tile_for(instrument: Instrument, *, sparkline_size: int) -> TileState:
-    """A tile for ``instrument`` with no price yet."""
+def tile_for(instrument: Instrument, *, window: timedelta) -> TileState:
+    """A tile for ``instrument`` with no price yet; its sparkline spans ``window``."""
     return TileState(
         symbol=instrument.symbol,
         name=instrument.name,
         decimals=instrument.decimals,
         ttl_seconds=instrument.ttl_seconds,
-        sparkline_size=sparkline_size,
+        sparkline=Sparkline.over(window),
     )
 
 
@@ -79,7 +79,6 @@ class PricePoller(Poller):
         renderer: Renderer,
         interval: float,
         batch_size: int,
-        sparkline_points: int,
         reference_window: timedelta,
         alerts: AlertEvaluator | None = None,
         on_alerts_fired: Callable[[], None] | None = None,
@@ -105,8 +104,15 @@ class PricePoller(Poller):
         self._hub = hub
         self._renderer = renderer
         self._batch_size = batch_size
-        self._sparkline_points = sparkline_points
+        # The sparkline spans the window the change is measured over: its dashed level is
+        # the reference price, and its colour the change's.
         self._reference_window = reference_window
+        self._sparkline_resolution = sparkline_resolution(reference_window)
+        self._sparkline_bucket = 0
+        # What each tile's page parts show now: (price, reference price) and the time text;
+        # a tick that changes neither sends nothing to pages.
+        self._shown_quotes: dict[str, tuple[float | None, float | None]] = {}
+        self._shown_times: dict[str, str] = {}
         self._by_instrument: dict[int, TileState] = {}
         self.states: dict[str, TileState] = {}
         self.cursor = 0
@@ -123,9 +129,10 @@ class PricePoller(Poller):
         self.cursor = await self.in_thread(self._newest_tick_id)
         await self._refresh_instruments()
         now = utcnow()
+        self._sparkline_bucket = self._bucket_of(now)
         for state in self.states.values():
             state.refresh_staleness(now)
-        fragments = {s: self._renderer.tile(t, oob=True) for s, t in self.states.items()}
+        fragments = {s: self._render_whole(t) for s, t in self.states.items()}
         self._hub.set_latest(fragments, {s: _quote(t) for s, t in self.states.items()})
 
     def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
@@ -161,6 +168,8 @@ class PricePoller(Poller):
             await self.in_thread(self._refresh_references)
 
     def _read_new_instruments(self, known: set[int], cursor: int) -> list[tuple[int, TileState]]:
+        """Tiles of the instruments not in ``known``: the newest tick by time up to
+        ``cursor`` (the poll loop applies the ones after it) and the sparkline's closes."""
         loaded: list[tuple[int, TileState]] = []
         with self._open_session() as session:
             instruments = session.exec(
@@ -168,22 +177,29 @@ class PricePoller(Poller):
                 .where(col(Instrument.retired_at).is_(None))
                 .order_by(col(Instrument.position), col(Instrument.symbol))
             ).all()
-            for instrument in instruments:
-                if instrument.id is None or instrument.id in known:
-                    continue
-                state = tile_for(instrument, sparkline_size=self._sparkline_points)
-                # Only ticks up to the cursor: the poll loop applies the ones after it.
-                recent = session.exec(
+            new = [i for i in instruments if i.id is not None and i.id not in known]
+            closes = bars.closes(
+                session=session,
+                instrument_ids=[i.id for i in new if i.id is not None],
+                start=utcnow() - self._reference_window,
+                resolution=self._sparkline_resolution,
+            )
+            for instrument in new:
+                assert instrument.id is not None
+                state = tile_for(instrument, window=self._reference_window)
+                state.sparkline.closes.update(closes[instrument.id])
+                newest = session.exec(
                     select(Tick)
                     .where(
                         Tick.instrument_id == instrument.id, col(Tick.id) <= cursor, self._usable
                     )
-                    .order_by(col(Tick.id).desc())
-                    .limit(self._sparkline_points)
-                ).all()
-                for tick in reversed(recent):
-                    assert tick.id is not None
-                    state.apply_tick(tick_id=tick.id, price=tick.price, ts=tick.ts)
+                    .order_by(col(Tick.ts).desc(), col(Tick.id).desc())
+                    .limit(1)
+                ).first()
+                if newest is not None:
+                    assert newest.id is not None
+                    state.apply_tick(tick_id=newest.id, price=newest.price, ts=newest.ts)
+                state.sparkline_changed = False
                 loaded.append((instrument.id, state))
         return loaded
 
@@ -292,6 +308,9 @@ class PricePoller(Poller):
         if any(row.instrument_id not in self._by_instrument for row in rows):
             await self._refresh_instruments()  # a tick names an instrument added since start
         changed: dict[str, TileState] = {s: self.states[s] for s in renamed if s in self.states}
+        # Pages get the whole tile again when more than its parts changed.
+        whole: set[str] = set(changed)
+        touched: set[str] = set()  # tiles a tick was applied to (shown or not)
         previous: dict[int, float | None] = {}
         # A tile's first ticks (an instrument just added, or history just imported) take
         # their reference from the store, not from whichever of them came first.
@@ -313,8 +332,12 @@ class PricePoller(Poller):
                 )
                 continue
             previous.setdefault(row.instrument_id, state.price)
+            touched.add(state.symbol)
+            first_price = state.price is None
             if state.apply_tick(tick_id=row.id, price=row.price, ts=row.ts, arrived=arrived):
                 changed[state.symbol] = state
+                if first_price:
+                    whole.add(state.symbol)
             self.ticks_seen += 1
         if unreferenced:
             await self.in_thread(self._read_references_of, unreferenced)
@@ -333,18 +356,66 @@ class PricePoller(Poller):
         for state in self.states.values():
             if state.refresh_staleness(now):
                 changed[state.symbol] = state
-        if changed:
-            fragments = {
-                symbol: self._renderer.tile(state, flash=True, oob=True)
-                for symbol, state in changed.items()
-            }
-            batch = PriceBatch(
-                tiles=fragments,
-                message=self._renderer.tiles_message(fragments),
+                whole.add(state.symbol)
+        self._publish(changed, whole, touched, now)
+        return fetched.read == self._batch_size
+
+    def _bucket_of(self, now: datetime) -> int:
+        return int(now.timestamp()) // self._sparkline_resolution
+
+    def _publish(
+        self, changed: dict[str, TileState], whole: set[str], touched: set[str], now: datetime
+    ) -> None:
+        """Publish one batch: to programs, the quotes of the ``changed`` tiles; to pages, the
+        whole tile (``whole``) or, of the tiles ``touched`` by a tick, only the parts whose
+        text changed. Every sparkline is sent again when a bucket closes."""
+        bucket = self._bucket_of(now)
+        every_sparkline = bucket != self._sparkline_bucket
+        self._sparkline_bucket = bucket
+        tiles: dict[str, str] = {}
+        updates: dict[str, TileUpdate] = {}
+        candidates = self.states.keys() if every_sparkline else whole | touched
+        for symbol in candidates:
+            state = self.states.get(symbol)
+            if state is None:
+                continue  # retired
+            if symbol in whole:
+                tiles[symbol] = self._render_whole(state)
+                updates[symbol] = TileUpdate({"tile": tiles[symbol]})
+                continue
+            parts: dict[str, str] = {}
+            if (state.price, state.reference_price) != self._shown_quotes.get(symbol):
+                self._shown_quotes[symbol] = (state.price, state.reference_price)
+                parts["quote"] = self._renderer.tile_quote(state)
+            if state.ts is not None:
+                shown_time = format_tick_time(state.ts, now)
+                if shown_time != self._shown_times.get(symbol):
+                    self._shown_times[symbol] = shown_time
+                    parts["time"] = self._renderer.tile_time(state)
+            if every_sparkline or state.sparkline_changed:
+                state.sparkline_changed = False
+                parts["sparkline"] = self._renderer.tile_sparkline(state)
+            if parts:
+                tiles[symbol] = self._renderer.tile(state, oob=True)
+                updates[symbol] = TileUpdate(parts)
+        if not tiles and not changed:
+            return
+        self._hub.publish_prices(
+            PriceBatch(
+                tiles=tiles,
+                message=self._renderer.tiles_message(updates),
+                tile_updates=updates,
                 quotes={symbol: _quote(state) for symbol, state in changed.items()},
             )
-            self._hub.publish_prices(batch)
-        return fetched.read == self._batch_size
+        )
+
+    def _render_whole(self, state: TileState) -> str:
+        """The whole tile as an out-of-band swap; notes the parts it shows."""
+        self._shown_quotes[state.symbol] = (state.price, state.reference_price)
+        if state.ts is not None:
+            self._shown_times[state.symbol] = format_tick_time(state.ts)
+        state.sparkline_changed = False
+        return self._renderer.tile(state, oob=True)
 
     async def _evaluate_alerts(
         self, rows: list[_TickRow], previous: dict[int, float | None]

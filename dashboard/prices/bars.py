@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -298,6 +298,51 @@ def read(
     if end is not None:
         ordered = [bar for bar in ordered if bar.start < end]
     return ordered[-limit:]
+
+
+Closes = dict[int, tuple[datetime, float]]
+"""Bucket number (seconds since the epoch // resolution) -> (the close's ts, the close)."""
+
+
+def closes(
+    *, session: Session, instrument_ids: Collection[int], start: datetime, resolution: int
+) -> dict[int, Closes]:
+    """The last price (by ``ts``) in each ``resolution``-second bucket from ``start`` on, of
+    each instrument: what a sparkline draws, read from the stored bars (the coarsest that
+    divides ``resolution``) and the ticks not rolled up yet, not from every tick.
+
+    ``resolution`` must be a whole number of minutes.
+    """
+    base = max(stored for stored in STORED if resolution % stored == 0)
+    found: dict[int, Closes] = {instrument_id: {} for instrument_id in instrument_ids}
+    if not found:
+        return found
+
+    def fold(instrument_id: int, ts: datetime, price: float) -> None:
+        number = int(ts.timestamp()) // resolution
+        close = found[instrument_id].get(number)
+        if close is None or ts >= close[0]:
+            found[instrument_id][number] = (ts, price)
+
+    stored = select(col(PriceBar.instrument_id), col(PriceBar.close_ts), col(PriceBar.close)).where(
+        col(PriceBar.instrument_id).in_(found),
+        col(PriceBar.resolution) == base,
+        col(PriceBar.start) >= bucket_start(start, base),
+    )
+    for instrument_id, close_ts, close in session.execute(stored):
+        if close_ts >= start:
+            fold(instrument_id, close_ts, close)
+    pending = select(*stored_ticks.raw_columns()).where(
+        col(Tick.instrument_id).in_(found),
+        col(Tick.id) > cursor(session=session),
+        stored_ticks.usable(dialect_of(session)),
+        col(Tick.ts) >= start,
+    )
+    for _id, instrument_id, price, ts in session.execute(pending):
+        checked = stored_ticks.check(price, ts)
+        if not isinstance(checked, str):
+            fold(instrument_id, checked[1], checked[0])
+    return found
 
 
 def prune_minute_bars(*, session: Session, older_than: datetime) -> int:

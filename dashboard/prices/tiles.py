@@ -7,8 +7,6 @@ pages and streams render tiles from these states, so both always agree.
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -53,12 +51,13 @@ def format_price(value: float, decimals: int) -> str:
 
 
 def format_tick_time(ts: datetime, now: datetime | None = None) -> str:
-    """When a tile's price is from: ``14:03:27 UTC`` for a tick of the last 20 hours, else
+    """When a tile's price is from: ``14:03 UTC`` for a tick of the last 20 hours, else
     its date (``2025-12-31``): an imported close from last year must not read as a time
-    of today."""
+    of today. To the minute: the tile sends it again only when this text changes, and
+    "stale" says when a price stops being current."""
     now = now or datetime.now(UTC)
     if now - ts < timedelta(hours=20):
-        return ts.strftime("%H:%M:%S UTC")
+        return ts.strftime("%H:%M UTC")
     return ts.strftime("%Y-%m-%d")
 
 
@@ -80,27 +79,109 @@ def format_percent(value: float) -> str:
     return "0.00%"
 
 
-def sparkline_points(
-    prices: Sequence[float], *, width: int = SPARKLINE_WIDTH, height: int = SPARKLINE_HEIGHT
-) -> str:
-    """SVG polyline points scaled into ``width`` x ``height`` (y grows downwards).
+# Bucket lengths a sparkline may use (seconds), finest first; each is a whole number of a
+# stored bar resolution (dashboard.prices.bars.STORED), so the line is read from bars.
+_SPARKLINE_RESOLUTIONS = (60, 300, 900, 3600, 14400, 86400)
+# At most this many points across the sparkline's window.
+_SPARKLINE_MAX_POINTS = 120
 
-    A flat series is drawn through the middle; fewer than two prices draw nothing.
+
+def sparkline_resolution(window: timedelta) -> int:
+    """The bucket length (seconds) of a sparkline over ``window``: the finest that keeps it
+    within 120 points (a 24-hour window: 15 minutes, 96 points)."""
+    seconds = window.total_seconds()
+    for resolution in _SPARKLINE_RESOLUTIONS:
+        if seconds / resolution <= _SPARKLINE_MAX_POINTS:
+            return resolution
+    return _SPARKLINE_RESOLUTIONS[-1]
+
+
+@dataclass(slots=True)
+class Sparkline:
+    """The last price of each ``resolution``-second bucket over a trailing window: what a
+    tile's sparkline draws.
+
+    Buckets are aligned to the Unix epoch, as bars are (``prices.bars.bucket_start``). Only
+    closed buckets are drawn, the ``count`` before the one ``now`` falls in: the line
+    changes when a bucket closes (or a late tick lands in a closed one), not on every
+    tick, so it crosses the wire once per bucket and not once per price update.
     """
-    # A copy first: pages render in worker threads while the poller appends on the loop,
-    # and iterating a deque that changes raises. tuple() copies it in one step.
-    prices = tuple(prices)
-    if len(prices) < 2:
-        return ""
-    low, high = min(prices), max(prices)
-    span = high - low
-    step = width / (len(prices) - 1)
-    pad = height * 0.03  # keep the stroke inside the box
-    points = []
-    for i, price in enumerate(prices):
-        y = height / 2 if span == 0 else pad + (high - price) / span * (height - 2 * pad)
-        points.append(f"{round(i * step)},{round(y)}")
-    return " ".join(points)
+
+    resolution: int
+    count: int
+    # bucket number (seconds since the epoch // resolution) -> (close's ts, close)
+    closes: dict[int, tuple[datetime, float]] = field(default_factory=dict)
+
+    @classmethod
+    def over(cls, window: timedelta) -> Sparkline:
+        resolution = sparkline_resolution(window)
+        return cls(resolution=resolution, count=max(2, round(window.total_seconds() / resolution)))
+
+    def bucket(self, when: datetime) -> int:
+        return int(when.timestamp()) // self.resolution
+
+    def add(self, price: float, ts: datetime) -> int:
+        """Fold a tick in (the latest by ``ts`` is a bucket's close); returns its bucket."""
+        number = self.bucket(ts)
+        close = self.closes.get(number)
+        if close is None or ts >= close[0]:
+            self.closes[number] = (ts, price)
+        return number
+
+    def drawn(self, now: datetime) -> list[tuple[int, float]]:
+        """``(position, close)`` of the closed buckets in the window, oldest first; the
+        position counts buckets from the window's start (0 .. count - 1). Older buckets
+        are forgotten."""
+        current = self.bucket(now)
+        first = current - self.count
+        for number in [n for n in self.closes if n < first]:
+            del self.closes[number]
+        return sorted(
+            (number - first, close)
+            for number, (_, close) in self.closes.items()
+            if first <= number < current
+        )
+
+    def path(
+        self,
+        now: datetime,
+        reference: float | None,
+        *,
+        width: int = SPARKLINE_WIDTH,
+        height: int = SPARKLINE_HEIGHT,
+    ) -> SparklinePath:
+        """The polyline and the reference price's level in ``width`` x ``height`` (y grows
+        downwards), x by time across the window: a gap without ticks stays a gap in time.
+
+        A flat series runs through the middle; fewer than two buckets draw no line.
+        """
+        points = self.drawn(now)
+        if len(points) < 2:
+            return SparklinePath("", None)
+        prices = [close for _, close in points]
+        if reference is not None:
+            prices.append(reference)
+        low, high = min(prices), max(prices)
+        span = high - low
+        pad = height * 0.03  # keep the stroke inside the box
+
+        def y(price: float) -> int:
+            if span == 0:
+                return round(height / 2)
+            return round(pad + (high - price) / span * (height - 2 * pad))
+
+        step = width / (self.count - 1)
+        line = " ".join(f"{round(position * step)},{y(close)}" for position, close in points)
+        return SparklinePath(line, None if reference is None else y(reference))
+
+
+@dataclass(frozen=True, slots=True)
+class SparklinePath:
+    """A sparkline in SVG units: polyline ``points`` ("" draws nothing) and the y of the
+    reference price's dashed level (None: no level)."""
+
+    points: str
+    reference_y: int | None
 
 
 @dataclass(slots=True)
@@ -111,9 +192,8 @@ class TileState:
     name: str
     decimals: int
     ttl_seconds: int
-    sparkline_size: int
+    sparkline: Sparkline
     price: float | None = None
-    previous_price: float | None = None
     reference_price: float | None = None
     # The tick shown, and the highest tick id seen (shown or older by event time).
     tick_id: int = 0
@@ -122,10 +202,8 @@ class TileState:
     # When the shown tick reached this process (its ts for ticks read at start).
     arrived_at: datetime | None = None
     stale: bool = True
-    history: deque[float] = field(default_factory=deque)
-
-    def __post_init__(self) -> None:
-        self.history = deque(self.history, maxlen=self.sparkline_size)
+    # A drawn (closed) bucket changed since the poller last sent the sparkline.
+    sparkline_changed: bool = False
 
     def apply_tick(
         self, *, tick_id: int, price: float, ts: datetime, arrived: datetime | None = None
@@ -136,18 +214,21 @@ class TileState:
         (or a file listed newest first) never replaces it. Staleness is judged by
         ``arrived`` (when the poller read it), so a feed whose clock is behind or ahead is
         stale only when its ticks stop coming; without it (ticks read at start), by ``ts``.
+
+        Every tick, shown or older, goes into the sparkline; one that lands in a bucket
+        already drawn (closed by ``arrived``) sets :attr:`sparkline_changed`.
         """
         if tick_id <= self.seen_tick_id:
             return False  # already seen: a retried poll must not draw it twice
         self.seen_tick_id = tick_id
+        if self.sparkline.add(price, ts) < self.sparkline.bucket(arrived or ts):
+            self.sparkline_changed = True
         if self.ts is not None and ts < self.ts:
             return False
-        self.previous_price = self.price
         self.price = price
         self.tick_id = tick_id
         self.ts = ts
         self.arrived_at = arrived or ts
-        self.history.append(price)
         if self.reference_price is None:
             self.reference_price = price
         return True
@@ -172,14 +253,15 @@ class TileState:
         return changed
 
     @property
-    def direction(self) -> Direction:
-        if self.price is None or self.previous_price is None:
-            return "flat"
-        if self.price > self.previous_price:
-            return "up"
-        if self.price < self.previous_price:
-            return "down"
-        return "flat"
+    def price_since(self) -> datetime | None:
+        """How old the shown price is, as a stale marker says it: from the earlier of its
+        event time and its arrival (history imported now is as old as its ``ts``)."""
+        if self.ts is None or self.arrived_at is None:
+            return self.ts or self.arrived_at
+        return min(self.ts, self.arrived_at)
+
+    def sparkline_path(self, now: datetime | None = None) -> SparklinePath:
+        return self.sparkline.path(now or datetime.now(UTC), self.reference_price)
 
     @property
     def change(self) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session
@@ -16,8 +18,9 @@ def test_regression_focus_on_a_tiles_link_survives_ticks_and_enter_follows_it(
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
     # Was: each tick replaced the tile and the focused link with it; focus fell back to the
-    # page, and Enter a second later did nothing 4 times in 5.
-    acme = make_instrument(session, "ACME")
+    # page, and Enter a second later did nothing 4 times in 5. Ticks now swap only the
+    # quote, but the whole tile is still replaced when it goes stale or fresh again.
+    acme = make_instrument(session, "ACME", ttl_seconds=1)
     add_tick(session, acme, 100.0)
     live_server.runtime.price_poller.wake()
     page = browser.new_page()
@@ -28,7 +31,10 @@ def test_regression_focus_on_a_tiles_link_survives_ticks_and_enter_follows_it(
     link.focus()
     for price in (101.0, 102.0, 103.0):
         tick = add_tick(session, acme, price)
-        expect(tile).to_have_attribute("data-tick-id", str(tick.id))  # the tile was replaced
+        # Fresh again, the whole tile was replaced (a quote part has no tick id); within a
+        # second it goes stale and is replaced once more.
+        expect(tile).to_have_attribute("data-tick-id", str(tick.id))
+        expect(tile).to_have_class(re.compile("is-stale"), timeout=10_000)
         focused = page.evaluate(
             "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
         )

@@ -223,7 +223,7 @@ def test_price_objects_are_the_same_on_program_transports_and_match_the_tile(
         live_server.runtime.price_poller.wake()
         ws_price = ws_until(ws, "price", tick_id=tick.id)
         nd_price = ndjson_until(ndjson, "price", tick_id=tick.id)
-        tile = sse.wait_for(lambda m: f'data-tick-id="{tick.id}"' in m.data)
+        tile = sse.wait_for(lambda m: m.shows_price("ACME", "101.25"))
     assert ws_price == nd_price
     assert ws_price["symbol"] == "ACME" and ws_price["price"] == 101.25
     assert wire.decode(ws_price) == wire.PriceEvent(
@@ -234,8 +234,12 @@ def test_price_objects_are_the_same_on_program_transports_and_match_the_tile(
         stale=False,
         reference_price=100.0,  # the first tick: the instrument is younger than the window
     )
-    assert 'id="tile-ACME"' in tile.data and "101.25" in tile.data
-    assert f'datetime="{ws_price["ts"]}"' in tile.data
+    assert tile.shows_price("ACME", "101.25")
+    # The whole tile a page opening now gets is of the same tick.
+    fresh = SSEReader(browser, "/events")
+    snapshot = fresh.wait_for(lambda m: 'id="tile-ACME"' in m.data)
+    assert snapshot.shows_price("ACME", "101.25") and f"datetime={ws_price['ts']}>" in snapshot.data
+    fresh.close()
     sse.close()
     ndjson.close()
     browser.close()

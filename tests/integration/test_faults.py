@@ -124,9 +124,9 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
     if kind != "sse" and settings.database_url.startswith("postgresql"):
         pytest.skip("the stall rule is store-independent: the SQLite run covers it")
 
-    # Program streams carry quotes, a tenth of a tile's bytes: ten times the instruments
-    # fill the buffers in as many batches (20 took 20-40 s of CI time).
-    count = 20 if kind == "sse" else 200
+    # Pages get ~75 bytes a price update and programs ~130: 400 instruments changing at
+    # once fill the buffers in few batches (fewer took 20-40 s of CI time).
+    count = 400
     instruments = [make_instrument(session, f"S{i:03d}") for i in range(count)]
     for instrument in instruments:
         add_tick(session, instrument, 1.0)
@@ -145,21 +145,22 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
             hub = server.runtime.hub
             wait_until(lambda: hub.connection_count == 2)
             for step in range(6000):
-                # Every tile changes in each batch: about 30 KB per page message for 20
-                # instruments, 26 KB of quotes for 200.
+                # Every tile changes in each batch: about 30 KB per page message and 52 KB
+                # of quotes.
                 now = utcnow()
                 rows = [
-                    {"instrument_id": i.id, "price": 1.0 + step / 100, "ts": now}
+                    {"instrument_id": i.id, "price": 2.0 + step / 100, "ts": now}
                     for i in instruments
                 ]
                 # Core, not the ORM: 200 ORM objects a step were most of this test's time.
                 ids = session.execute(insert(Tick).returning(col(Tick.id)), rows).scalars().all()
                 session.commit()
                 server.runtime.price_poller.wake()
-                newest = max(ids)
+                assert ids
+                newest = f"{2.0 + step / 100:,.2f}"
 
-                def shows_newest(m: Message, t: int | None = newest) -> bool:
-                    return f'data-tick-id="{t}"' in m.data
+                def shows_newest(m: Message, price: str = newest) -> bool:
+                    return m.shows_price(f"S{count - 1:03d}", price)
 
                 if step % 20 == 0:  # the healthy page keeps up all along
                     healthy.wait_for(shows_newest)
@@ -169,8 +170,8 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
             wait_until(lambda: hub.connection_count == 1, timeout=15)  # the frozen one is gone
             metrics = client.get("/metrics").text
             assert "dashboard_stalled_streams_cut_off_total 1.0" in metrics
-            last = add_tick(session, instruments[0], 99.0)
-            healthy.wait_for(lambda m: f'data-tick-id="{last.id}"' in m.data)
+            add_tick(session, instruments[0], 999.0)
+            healthy.wait_for(lambda m: m.shows_price("S000", "999.00"))
             print(f"frozen client cut off after {step + 1} batches")
             healthy.close()
     finally:

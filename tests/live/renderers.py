@@ -17,11 +17,16 @@ class CountingRenderer(Renderer):
     def __init__(self) -> None:
         super().__init__(load_templates().env)
         self.tile_renders = 0
+        self.quote_renders = 0
         self.notice_renders = 0
 
-    def tile(self, state: TileState, *, flash: bool = False, oob: bool = False) -> str:
+    def tile(self, state: TileState, *, oob: bool = False) -> str:
         self.tile_renders += 1
-        return super().tile(state, flash=flash, oob=oob)
+        return super().tile(state, oob=oob)
+
+    def tile_quote(self, state: TileState) -> str:
+        self.quote_renders += 1
+        return super().tile_quote(state)
 
     def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
         self.notice_renders += 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dashboard.inbox.queries import Badge
 from dashboard.live.fragments import Renderer
 from dashboard.models import Audience, Notification, Severity, utcnow
-from dashboard.prices.tiles import TileState
+from dashboard.prices.tiles import Sparkline, TileState
 from dashboard.settings import Settings
 from dashboard.templating import load_templates
 
@@ -37,7 +37,13 @@ def test_notification_text_is_escaped_in_the_stream_message(settings: Settings) 
 def test_tile_names_are_escaped_and_the_stream_version_swaps_out_of_band(
     settings: Settings,
 ) -> None:
-    state = TileState(symbol="ACME", name=XSS, decimals=2, ttl_seconds=5, sparkline_size=5)
+    state = TileState(
+        symbol="ACME",
+        name=XSS,
+        decimals=2,
+        ttl_seconds=5,
+        sparkline=Sparkline(resolution=60, count=5),
+    )
     state.apply_tick(tick_id=9, price=1234.5, ts=utcnow())
     state.stale = False
     html = renderer().tile(state, oob=True)

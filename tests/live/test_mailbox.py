@@ -8,7 +8,7 @@ import contextlib
 import pytest
 
 from dashboard.live.hub import Audience, Hub
-from dashboard.live.mailbox import ReadStateChanged, drain
+from dashboard.live.mailbox import Connection, ReadStateChanged, TileUpdate, drain
 from tests.live.messages import batch, encode, notice
 
 
@@ -91,3 +91,21 @@ def test_regression_an_overflow_ends_a_stream_stuck_in_a_send_at_once() -> None:
         return sender.cancelled() and connection.end_reason == "overflow"
 
     assert asyncio.run(scenario())
+
+
+def test_a_slow_reader_gets_the_newest_of_each_part_of_a_tile() -> None:
+    # A reader that has not taken the last batch: its parts are merged, not replaced. Was
+    # the whole tile per symbol; kept per symbol, a quote-only update would have dropped
+    # a sparkline still pending from the batch before.
+    connection = Connection(user_id=None, symbols=None, mailbox_size=4)
+    first = TileUpdate({"quote": "<q1>", "sparkline": "<s1>"})
+    connection.offer_prices({"ACME": first}, b"one")
+    connection.offer_prices({"ACME": TileUpdate({"quote": "<q2>"})}, b"two")
+    assert connection.take_prices(encode) == b"ACME=<q2><s1>"
+
+
+def test_a_whole_tile_supersedes_the_parts_before_it() -> None:
+    update = TileUpdate({"quote": "<q1>", "time": "<t1>"})
+    assert update.then(TileUpdate({"tile": "<tile2>"})) == TileUpdate({"tile": "<tile2>"})
+    after = TileUpdate({"tile": "<tile2>"}).then(TileUpdate({"quote": "<q3>"}))
+    assert str(after) == "<tile2><q3>"  # in order: the tile, then the newer quote

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
+from dashboard.live.mailbox import Connection
 from dashboard.live.price_poller import PricePoller
 from dashboard.models import Notification, utcnow
 from dashboard.prices import alerts
@@ -34,7 +35,6 @@ def price_poller(
         renderer=renderer,
         interval=1,
         batch_size=100,
-        sparkline_points=10,
         reference_window=timedelta(hours=24),
         alerts=evaluator,
     )
@@ -45,6 +45,7 @@ def test_price_poller_renders_each_changed_tile_once_per_batch_for_all_readers(
 ) -> None:
     acme, globex = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
     add_tick(session, acme, 10.0)
+    add_tick(session, globex, 4.0)
     hub = Hub(mailbox_size=8)
     renderer = CountingRenderer()
     poller = price_poller(engine, hub, renderer)
@@ -57,13 +58,14 @@ def test_price_poller_renders_each_changed_tile_once_per_batch_for_all_readers(
     last = add_tick(session, globex, 5.0)
     asyncio.run(poller.poll_once())
 
-    assert renderer.tile_renders == 2  # two tiles changed; fifty readers
+    # Two tiles changed, for fifty readers: each tile's quote rendered once for pages, and
+    # the whole tile once for the snapshot of streams that open later.
+    assert (renderer.quote_renders, renderer.tile_renders) == (2, 2)
     messages = {id(r.take_prices(renderer.tiles_message)) for r in readers}
     assert len(messages) == 1  # every reader got the very same bytes
     assert poller.cursor == last.id
     assert f'data-tick-id="{last.id}"' in hub.latest_tiles["GLBX"]
     assert poller.states["ACME"].price == 12.0
-    assert list(poller.states["ACME"].history) == [10.0, 11.0, 12.0]
 
 
 def test_price_poller_pushes_stale_without_a_new_tick(
@@ -80,7 +82,113 @@ def test_price_poller_pushes_stale_without_a_new_tick(
     poller.states["ACME"].arrived_at = utcnow() - timedelta(seconds=6)
     asyncio.run(poller.poll_once())
     message = reader.take_prices(make_renderer().tiles_message)
-    assert message is not None and b"is-stale" in message and b">stale<" in message
+    assert message is not None and b"is-stale" in message
+    assert "stale · <time".encode() in message  # with its age
+
+
+def connected_poller(engine: Engine) -> tuple[PricePoller, Connection]:
+    poller = price_poller(engine, hub := Hub(mailbox_size=8), make_renderer())
+    asyncio.run(poller.prime())
+    return poller, hub.connect(user_id=None)
+
+
+def sent(reader: Connection) -> str:
+    message = reader.take_prices(make_renderer().tiles_message)
+    return "" if message is None else message.decode()
+
+
+def test_regression_a_price_change_sends_pages_only_the_quote(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: every tick sent the whole tile (~1,170 bytes, ~700 of them the sparkline's
+    # points), about 90 MB an hour for one open demo page.
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 100.0, ts=utcnow() - timedelta(seconds=1))
+    poller, reader = connected_poller(engine)
+    tick = add_tick(session, acme, 101.5, ts=poller.states["ACME"].ts)  # the same minute
+    asyncio.run(poller.poll_once())
+    message = sent(reader)
+    assert message == (
+        "data: <p id=q-ACME class=up hx-swap-oob=true><b>101.50</b>"
+        "<i>+1.50</i><i>+1.50%</i></p>\r\n\r\n"
+    )
+    # A stream that opens now still gets the whole tile, with this price.
+    whole = poller._hub.latest_tiles["ACME"]
+    assert f'data-tick-id="{tick.id}"' in whole and "101.50" in whole and "<svg" in whole
+
+
+def test_a_tick_that_changes_no_text_sends_pages_nothing_and_programs_the_tick(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    acme = make_instrument(session, "ACME")
+    first = add_tick(session, acme, 100.0, ts=utcnow() - timedelta(seconds=1))
+    poller, reader = connected_poller(engine)
+    program = poller._hub.connect(user_id=None, price_format="json")
+    again = add_tick(session, acme, 100.0, ts=first.ts)
+    asyncio.run(poller.poll_once())
+    assert sent(reader) == ""
+    quote = program.take_prices(lambda prices: b"".join(prices.values()))
+    assert quote is not None and f'"tick_id":{again.id}'.encode() in quote
+
+
+def test_a_new_minute_sends_the_tiles_time(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    acme = make_instrument(session, "ACME", ttl_seconds=3600)
+    first = add_tick(session, acme, 100.0, ts=utcnow() - timedelta(minutes=2))
+    poller, reader = connected_poller(engine)
+    assert first.ts is not None
+    add_tick(session, acme, 100.0, ts=first.ts + timedelta(minutes=1))
+    asyncio.run(poller.poll_once())
+    message = sent(reader)
+    assert "<time id=t-ACME" in message and "<p id=q-ACME" not in message  # same price
+    shown = (first.ts + timedelta(minutes=1)).strftime("%H:%M UTC")
+    assert f">{shown}</time>" in message
+
+
+def test_sparklines_are_sent_when_a_bucket_closes_or_a_closed_one_changes(
+    engine: Engine, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = make_instrument(session, "ACME", ttl_seconds=3600)
+    glbx = make_instrument(session, "GLBX", ttl_seconds=3600)
+    start = datetime(2026, 11, 29, 12, 0, 30, tzinfo=UTC)  # 15-minute buckets (24 h)
+    clock = [start]
+    monkeypatch.setattr("dashboard.live.price_poller.utcnow", lambda: clock[0])
+    for minutes_ago in (40, 25, 10):
+        add_tick(session, acme, 100.0 + minutes_ago, ts=start - timedelta(minutes=minutes_ago))
+        add_tick(session, glbx, 50.0 + minutes_ago, ts=start - timedelta(minutes=minutes_ago))
+    poller, reader = connected_poller(engine)
+    assert poller.states["ACME"].sparkline_path(start).points.count(",") == 3
+
+    add_tick(session, acme, 99.0, ts=start)  # in the open bucket: the line stays
+    asyncio.run(poller.poll_once())
+    assert "<svg" not in sent(reader)
+
+    add_tick(session, glbx, 70.0, ts=start - timedelta(minutes=20))  # late, a closed bucket
+    asyncio.run(poller.poll_once())
+    message = sent(reader)
+    assert "<svg id=s-GLBX" in message and "s-ACME" not in message
+
+    clock[0] = start + timedelta(minutes=15)  # the open bucket closes: every line moves on
+    asyncio.run(poller.poll_once())
+    message = sent(reader)
+    assert "<svg id=s-ACME" in message and "<svg id=s-GLBX" in message
+    assert "<article" not in message
+    assert poller.states["ACME"].sparkline_path(clock[0]).points.count(",") == 4
+
+
+def test_the_whole_tile_is_sent_when_it_goes_stale_or_gets_its_first_price(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    acme = make_instrument(session, "ACME", ttl_seconds=5)
+    poller, reader = connected_poller(engine)
+    add_tick(session, acme, 10.0)
+    asyncio.run(poller.poll_once())
+    assert '<article id="tile-ACME"' in sent(reader)  # "No price yet" became a price
+    poller.states["ACME"].arrived_at = utcnow() - timedelta(seconds=6)
+    asyncio.run(poller.poll_once())
+    message = sent(reader)
+    assert '<article id="tile-ACME" class="tile is-stale"' in message
 
 
 def test_regression_staleness_is_judged_on_arrival_not_the_feeds_clock(
@@ -149,6 +257,7 @@ def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(
 ) -> None:
     # Regression: the runtime reload applied the new instrument's recent ticks and then
     # the poll loop applied the same ticks again, drawing a flat step in the sparkline.
+    # (The poll counts every tick it applies.)
     hub = Hub(mailbox_size=8)
     poller = price_poller(engine, hub, make_renderer())
     asyncio.run(poller.prime())
@@ -157,7 +266,7 @@ def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(
     asyncio.run(poller.poll_once())
     add_tick(session, late, 123.45)
     asyncio.run(poller.poll_once())
-    assert list(poller.states["LATE"].history) == [100.0, 123.45]
+    assert (poller.ticks_seen, poller.states["LATE"].price) == (2, 123.45)
 
 
 def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
@@ -189,7 +298,6 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
         renderer=make_renderer(),
         interval=1,
         batch_size=100,
-        sparkline_points=10,
         reference_window=timedelta(hours=24),
         alerts=evaluator,
     )
@@ -199,7 +307,7 @@ def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
     assert evaluator.failures == 1
     asyncio.run(poller.poll_once())
     assert poller.cursor == last.id
-    assert list(poller.states["ACME"].history) == [100.0, 110.0]
+    assert poller.ticks_seen == 1
 
 
 def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(

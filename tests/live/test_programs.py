@@ -12,7 +12,7 @@ from dashboard.live import wire
 from dashboard.live.programs import notification_event, price_event, wire_messages
 from dashboard.live.session import KEEPALIVE, End, Notice, Prices, ReadState, Ready
 from dashboard.models import Audience, Notification, Severity
-from dashboard.prices.tiles import TileState
+from dashboard.prices.tiles import Sparkline, TileState
 from tests.live.scripted import WHEN, notification, shared_notice
 
 BADGE = Badge(version=4, cursor=9, count=3)
@@ -20,7 +20,13 @@ BADGE = Badge(version=4, cursor=9, count=3)
 
 def tile(*prices: float) -> TileState:
     """ACME's tile after a tick per price, a second apart from WHEN, ids 10, 20, …"""
-    state = TileState(symbol="ACME", name="Acme", decimals=2, ttl_seconds=30, sparkline_size=5)
+    state = TileState(
+        symbol="ACME",
+        name="Acme",
+        decimals=2,
+        ttl_seconds=30,
+        sparkline=Sparkline(resolution=60, count=5),
+    )
     for n, price in enumerate(prices, start=1):
         state.apply_tick(tick_id=n * 10, price=price, ts=WHEN + timedelta(seconds=n))
     return state

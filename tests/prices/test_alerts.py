@@ -164,7 +164,6 @@ def test_two_price_pollers_over_one_store_fire_once(
             renderer=renderer,
             interval=1,
             batch_size=100,
-            sparkline_points=10,
             reference_window=timedelta(hours=24),
             alerts=AlertEvaluator(open_session=session_factory(e)),
             on_alerts_fired=lambda i=i: woken.append(i),  # type: ignore[misc]

@@ -193,3 +193,22 @@ def test_from_ticks_is_the_merge_of_one_tick_bars(
         one = bars.Bar(start, price, price, price, price, ts, ts, 1)
         expected[start] = expected[start].merged(one) if start in expected else one
     assert bars.from_ticks(timed, resolution) == expected
+
+
+def test_closes_come_from_the_bars_and_the_ticks_not_rolled_up_yet(session: Session) -> None:
+    # What a tile's sparkline starts from: the last price of each 15-minute bucket.
+    acme, glbx = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    add_tick(session, acme, 1.0, ts=start - timedelta(minutes=1))  # before the start
+    add_tick(session, acme, 2.0, ts=start + timedelta(minutes=14))
+    add_tick(session, acme, 3.0, ts=start + timedelta(minutes=2))  # earlier: not the close
+    add_tick(session, glbx, 7.0, ts=start + timedelta(minutes=20))
+    bars.roll_up(session=session)
+    add_tick(session, acme, 4.0, ts=start + timedelta(minutes=16))  # not in bars yet
+    found = bars.closes(
+        session=session, instrument_ids=[iid(acme), iid(glbx)], start=start, resolution=900
+    )
+    first = int(start.timestamp()) // 900
+    assert {n: close for n, (_, close) in found[iid(acme)].items()} == {first: 2.0, first + 1: 4.0}
+    assert found[iid(glbx)] == {first + 1: (start + timedelta(minutes=20), 7.0)}
+    assert bars.closes(session=session, instrument_ids=[], start=start, resolution=900) == {}

@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.prices.tiles import (
+    Sparkline,
     TileState,
     format_change,
     format_percent,
     format_price,
     format_tick_time,
-    sparkline_points,
+    sparkline_resolution,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -22,7 +23,7 @@ def tile(**kwargs: object) -> TileState:
         "name": "Acme",
         "decimals": 2,
         "ttl_seconds": 10,
-        "sparkline_size": 5,
+        "sparkline": Sparkline(resolution=60, count=5),
     }
     return TileState(**(defaults | kwargs))  # type: ignore[arg-type]
 
@@ -66,41 +67,95 @@ def test_format_change_and_percent_are_signed_with_a_true_minus() -> None:
     assert format_percent(0.0) == "0.00%"
 
 
-def test_sparkline_scales_the_series_into_the_box() -> None:
-    points = sparkline_points([1.0, 3.0, 2.0], width=100, height=100).split()
-    assert points == ["0,97", "50,3", "100,50"]
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def test_sparkline_resolution_keeps_a_window_within_120_points() -> None:
+    assert sparkline_resolution(timedelta(hours=1)) == 60  # 60 points
+    assert sparkline_resolution(timedelta(hours=24)) == 900  # 96 points of 15 minutes
+    assert sparkline_resolution(timedelta(days=7)) == 14400  # 42 points of 4 hours
+    assert Sparkline.over(timedelta(hours=24)) == Sparkline(resolution=900, count=96)
+
+
+def test_sparkline_draws_the_closes_of_closed_buckets_by_time() -> None:
+    line = Sparkline(resolution=60, count=5)
+    now = T0 + minutes(10)  # bucket 10 is open; 5..9 are drawn
+    line.add(1.0, T0 + minutes(5))
+    line.add(
+        3.0,
+        T0
+        + minutes(
+            6,
+        )
+        + timedelta(seconds=59),
+    )
+    line.add(2.0, T0 + minutes(6))  # earlier in its bucket than 3.0: not the close
+    line.add(2.0, T0 + minutes(9))
+    line.add(9.0, T0 + minutes(10))  # the open bucket: not drawn yet
+    path = line.path(now, None, width=100, height=100)
+    # x by time: bucket 5 at 0, 6 at 25, (7 and 8 empty), 9 at 100.
+    assert path.points.split() == ["0,97", "25,3", "100,50"]
+    assert path.reference_y is None
+
+
+def test_sparkline_draws_the_reference_level_within_its_range() -> None:
+    line = Sparkline(resolution=60, count=3)
+    line.add(2.0, T0)
+    line.add(3.0, T0 + minutes(1))
+    path = line.path(T0 + minutes(2), 1.0, width=10, height=100)
+    assert path.points == "5,50 10,3"  # the window's first bucket had no tick
+    assert path.reference_y == 97  # the lowest of the three: the box's bottom
+
+
+def test_sparkline_forgets_buckets_that_left_the_window() -> None:
+    line = Sparkline(resolution=60, count=2)
+    for i in range(5):
+        line.add(float(i + 1), T0 + minutes(i))
+    path = line.path(T0 + minutes(5), None, width=10, height=20)
+    assert path.points == "0,19 10,1"  # buckets 3 and 4 (prices 4.0 and 5.0)
+    assert sorted(line.closes) == [line.bucket(T0 + minutes(n)) for n in (3, 4)]
 
 
 def test_sparkline_of_a_flat_series_runs_through_the_middle() -> None:
-    assert sparkline_points([5.0, 5.0], width=10, height=20) == "0,10 10,10"
+    line = Sparkline(resolution=60, count=2)
+    line.add(5.0, T0)
+    line.add(5.0, T0 + minutes(1))
+    assert line.path(T0 + minutes(2), 5.0, width=10, height=20).points == "0,10 10,10"
 
 
-def test_sparkline_needs_two_points() -> None:
-    assert sparkline_points([]) == ""
-    assert sparkline_points([1.0]) == ""
+def test_sparkline_needs_two_closed_buckets() -> None:
+    line = Sparkline(resolution=60, count=5)
+    assert line.path(T0, None).points == ""
+    line.add(1.0, T0)
+    line.add(2.0, T0 + minutes(1))
+    assert line.path(T0 + minutes(1), None).points == ""  # the second is still open
 
 
-def test_tile_tracks_direction_change_and_bounded_history() -> None:
+def test_a_tick_in_a_closed_bucket_marks_the_sparkline_changed() -> None:
+    state = tile()
+    state.apply_tick(tick_id=1, price=1.0, ts=T0, arrived=T0)
+    assert not state.sparkline_changed  # its bucket is still open
+    state.apply_tick(tick_id=2, price=2.0, ts=T0, arrived=T0 + minutes(1))
+    assert state.sparkline_changed  # a late tick redraws a bucket already shown
+
+
+def test_tile_tracks_change_against_its_reference() -> None:
     state = tile()
     for i, price in enumerate([100.0, 101.0, 99.0, 99.0, 98.0, 97.0, 96.0]):
         state.apply_tick(tick_id=i + 1, price=price, ts=T0)
     assert state.reference_price == 100.0  # the first tick, until the poller reads one
     assert state.tick_id == 7
-    assert list(state.history) == [99.0, 99.0, 98.0, 97.0, 96.0]
-    assert state.direction == "down"
     assert state.change == pytest.approx(-4.0)
     assert state.change_percent == pytest.approx(-4.0)
     assert state.trend == "down"
-    state.apply_tick(tick_id=8, price=96.0, ts=T0)
-    # mypy keeps the "down" narrowing from above across the call that changes it.
-    assert state.direction == "flat"  # type: ignore[comparison-overlap]
 
 
 def test_tile_without_ticks_has_no_change() -> None:
     state = tile()
     assert state.change is None
     assert state.change_percent is None
-    assert state.direction == "flat"
+    assert state.trend == "flat"
 
 
 def test_staleness_flips_after_the_ttl_and_reports_the_change() -> None:
@@ -137,16 +192,14 @@ def test_regression_older_ticks_by_event_time_never_replace_the_live_price() -> 
     assert (state.price, state.tick_id, state.ts) == (120.0, 1, T0 + timedelta(days=30))
     assert not state.apply_tick(tick_id=3, price=130.0, ts=T0 + timedelta(days=31))  # seen
     assert state.apply_tick(tick_id=4, price=125.0, ts=T0 + timedelta(days=30))  # same time
-    assert (state.price, state.previous_price, list(state.history)) == (
-        125.0,
-        120.0,
-        [120.0, 125.0],
-    )
+    assert state.price == 125.0
+    # Every tick is in the sparkline, shown or not: the older ones in their own buckets.
+    assert {close for _, close in state.sparkline.closes.values()} >= {100.0, 125.0}
 
 
 def test_regression_a_tile_gives_the_date_of_a_price_from_another_day() -> None:
     # Was: an imported close from 2025-12-31 read "00:00:00 UTC", as if from today.
     now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
-    assert format_tick_time(now - timedelta(minutes=3), now) == "21:57:00 UTC"
-    assert format_tick_time(now - timedelta(hours=19), now) == "03:00:00 UTC"
+    assert format_tick_time(now - timedelta(minutes=3), now) == "21:57 UTC"
+    assert format_tick_time(now - timedelta(hours=19), now) == "03:00 UTC"
     assert format_tick_time(datetime(2025, 12, 31, tzinfo=UTC), now) == "2025-12-31"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session, select
@@ -10,6 +12,7 @@ from dashboard.inbox import queries
 from dashboard.live.price_poller import tile_for
 from dashboard.models import Instrument, User
 from dashboard.prices import alerts, ticks, watchlists
+from dashboard.prices.tiles import sparkline_resolution
 from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     CurrentUser,
@@ -48,9 +51,27 @@ def dashboard_page(
             "inbox": inbox,
             "badge": badge,
             "stream_url": f"/events?after={cursor}",
+            "legend": tile_legend(timedelta(hours=runtime.settings.reference_window_hours)),
         },
         user=user,
     )
+
+
+def tile_legend(window: timedelta) -> dict[str, str]:
+    """What the tiles' legend names: the reference window ("24 h") and the sparkline's
+    bucket ("15 min")."""
+    return {
+        "window": _duration(window.total_seconds()),
+        "step": _duration(sparkline_resolution(window)),
+    }
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 86400 == 0 and seconds >= 2 * 86400:
+        return f"{seconds / 86400:g} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min"
 
 
 def instrument_context(
@@ -67,7 +88,9 @@ def instrument_context(
     if instrument is None or instrument.id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No instrument {symbol!r}.")
     # An instrument added since start is known to the poller only once it ticks.
-    tile = runtime.price_poller.states.get(symbol) or tile_for(instrument, sparkline_size=1)
+    tile = runtime.price_poller.states.get(symbol) or tile_for(
+        instrument, window=timedelta(hours=runtime.settings.reference_window_hours)
+    )
     user_alerts = (
         alerts.for_user(session=session, user_id=user.id, symbol=symbol)
         if user is not None and user.id is not None

@@ -1,0 +1,84 @@
+"""What a price tile says, and what its colours and marks mean, as a person sees them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import Browser, Locator, expect
+from sqlmodel import Session
+
+from dashboard.models import utcnow
+from tests.browser.conftest import log_in
+from tests.conftest import LiveServer
+from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
+
+pytestmark = pytest.mark.browser
+
+
+def colour(locator: Locator, prop: str) -> str:
+    return str(locator.evaluate(f"el => getComputedStyle(el).{prop}"))
+
+
+def test_regression_green_and_red_mean_one_thing_and_only_the_number_is_marked(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the whole tile flashed on every tick in the tick's colour, which disagreed with
+    # the change's colour ~46 % of the time, and the sparkline (40 s of ticks) took the 24 h
+    # change's colour, so a green line often went down.
+    acme = make_instrument(session, "ACME", ttl_seconds=3600)
+    now = utcnow()
+    for hours_ago, price in ((5, 100.0), (3, 120.0), (1, 90.0)):
+        add_tick(session, acme, price, ts=now - timedelta(hours=hours_ago))
+    add_tick(session, acme, 95.0)
+    live_server.runtime.price_poller.wake()
+    page = browser.new_page()
+    page.goto(live_server.base_url)
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator(".legend")).to_contain_text("Change since 24 h ago")
+    quote, line = page.locator("#q-ACME"), page.locator("#s-ACME polyline")
+    expect(quote).to_have_class("down")  # 95 against 100, the price at the window's start
+    down = colour(quote.locator("i").first, "color")
+    assert colour(line, "stroke") == down
+    assert page.locator("#s-ACME line").count() == 1  # the reference level, dashed
+
+    add_tick(session, acme, 130.0)
+    expect(quote.locator("b")).to_have_text("130.00")
+    expect(quote).to_have_class("up")
+    up = colour(quote.locator("i").first, "color")
+    assert up != down and colour(line, "stroke") == up
+    # The mark is on the number that changed; the tile itself does not flash.
+    expect(quote.locator("b")).to_have_css("animation-name", "mark")
+    expect(page.locator("#tile-ACME")).to_have_css("animation-name", "none")
+    page.close()
+
+
+def test_regression_a_slow_clock_does_not_put_a_new_notification_in_the_future(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: a browser whose clock ran two minutes slow called a fresh notification
+    # "in 2 minutes"; relative times now go by the server's clock.
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    add_notification(session, "Fresh")
+    context = browser.new_context()
+    context.add_init_script(
+        "(() => { const real = Date.now; Date.now = () => real() - 120000; })();"
+    )
+    page = context.new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    item = page.locator("#inbox li", has_text="Fresh")
+    expect(item.locator("time.relative")).to_have_text("just now")
+    context.close()
+
+
+def test_a_stale_tile_says_how_old_its_price_is(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    quiet = make_instrument(session, "QUIET", ttl_seconds=60)
+    add_tick(session, quiet, 10.0, ts=utcnow() - timedelta(minutes=10))
+    live_server.runtime.price_poller.wake()
+    page = browser.new_page()
+    page.goto(live_server.base_url)
+    expect(page.locator("#tile-QUIET .stale-marker")).to_have_text("stale · 10 minutes ago")
+    page.close()
