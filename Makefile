@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python bench/notify.py --streams 100 1000 --posts 20
 	$(BIN)/python bench/request_heads.py --seconds 5 --connections 20
 	$(BIN)/python bench/ingest.py --lines 200000 --seconds 5 --out docs/bench-ingest.json
+	$(BIN)/python bench/wire.py --seconds 60 --out docs/bench-wire.json
 
 # Ingest alone (docs/benchmarks.md, "Ingest"): file import, POST /api/ticks against a bare
 # FastAPI + sqlite3 and a Node.js + better-sqlite3 server, four PostgreSQL importers, WS ingest.
