@@ -32,6 +32,7 @@ def make_instrument(
     session: Session,
     symbol: str = "TEST",
     *,
+    kind: str = "equity",
     decimals: int = 2,
     ttl_seconds: int = 30,
     simulated: bool = False,
@@ -40,7 +41,7 @@ def make_instrument(
     instrument = Instrument(
         symbol=symbol,
         name=f"{symbol} name",
-        kind="equity",
+        kind=kind,
         decimals=decimals,
         seed_price=100.0,
         ttl_seconds=ttl_seconds,

@@ -61,6 +61,7 @@ def tile_for(instrument: Instrument, *, window: timedelta) -> TileState:
     return TileState(
         symbol=instrument.symbol,
         name=instrument.name,
+        kind=instrument.kind,
         decimals=instrument.decimals,
         ttl_seconds=instrument.ttl_seconds,
         sparkline=Sparkline.over(window),
@@ -254,7 +255,7 @@ class PricePoller(Poller):
             return {i.id: i for i in session.exec(select(Instrument)).all() if i.id is not None}
 
     def _apply_instrument_fields(self, current: dict[int, Instrument]) -> set[str]:
-        """Renames, new decimals and time-to-live, retirements; the symbols changed."""
+        """Renames, new kinds, decimals and time-to-live, retirements; the symbols changed."""
         changed: set[str] = set()
         for instrument_id, state in list(self._by_instrument.items()):
             instrument = current.get(instrument_id)
@@ -262,9 +263,9 @@ class PricePoller(Poller):
                 del self._by_instrument[instrument_id]
                 self.states.pop(state.symbol, None)
                 continue
-            fields = (instrument.name, instrument.decimals, instrument.ttl_seconds)
-            if fields != (state.name, state.decimals, state.ttl_seconds):
-                state.name, state.decimals, state.ttl_seconds = fields
+            fields = (instrument.name, instrument.kind, instrument.decimals, instrument.ttl_seconds)
+            if fields != (state.name, state.kind, state.decimals, state.ttl_seconds):
+                state.name, state.kind, state.decimals, state.ttl_seconds = fields
                 changed.add(state.symbol)
         return changed
 

@@ -190,6 +190,7 @@ class TileState:
 
     symbol: str
     name: str
+    kind: str
     decimals: int
     ttl_seconds: int
     sparkline: Sparkline

@@ -40,6 +40,7 @@ def test_tile_names_are_escaped_and_the_stream_version_swaps_out_of_band(
     state = TileState(
         symbol="ACME",
         name=XSS,
+        kind="equity",
         decimals=2,
         ttl_seconds=5,
         sparkline=Sparkline(resolution=60, count=5),

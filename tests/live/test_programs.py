@@ -23,6 +23,7 @@ def tile(*prices: float) -> TileState:
     state = TileState(
         symbol="ACME",
         name="Acme",
+        kind="equity",
         decimals=2,
         ttl_seconds=30,
         sparkline=Sparkline(resolution=60, count=5),

@@ -21,6 +21,7 @@ def tile(**kwargs: object) -> TileState:
     defaults: dict[str, object] = {
         "symbol": "ACME",
         "name": "Acme",
+        "kind": "equity",
         "decimals": 2,
         "ttl_seconds": 10,
         "sparkline": Sparkline(resolution=60, count=5),

@@ -42,11 +42,13 @@ def dashboard_page(
         cursor = badge.cursor
         inbox = queries.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
         symbols = watchlists.symbols_for(session=session, user_id=user.id)
+    tiles = runtime.price_poller.tiles(symbols)
     return render_page(
         request,
         "pages/dashboard.html",
         {
-            "tiles": runtime.price_poller.tiles(symbols),
+            "tiles": tiles,
+            "kinds": sorted({tile.kind for tile in tiles}),
             "customised": symbols is not None,
             "inbox": inbox,
             "badge": badge,

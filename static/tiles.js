@@ -1,0 +1,202 @@
+// The dashboard's instruments as tiles or a dense list: filtered by text and kind, sorted
+// by any column, grouped by kind, all remembered per user in this browser. The list is the
+// same elements as the tiles laid out as rows (app.css, ".tiles.is-list"), so the live
+// updates (out-of-band swaps by id) reach either view and nothing is rendered twice.
+(() => {
+  "use strict";
+  const container = document.getElementById("tiles");
+  const form = document.getElementById("tile-tools");
+  if (!container || !form) return;
+  const storageKey = `dashboard.tiles.${container.dataset.user || "anonymous"}`;
+  const defaults = { view: "tiles", sort: "", dir: "asc", q: "", kind: "", group: false };
+  let prefs = { ...defaults };
+  try {
+    prefs = { ...defaults, ...JSON.parse(localStorage.getItem(storageKey) || "{}") };
+  } catch {
+    // A value another version wrote: start from the defaults.
+  }
+  const save = () => {
+    try {
+      localStorage.setItem(storageKey, JSON.stringify(prefs));
+    } catch {
+      // Storage full or blocked: the view still works, it is just not remembered.
+    }
+  };
+
+  const tiles = () => container.querySelectorAll(":scope > .tile");
+  // "As arranged": the order the page came in (the user's watchlist order).
+  const arranged = new Map([...tiles()].map((tile, i) => [tile.id, i]));
+  // "−1,234.50", "+0.33%" -> -1234.5, 0.33; NaN when there is no number.
+  const number = (text) => Number.parseFloat((text ?? "").replace(/\u2212/g, "-").replace(/[,+%]/g, ""));
+  const columns = {
+    symbol: (t) => t.dataset.symbol,
+    name: (t) => t.querySelector(".tile-name")?.textContent ?? "",
+    last: (t) => number(t.querySelector(":scope > p > b:not(.empty)")?.textContent),
+    change: (t) => number(t.querySelector(":scope > p > i")?.textContent),
+    pct: (t) => number(t.querySelector(":scope > p > i + i")?.textContent),
+    time: (t) => Date.parse(t.querySelector(".tile-foot > time")?.getAttribute("datetime") ?? ""),
+  };
+  const missing = (v) => v === "" || (typeof v === "number" && Number.isNaN(v));
+
+  // Each tile's sort value is read once per arrangement, not once per comparison.
+  function compare([a, va], [b, vb]) {
+    if (prefs.group) {
+      const byKind = a.dataset.kind.localeCompare(b.dataset.kind);
+      if (byKind) return byKind;
+    }
+    if (va !== undefined) {
+      if (missing(va) !== missing(vb)) return missing(va) ? 1 : -1; // no price: last
+      const order = typeof va === "string" ? va.localeCompare(vb) : va - vb;
+      if (order) return prefs.dir === "desc" ? -order : order;
+    }
+    return (arranged.get(a.id) ?? Infinity) - (arranged.get(b.id) ?? Infinity);
+  }
+
+  const headings = new Map();
+  function heading(kind) {
+    if (!headings.has(kind)) {
+      const h = document.createElement("h2");
+      h.className = "group-head";
+      h.textContent = kind;
+      headings.set(kind, h);
+    }
+    return headings.get(kind);
+  }
+
+  // The indexes of a longest increasing run (not necessarily contiguous) in ``values``.
+  function longestIncreasing(values) {
+    const tails = []; // tails[k]: index of the smallest last value of a run of length k + 1
+    const previous = new Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      let lo = 0;
+      let hi = tails.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (values[tails[mid]] < values[i]) lo = mid + 1;
+        else hi = mid;
+      }
+      previous[i] = lo > 0 ? tails[lo - 1] : -1;
+      tails[lo] = i;
+    }
+    const run = new Set();
+    for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = previous[i]) run.add(i);
+    return run;
+  }
+
+  // Puts the tiles (and group headings) in order with the fewest moves: the longest run
+  // already in order stays, the rest is moved. A live re-sort of 500 rows then moves the
+  // few whose rank changed, not every row after the first change (a long task), and the
+  // element that has focus stays where it is unless its own row moves.
+  function arrange() {
+    const value = columns[prefs.sort];
+    const sorted = [...tiles()]
+      .map((tile) => [tile, value ? value(tile) : undefined])
+      .sort(compare)
+      .map(([tile]) => tile);
+    const wanted = [];
+    let kind = null;
+    for (const tile of sorted) {
+      if (prefs.group && tile.dataset.kind !== kind) {
+        kind = tile.dataset.kind;
+        wanted.push(heading(kind));
+      }
+      wanted.push(tile);
+    }
+    for (const h of container.querySelectorAll(":scope > .group-head")) {
+      if (!wanted.includes(h)) h.remove();
+    }
+    const now = new Map([...container.children].map((el, i) => [el, i]));
+    const staying = longestIncreasing(wanted.map((el) => now.get(el) ?? -1));
+    // From the end: each element out of the run goes just before its successor.
+    let next = null;
+    for (let i = wanted.length - 1; i >= 0; i--) {
+      const el = wanted[i];
+      if (!staying.has(i) || !el.isConnected) container.insertBefore(el, next ?? null);
+      next = el;
+    }
+    if (headings.size) filter(); // a heading just added takes its group's visibility
+  }
+
+  function filter() {
+    const q = prefs.q.trim().toLowerCase();
+    let shown = 0;
+    let all = 0;
+    const visibleKinds = new Set();
+    for (const tile of tiles()) {
+      all++;
+      const text = `${tile.dataset.symbol} ${tile.querySelector(".tile-name")?.textContent ?? ""}`;
+      const hide = (q !== "" && !text.toLowerCase().includes(q)) || (prefs.kind !== "" && tile.dataset.kind !== prefs.kind);
+      if (tile.hidden !== hide) tile.hidden = hide;
+      if (!hide) {
+        shown++;
+        visibleKinds.add(tile.dataset.kind);
+      }
+    }
+    for (const [kind, h] of headings) h.hidden = !visibleKinds.has(kind);
+    const count = form.querySelector(".tile-count");
+    if (count) count.textContent = shown === all ? `${all} instruments` : `${shown} of ${all} instruments`;
+  }
+
+  function render() {
+    container.classList.toggle("is-list", prefs.view === "list");
+    for (const button of form.querySelectorAll("[data-view]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.view === prefs.view));
+    }
+    form.elements.q.value = prefs.q;
+    form.elements.kind.value = prefs.kind;
+    form.elements.sort.value = prefs.sort;
+    form.elements.group.checked = prefs.group;
+    const dir = form.elements.dir;
+    dir.dataset.dir = prefs.dir;
+    dir.textContent = prefs.dir === "desc" ? "▼" : "▲";
+    dir.setAttribute("aria-label", prefs.dir === "desc" ? "Sort descending" : "Sort ascending");
+    for (const button of container.querySelectorAll(".list-head [data-sort]")) {
+      button.dataset.active = button.dataset.sort === prefs.sort ? prefs.dir : "";
+    }
+    arrange();
+    filter();
+  }
+  function change(update) {
+    prefs = { ...prefs, ...update };
+    save();
+    render();
+  }
+
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.addEventListener("input", (event) => {
+    const field = event.target;
+    if (field.name === "q") change({ q: field.value });
+    else if (field.name === "kind") change({ kind: field.value });
+    else if (field.name === "sort") change({ sort: field.value });
+    else if (field.name === "group") change({ group: field.checked });
+  });
+  form.addEventListener("click", (event) => {
+    const view = event.target.closest?.("[data-view]");
+    if (view) change({ view: view.dataset.view });
+    else if (event.target.closest?.("[name=dir]")) change({ dir: prefs.dir === "desc" ? "asc" : "desc" });
+  });
+  container.addEventListener("click", (event) => {
+    const column = event.target.closest?.(".list-head [data-sort]");
+    if (!column) return;
+    const sort = column.dataset.sort;
+    change({ sort, dir: prefs.sort === sort && prefs.dir === "asc" ? "desc" : "asc" });
+  });
+
+  // Live updates: a whole tile swapped in comes without its hidden flag, so filter at once;
+  // a sort by a live column is kept, at most once a second, so rows do not jump on every
+  // tick.
+  let rearrange = false;
+  document.addEventListener("htmx:after:swap", () => {
+    if (prefs.q || prefs.kind) filter();
+    if (prefs.sort && prefs.sort !== "symbol" && prefs.sort !== "name") rearrange = true;
+  });
+  setInterval(() => {
+    if (rearrange) {
+      rearrange = false;
+      arrange();
+    }
+  }, 1000);
+
+  form.hidden = false;
+  render();
+})();
