@@ -91,7 +91,7 @@ def seed(*, session: Session, password: str | None, rng: random.Random | None = 
         session.add(instrument)
         session.flush()
         assert instrument.id is not None
-        _backfill(session, instrument, rng)
+        backfill(session, instrument, rng)
         instruments_added += 1
 
     topics_added = 0
@@ -139,7 +139,9 @@ def seed(*, session: Session, password: str | None, rng: random.Random | None = 
     )
 
 
-def _backfill(session: Session, instrument: Instrument, rng: random.Random) -> None:
+def backfill(session: Session, instrument: Instrument, rng: random.Random) -> None:
+    """A day of invented ticks for ``instrument`` (its random walk, ending now), so charts
+    and sparklines have a shape on first start."""
     assert instrument.id is not None
     when = utcnow() - sum((spacing * count for count, spacing in _BACKFILL), timedelta())
     price = instrument.seed_price

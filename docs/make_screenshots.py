@@ -7,6 +7,7 @@ posts notifications as the admin would, and photographs what alice and the admin
 from __future__ import annotations
 
 import os
+import random
 import socket
 import sys
 import tempfile
@@ -18,9 +19,10 @@ import uvicorn
 from playwright.sync_api import Page, sync_playwright
 from sqlmodel import Session, select
 
-from dashboard.demo import seed
+from dashboard.demo import backfill, seed
 from dashboard.inbox import actions, compose
-from dashboard.models import User
+from dashboard.models import Instrument, User
+from dashboard.prices import watchlists
 from dashboard.settings import Settings
 from dashboard.store import schema
 from dashboard.store.db import make_engine
@@ -54,6 +56,32 @@ def log_in(page: Page, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
+LIST_KINDS = ("equity", "fx", "crypto", "index")
+
+
+def add_instruments_for_the_list(session: Session) -> None:
+    """Fifty instruments in all, each with a day of invented history, for the list view."""
+    rng = random.Random(50)
+    existing = len(session.exec(select(Instrument)).all())
+    for i in range(existing, 50):
+        kind = LIST_KINDS[i % len(LIST_KINDS)]
+        instrument = Instrument(
+            symbol=f"{kind[:2].upper()}{i:02d}",
+            name=f"Sample {kind} {i}",
+            kind=kind,
+            decimals=4 if kind == "fx" else 2,
+            seed_price=round(rng.uniform(1, 4) if kind == "fx" else rng.uniform(20, 900), 4),
+            ttl_seconds=20,
+            position=i,
+            simulated=True,
+        )
+        session.add(instrument)
+        session.commit()
+        session.refresh(instrument)
+        backfill(session, instrument, rng)
+    session.commit()
+
+
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="dashboard-screens-"))
     url = f"sqlite:///{workdir / 'demo.db'}"
@@ -61,6 +89,12 @@ def main() -> None:
     engine = make_engine(url)
     with Session(engine) as session:
         seed(session=session, password=PASSWORD)
+        demo_symbols = list(session.exec(select(Instrument.symbol)).all())
+        add_instruments_for_the_list(session)
+        # alice keeps the demo's twelve; the list view is shown with all fifty.
+        alice = session.exec(select(User).where(User.username == "alice")).one()
+        assert alice.id is not None
+        watchlists.save(session=session, user_id=alice.id, symbols=demo_symbols)
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
@@ -150,6 +184,22 @@ def main() -> None:
         page.locator(".toast").wait_for()
         page.screenshot(path=str(OUT / "notifications.png"), full_page=True)
         context.close()
+        for scheme, name, viewport in (
+            ("light", "list.png", {"width": 1280, "height": 900}),
+            ("dark", "list-dark.png", {"width": 1280, "height": 900}),
+            ("light", "list-mobile.png", {"width": 390, "height": 844}),
+        ):
+            context = browser.new_context(color_scheme=scheme, viewport=viewport)  # type: ignore[arg-type]
+            page = context.new_page()
+            page.goto(base)  # anonymous: every instrument
+            page.locator("#connection", has_text="live").wait_for()
+            page.get_by_role("button", name="List").click()
+            page.get_by_label("Group by kind").check()
+            page.locator("select[name=sort]").select_option("pct")
+            page.locator("select[name=sort]").evaluate("el => el.blur()")
+            time.sleep(1.5)  # a few live updates: this is a photograph, not a test
+            page.screenshot(path=str(OUT / name))
+            context.close()
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         log_in(page, base, "admin")
