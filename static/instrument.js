@@ -1,6 +1,7 @@
-// The instrument page's chart: closes of OHLC bars from GET /api/prices/{symbol}/bars for
-// the chosen timeframe, and the live tail from WS /ws (each tick moves the last bar's close,
-// or opens the next bar).
+// The instrument page's chart: OHLC bars from GET /api/prices/{symbol}/bars for the chosen
+// timeframe, as candles or a line of closes, and the live tail from WS /ws (each tick moves
+// the last bar, or opens the next). Drag across it to zoom; the buttons pan, zoom and reset;
+// the read-out gives the bar under the pointer; the viewer's alert levels are dashed lines.
 (() => {
   "use strict";
   const el = document.getElementById("chart");
@@ -15,6 +16,8 @@
   const highEl = document.getElementById("ohlc-high");
   const lowEl = document.getElementById("ohlc-low");
   const buttons = Array.from(document.querySelectorAll("[data-timeframe]"));
+  const styleButtons = Array.from(document.querySelectorAll("[data-chart-style]"));
+  const readoutEl = document.getElementById("chart-readout");
   // Each timeframe: the bars' resolution (its length in seconds) and how far back it reaches.
   const TIMEFRAMES = {
     "1H": { resolution: "1m", seconds: 60, span: 3600 },
@@ -25,9 +28,17 @@
     "All": { resolution: "1d", seconds: 86400, span: null },
   };
   const STORAGE_KEY = "dashboard.chart-timeframe";
+  const STYLE_KEY = "dashboard.chart-style";
   let timeframe = "1D";
+  let style = "candles";
+  // The bars: start times (s), opens, highs, lows and closes (ys).
   let xs = [];
+  let opens = [];
+  let highs = [];
+  let lows = [];
   let ys = [];
+  // The x range the viewer zoomed or panned to; null: the timeframe's whole window.
+  let view = null;
   let lastTickId = 0;
   let plot = null;
   let attempt = 0;
@@ -62,6 +73,7 @@
   function size() { return { width: Math.max(el.clientWidth, 200), height: 320 }; }
 
   function xRange(u, min, max) {
+    if (view) return view;
     const frame = TIMEFRAMES[timeframe];
     const now = Date.now() / 1000;
     if (frame.span) return [now - frame.span, now + frame.seconds];
@@ -69,30 +81,205 @@
     return min === max ? [min - frame.seconds, max + frame.seconds] : [min, max];
   }
 
+  // The bars within the x range shown: [first, last] indexes, or null.
+  function shown(u) {
+    const { min, max } = u.scales.x;
+    let first = 0;
+    while (first < xs.length && xs[first] + TIMEFRAMES[timeframe].seconds <= min) first++;
+    let last = xs.length - 1;
+    while (last >= first && xs[last] > max) last--;
+    return first <= last ? [first, last] : null;
+  }
+
+  // The price axis spans the highs and lows of the bars shown (candles need their wicks).
+  function yRange(u, min, max) {
+    const range = shown(u);
+    if (!range) return [min ?? 0, max ?? 1];
+    let low = Infinity;
+    let high = -Infinity;
+    for (let i = range[0]; i <= range[1]; i++) {
+      low = Math.min(low, lows[i]);
+      high = Math.max(high, highs[i]);
+    }
+    const pad = (high - low) * 0.05 || Math.abs(high) * 0.001 || 1;
+    return [low - pad, high + pad];
+  }
+
+  // The viewer's alert levels (the alert list below renders them as data-level).
+  function alertLevels() {
+    const mine = document.querySelectorAll(`.alert-item[data-level][data-symbol="${CSS.escape(symbol)}"]`);
+    return Array.from(mine, (item) => ({
+      level: Number(item.dataset.level),
+      armed: item.dataset.armed === "true",
+    })).filter((a) => Number.isFinite(a.level));
+  }
+
+  function drawCandles(u, css) {
+    const range = shown(u);
+    if (!range) return;
+    const ctx = u.ctx;
+    const seconds = TIMEFRAMES[timeframe].seconds;
+    const width = Math.abs(u.valToPos(xs[0] + seconds, "x", true) - u.valToPos(xs[0], "x", true));
+    const body = Math.max(1, Math.min(width * 0.7, 24 * devicePixelRatio));
+    ctx.save();
+    for (let i = range[0]; i <= range[1]; i++) {
+      const x = Math.round(u.valToPos(xs[i] + seconds / 2, "x", true));
+      const [o, h, l, c] = [opens[i], highs[i], lows[i], ys[i]].map((v) => u.valToPos(v, "y", true));
+      const colour = ys[i] >= opens[i] ? css.up : css.down;
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
+      ctx.lineWidth = devicePixelRatio;
+      ctx.beginPath();
+      ctx.moveTo(x, h);
+      ctx.lineTo(x, l);
+      ctx.stroke();
+      ctx.fillRect(Math.round(x - body / 2), Math.min(o, c), Math.round(body), Math.max(devicePixelRatio, Math.abs(c - o)));
+    }
+    ctx.restore();
+  }
+
+  function drawAlertLevels(u, css) {
+    const ctx = u.ctx;
+    const { min, max } = u.scales.y;
+    const left = u.bbox.left;
+    const right = u.bbox.left + u.bbox.width;
+    ctx.save();
+    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "left";  // uPlot leaves the context as its last axis label set it
+    const levels = alertLevels();
+    el.dataset.alertLevels = levels.map((a) => `${a.level}${a.armed ? "" : " fired"}`).join(",");
+    for (const { level, armed } of levels) {
+      // A level off the scale is pinned to its edge, so an alert is never out of sight.
+      const clamped = Math.min(max, Math.max(min, level));
+      const y = Math.round(u.valToPos(clamped, "y", true)) + 0.5;
+      ctx.strokeStyle = ctx.fillStyle = armed ? css.warn : css.muted;
+      ctx.lineWidth = devicePixelRatio;
+      ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(right, y);
+      ctx.stroke();
+      const mark = level > max ? " \u2191" : level < min ? " \u2193" : "";
+      const text = `alert ${format(level)}${armed ? "" : " (fired)"}${mark}`;
+      // A label on the panel's colour at the left end, readable over the candles.
+      const pad = 4 * devicePixelRatio;
+      const labelWidth = ctx.measureText(text).width + 2 * pad;
+      const labelHeight = 16 * devicePixelRatio;
+      const top = Math.min(Math.max(y - labelHeight / 2, u.bbox.top), u.bbox.top + u.bbox.height - labelHeight);
+      ctx.setLineDash([]);
+      ctx.fillStyle = css.panel;
+      ctx.fillRect(left + pad, top, labelWidth, labelHeight);
+      ctx.strokeRect(left + pad, top, labelWidth, labelHeight);
+      ctx.fillStyle = armed ? css.warn : css.muted;
+      ctx.fillText(text, left + 2 * pad, top + labelHeight / 2);
+    }
+    ctx.restore();
+  }
+
+  const timeFormat = new Intl.DateTimeFormat("en-GB", {
+    timeZone: "UTC", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+
+  // The read-out: the bar under the pointer, else the newest bar.
+  function readout(u) {
+    const i = u && u.cursor.idx != null ? u.cursor.idx : xs.length - 1;
+    if (i < 0 || i >= xs.length) {
+      readoutEl.textContent = "";
+      return;
+    }
+    const when = timeFormat.format(new Date(xs[i] * 1000));
+    readoutEl.textContent =
+      `${when} UTC  O ${format(opens[i])}  H ${format(highs[i])}  L ${format(lows[i])}  C ${format(ys[i])}`;
+    readoutEl.dataset.index = String(i);
+  }
+
+  // Time labels in UTC and 24-hour time, as everywhere else: "14:00", a day's start as its
+  // date ("30 Nov"), and only dates once the labels are a day or more apart.
+  const dayFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", day: "numeric", month: "short" });
+  const yearFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", month: "short", year: "numeric" });
+  const hourFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  function timeLabels(u, splits, axis, space, step) {
+    return splits.map((ts) => {
+      const date = new Date(ts * 1000);
+      if (step >= 28 * 86400) return yearFormat.format(date);
+      if (step >= 86400 || ts % 86400 === 0) return dayFormat.format(date);
+      return hourFormat.format(date);
+    });
+  }
+
+  function cssColours() {
+    const css = getComputedStyle(document.documentElement);
+    const get = (name) => css.getPropertyValue(name).trim();
+    return { up: get("--up"), down: get("--down"), warn: get("--warn"), muted: get("--muted"),
+      border: get("--border"), accent: get("--accent"), panel: get("--panel") };
+  }
+
   function draw() {
     el.dataset.count = String(xs.length);
     emptyEl.hidden = xs.length > 0;
     el.dataset.timeframe = timeframe;
+    el.dataset.style = style;
     el.dataset.lastClose = ys.length ? String(ys[ys.length - 1]) : "";
-    if (plot) { plot.setData([xs, ys]); return; }
-    const css = getComputedStyle(document.documentElement);
+    el.dataset.zoomed = String(view !== null);
+    readout(plot);
+    if (plot) {
+      plot.setSeries(1, { show: style === "line" });
+      plot.setData([xs, ys]);
+      return;
+    }
+    const css = cssColours();
     plot = new uPlot({
       ...size(),
       // The timeframe's whole window, not just the span of its bars: one bar of last year
       // drawn across a scale running years into the future said nothing.
-      scales: { x: { time: true, range: xRange } },
+      scales: { x: { time: true, range: xRange }, y: { range: yRange } },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),  // UTC, as the tiles say
       axes: [
-        { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") } },
-        { stroke: css.getPropertyValue("--muted"), grid: { stroke: css.getPropertyValue("--border") },
-          values: (u, vals) => vals.map(format), size: axisWidth },
+        { stroke: css.muted, grid: { stroke: css.border }, values: timeLabels },
+        { stroke: css.muted, grid: { stroke: css.border }, values: (u, vals) => vals.map(format), size: axisWidth },
       ],
-      series: [{ label: "Time (UTC)" }, { label: `${symbol} close`, stroke: css.getPropertyValue("--accent"), width: 1.5,
-        value: (u, v) => format(v) }],
-      legend: { show: true },
+      series: [{ label: "Time (UTC)" }, { label: `${symbol} close`, stroke: css.accent, width: 1.5, show: style === "line" }],
+      legend: { show: false },  // the read-out says more: open, high, low and close
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      hooks: {
+        draw: [(u) => { if (style === "candles") drawCandles(u, css); drawAlertLevels(u, css); }],
+        setCursor: [readout],
+        setSelect: [(u) => {
+          if (u.select.width < 2) return;
+          zoomTo([u.posToVal(u.select.left, "x"), u.posToVal(u.select.left + u.select.width, "x")]);
+          u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+        }],
+      },
     }, [xs, ys], el);
     window.addEventListener("resize", () => plot.setSize(size()));
+    el.addEventListener("dblclick", () => zoomTo(null));
   }
+
+  // Zoom and pan: ``range`` is [from, to] in seconds, or null for the whole timeframe.
+  function zoomTo(range) {
+    view = range;
+    el.dataset.zoomed = String(view !== null);
+    if (!plot) return;
+    const [min, max] = xRange(plot, xs[0], xs[xs.length - 1]);
+    plot.setScale("x", { min, max });
+  }
+  function currentRange() {
+    return plot ? [plot.scales.x.min, plot.scales.x.max] : null;
+  }
+  document.querySelector(".chart-tools")?.addEventListener("click", (event) => {
+    const button = event.target.closest?.("[data-zoom]");
+    const range = currentRange();
+    if (!button || !range) return;
+    const [min, max] = range;
+    const span = max - min;
+    const action = button.dataset.zoom;
+    if (action === "reset") zoomTo(null);
+    else if (action === "in") zoomTo([min + span / 4, max - span / 4]);
+    else if (action === "out") zoomTo([min - span / 2, max + span / 2]);
+    else if (action === "left") zoomTo([min - span / 3, max - span / 3]);
+    else if (action === "right") zoomTo([min + span / 3, max + span / 3]);
+  });
 
   async function fetchBars(name) {
     const frame = TIMEFRAMES[name];
@@ -104,7 +291,11 @@
 
   function show(name, bars) {
     timeframe = name;
+    view = null;
     xs = bars.map((bar) => Date.parse(bar.start) / 1000);
+    opens = bars.map((bar) => bar.open);
+    highs = bars.map((bar) => bar.high);
+    lows = bars.map((bar) => bar.low);
     ys = bars.map((bar) => bar.close);
     for (const button of buttons) {
       button.setAttribute("aria-pressed", String(button.dataset.timeframe === name));
@@ -168,12 +359,19 @@
     const last = xs.length - 1;
     if (last >= 0 && bucket === xs[last]) {
       ys[last] = price;
+      highs[last] = Math.max(highs[last], price);
+      lows[last] = Math.min(lows[last], price);
     } else if (last < 0 || bucket > xs[last]) {
       xs.push(bucket);
+      opens.push(price);
+      highs.push(price);
+      lows.push(price);
       ys.push(price);
       if (frame.span) {  // the window slides: bars older than it fall off the left
         const from = bucket - frame.span;
-        while (xs.length && xs[0] < from) { xs.shift(); ys.shift(); }
+        while (xs.length && xs[0] < from) {
+          for (const values of [xs, opens, highs, lows, ys]) values.shift();
+        }
       }
     } else {
       return;  // an older bar's tick (history written now): the next load shows it
@@ -215,7 +413,30 @@
     };
   }
 
+  function setStyle(name) {
+    style = name;
+    for (const button of styleButtons) {
+      button.setAttribute("aria-pressed", String(button.dataset.chartStyle === name));
+    }
+    draw();
+  }
+  for (const button of styleButtons) {
+    button.addEventListener("click", () => {
+      try { localStorage.setItem(STYLE_KEY, button.dataset.chartStyle); } catch (e) { /* private mode */ }
+      setStyle(button.dataset.chartStyle);
+    });
+  }
+  // Alerts set, re-armed or deleted (the list is swapped in): redraw their levels.
+  document.addEventListener("htmx:after:swap", () => plot && plot.redraw(false));
+
   let chosen = null;
-  try { chosen = localStorage.getItem(STORAGE_KEY); } catch (e) { /* private mode */ }
+  try {
+    chosen = localStorage.getItem(STORAGE_KEY);
+    const remembered = localStorage.getItem(STYLE_KEY);
+    if (remembered === "line" || remembered === "candles") style = remembered;
+  } catch (e) { /* private mode */ }
+  for (const button of styleButtons) {
+    button.setAttribute("aria-pressed", String(button.dataset.chartStyle === style));
+  }
   (chosen in TIMEFRAMES ? load(chosen) : loadFirst()).finally(connect);
 })();

@@ -9,9 +9,9 @@ from playwright.sync_api import Browser, expect
 from sqlmodel import Session
 
 from dashboard.models import utcnow
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import LiveServer
-from tests.factories import add_tick, make_instrument
+from tests.factories import PASSWORD, add_tick, make_instrument, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -140,3 +140,56 @@ def test_regression_change_high_low_and_stale_on_the_instrument_page_are_live(
     expect(page.locator("#ohlc-low")).to_have_text("45.50")
     expect(page.locator("#instrument-stale")).to_be_hidden()
     page.close()
+
+
+def test_candles_read_out_zoom_and_alert_levels_on_the_chart(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: a line of closes only, no way to zoom or read a bar's open, high and low, and
+    # alert levels nowhere on the chart.
+    make_user(session, "alice")
+    acme = make_instrument(session, "ACME")
+    now = utcnow()
+    for minutes_ago, price in ((50, 100.0), (49, 103.0), (30, 101.0), (29, 97.5), (5, 102.0)):
+        add_tick(session, acme, price, ts=now - timedelta(minutes=minutes_ago, seconds=30))
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    page.goto(f"{live_server.base_url}/instruments/ACME")
+    expect(page.locator("#chart-state")).to_have_text("live")
+    page.get_by_role("button", name="1H").click()
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-count", "5")
+    expect(chart).to_have_attribute("data-style", "candles")  # the default
+    readout = page.locator("#chart-readout")
+    expect(readout).to_contain_text("C 102.00")  # the newest bar until pointed at
+
+    # The read-out follows the pointer: the first bar's open, high, low and close.
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
+    page.mouse.move(box["x"] + 8, box["y"] + box["height"] / 2)
+    expect(readout).to_contain_text("O 100.00  H 100.00  L 100.00  C 100.00")
+
+    page.get_by_role("button", name="Line").click()
+    expect(chart).to_have_attribute("data-style", "line")
+    page.get_by_role("button", name="Zoom in").click()
+    expect(chart).to_have_attribute("data-zoomed", "true")
+    page.get_by_role("button", name="Reset").click()
+    expect(chart).to_have_attribute("data-zoomed", "false")
+    # Dragging across the chart zooms to what was dragged over.
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 40, steps=5)
+    page.mouse.up()
+    expect(chart).to_have_attribute("data-zoomed", "true")
+    page.locator("#chart .u-over").dblclick()
+    expect(chart).to_have_attribute("data-zoomed", "false")
+
+    page.get_by_label("Level").fill("105")
+    page.get_by_role("button", name="Set alert").click()
+    expect(chart).to_have_attribute("data-alert-levels", "105")  # drawn as a dashed line
+    page.reload()  # the style is remembered
+    expect(page.locator("#chart")).to_have_attribute("data-style", "line")
+    context.close()
