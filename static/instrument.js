@@ -428,6 +428,19 @@
   }
   // Alerts set, re-armed or deleted (the list is swapped in): redraw their levels.
   document.addEventListener("htmx:after:swap", () => plot && plot.redraw(false));
+  // One of this instrument's alerts fired (its toast arrived on the page's stream): show the
+  // alert list as the server now has it, "fired" with its time and a Re-arm button.
+  const seenToasts = new Set();
+  new MutationObserver(() => {
+    for (const toast of document.querySelectorAll("#toasts .toast")) {
+      if (seenToasts.has(toast.id)) continue;
+      seenToasts.add(toast.id);
+      const link = toast.querySelector(".toast-link")?.getAttribute("href");
+      if (link === `/instruments/${encodeURIComponent(symbol)}` && document.getElementById("alerts")) {
+        htmx.ajax("GET", location.pathname, { target: "#alerts", select: "#alerts", swap: "outerHTML" });
+      }
+    }
+  }).observe(document.getElementById("toasts") ?? document.body, { childList: true, subtree: true });
 
   let chosen = null;
   try {

@@ -17,11 +17,20 @@ from sse_starlette import ServerSentEvent
 
 from dashboard.inbox.queries import Badge
 from dashboard.live.mailbox import TileUpdate
-from dashboard.models import Notification, Severity
+from dashboard.models import Audience, Notification, Severity
 from dashboard.prices.tiles import TileState
 
 # Rendered notification items kept for replays (a reconnect storm renders each once).
 _ITEM_CACHE_SIZE = 4096
+
+
+def raises_toast(notification: Notification) -> bool:
+    """Whether a notification interrupts with a toast: a critical one, or one of the
+    reader's own price alerts firing (a personal notification no person wrote:
+    ``dashboard.prices.alerts`` is the only writer of those)."""
+    if notification.severity == Severity.critical:
+        return True
+    return notification.audience == Audience.user and notification.created_by is None
 
 
 class Renderer:
@@ -83,13 +92,13 @@ class Renderer:
     def notice_message(self, notification: Notification, *, read: bool = False) -> bytes:
         """The SSE message that prepends a notification to ``#inbox``; its id is the cursor.
 
-        An unread critical notification also raises a toast (``#toasts``), which a
+        An unread one that :func:`raises_toast` also raises a toast (``#toasts``), which a
         person must dismiss.
         """
         item = self.notification_item(notification, read=read)
         html = Markup('<hx-partial hx-target="#inbox" hx-swap="afterbegin">{}</hx-partial>')
         data = html.format(Markup(item))
-        if notification.severity == Severity.critical and not read:
+        if raises_toast(notification) and not read:
             toast = Markup(self._toast.render(n=notification))
             data += Markup(
                 '<hx-partial hx-target="#toasts" hx-swap="afterbegin">{}</hx-partial>'

@@ -124,6 +124,8 @@ def _claim_and_notify(
         session.rollback()  # another process fired it first
         return None
     level = format_price(alert.level, move.decimals)
+    # Personal and written by no person (created_by None): pages show it as a toast
+    # (dashboard.live.fragments.raises_toast).
     notification = Notification(
         title=f"{move.symbol} crossed {alert.direction.value} {level}",
         body=f"Last price {format_price(price, move.decimals)} at {ts:%H:%M:%S} UTC.",

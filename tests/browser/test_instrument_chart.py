@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, expect
 from sqlmodel import Session
 
 from dashboard.models import utcnow
+from dashboard.prices import alerts
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, add_tick, make_instrument, make_user
@@ -192,4 +193,35 @@ def test_candles_read_out_zoom_and_alert_levels_on_the_chart(
     expect(chart).to_have_attribute("data-alert-levels", "105")  # drawn as a dashed line
     page.reload()  # the style is remembered
     expect(page.locator("#chart")).to_have_attribute("data-style", "line")
+    context.close()
+
+
+def test_regression_a_fired_alert_shows_as_fired_with_a_toast(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the alert list said "armed" after the alert fired, and nothing on the page said
+    # it had (the notification went quietly into the inbox).
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    acme = make_instrument(session, "ACME", ttl_seconds=3600)
+    add_tick(session, acme, 100.0)
+    alerts.create(
+        limit=100, session=session, user_id=alice.id, symbol="ACME", direction="above", level="105"
+    )
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    page.goto(f"{live_server.base_url}/instruments/ACME")
+    expect(page.locator("#chart-state")).to_have_text("live")
+    expect(page.locator(".alert-item")).to_contain_text("armed")
+    expect(page.locator("#chart")).to_have_attribute("data-alert-levels", "105")
+
+    add_tick(session, acme, 106.0)
+    toast = page.locator("#toasts .toast")
+    expect(toast).to_contain_text("ACME crossed above 105.00")
+    expect(toast.get_by_role("link", name="View")).to_have_attribute("href", "/instruments/ACME")
+    expect(page.locator(".alert-item")).to_contain_text("fired")
+    expect(page.get_by_role("button", name="Re-arm the ACME alert at 105.00")).to_be_visible()
+    expect(page.locator("#chart")).to_have_attribute("data-alert-levels", "105 fired")
     context.close()

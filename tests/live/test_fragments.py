@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from dashboard.inbox.queries import Badge
-from dashboard.live.fragments import Renderer
+from dashboard.live.fragments import Renderer, raises_toast
 from dashboard.models import Audience, Notification, Severity, utcnow
 from dashboard.prices.tiles import Sparkline, TileState
 from dashboard.settings import Settings
@@ -77,3 +79,24 @@ def test_badges_order_by_version_then_cursor() -> None:
     assert Badge(version=2, cursor=1, count=0) > Badge(version=1, cursor=99, count=5)
     assert Badge(version=1, cursor=5, count=2) > Badge(version=1, cursor=4, count=1)
     assert Badge(version=1, cursor=4, count=1).plus_one(5) == Badge(version=1, cursor=5, count=2)
+
+
+@pytest.mark.parametrize(
+    ("severity", "audience", "created_by", "toast"),
+    [
+        (Severity.critical, Audience.everyone, 1, True),
+        (Severity.warning, Audience.user, None, True),  # the reader's own alert fired
+        (Severity.warning, Audience.user, 1, False),  # a person wrote to one user
+        (Severity.info, Audience.everyone, None, False),
+    ],
+)
+def test_critical_notifications_and_fired_alerts_raise_a_toast(
+    severity: Severity, audience: Audience, created_by: int | None, toast: bool
+) -> None:
+    notification = Notification(
+        id=7, title="t", severity=severity, audience=audience, user_id=1, created_by=created_by
+    )
+    assert raises_toast(notification) is toast
+    message = renderer().notice_message(notification)
+    assert (b'hx-target="#toasts"' in message) is toast
+    assert b'hx-target="#toasts"' not in renderer().notice_message(notification, read=True)
