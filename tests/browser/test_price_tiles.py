@@ -82,3 +82,26 @@ def test_a_stale_tile_says_how_old_its_price_is(
     page.goto(live_server.base_url)
     expect(page.locator("#tile-QUIET .stale-marker")).to_have_text("stale · 10 minutes ago")
     page.close()
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 1440, "height": 900}, {"width": 360, "height": 740}]
+)
+def test_regression_a_huge_price_fits_its_tile(
+    browser: Browser, live_server: LiveServer, session: Session, viewport: dict[str, int]
+) -> None:
+    # Was: 143,250,000.00 lost its last digit at the tile's edge.
+    huge = make_instrument(session, "HUGE", ttl_seconds=3600)
+    add_tick(session, huge, 143_250_000.0)
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = context.new_page()
+    page.goto(live_server.base_url)
+    price = page.locator("#q-HUGE > b")
+    expect(price).to_have_text("143,250,000.00")
+    tile = page.locator("#tile-HUGE").bounding_box()
+    shown = price.bounding_box()
+    assert tile is not None and shown is not None
+    assert shown["x"] + shown["width"] <= tile["x"] + tile["width"] - 4  # inside, not clipped
+    assert price.evaluate("b => b.scrollWidth <= b.clientWidth")
+    context.close()
