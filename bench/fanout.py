@@ -8,6 +8,12 @@ a quote part's symbol and price (each step writes one price, the same for every 
 
     .venv/bin/python bench/fanout.py --streams 100 300 --seconds 10
 
+Targets: the dashboard; "naive", the tutorial pattern (bench/baselines/naive_sse.py);
+"node", a broadcaster sent every tick as its own event (bench/baselines/node_sse.js); and
+"node-same", a Node.js server of the dashboard's own design and bytes: it reads the same
+store every 100 ms and writes one message of quote parts per poll to every stream
+(bench/baselines/node/fanout.js, better-sqlite3 12).
+
 Not collected by pytest. Prices are conflated per poll, so a client sees the newest tick
 of each symbol per batch, not every tick: "delivered" counts the tick ids that arrived.
 """
@@ -180,6 +186,7 @@ class StreamClient(asyncio.Protocol):
     def __init__(self, *, keep_ids: bool = False) -> None:
         # (time, tokens): a tick id, or "SYMBOL|price" for a quote part
         self.reads: list[tuple[float, list[bytes]]] = []
+        self.bytes = 0  # received since the last reset_counts()
         self.tail = b""
         self.first_data: float | None = None
         # Every tick id this stream received, when asked (the storm checks its snapshot).
@@ -195,6 +202,7 @@ class StreamClient(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = StreamClient.last_read = time.time()
+        self.bytes += len(data)
         if self.first_data is None:
             self.first_data = now  # served: the response has begun (the snapshot, here)
         buffer = self.tail + data if self.tail else data
@@ -323,6 +331,7 @@ async def run_one(
     rss_idle = rss_kib(pid)
     for client in clients:
         client.reads.clear()  # the snapshots
+        client.bytes = 0
     profiler = profile(pid, profile_stem) if profile_stem else None
     cpu_before, own_cpu_before = cpu_seconds(pid), time.process_time()
     out = str(Path(url.removeprefix("sqlite:///")).with_name(f"written-{streams}.json"))
@@ -357,6 +366,7 @@ async def run_one(
         for t in times
     )
     delivered_updates = len(latencies)
+    received = sum(client.bytes for client in clients)
     # A tick superseded before a slow reader sent it never reaches that reader (conflated),
     # so the figures above leave the slowest deliveries of every batch but the last out.
     # The last batch has no successor: every reader gets it, and its tail is a full round.
@@ -383,6 +393,10 @@ async def run_one(
         if delivered_updates
         else float("nan"),
         "rss_kib_per_idle_stream": (rss_idle - rss_before) / streams,
+        # What the streams received while the ticks flowed (HTTP framing included).
+        "mb_received": received / 1e6,
+        "bytes_per_delivered_update": received / delivered_updates if delivered_updates else 0.0,
+        "mb_per_client_hour": received / streams / elapsed * 3600 / 1e6,
         # How busy this load generator was: near 1.0, its own lag is in the latencies.
         "load_generator_cpu_share": own_cpu / elapsed,
     }
@@ -447,6 +461,12 @@ def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.
     }
     if target == "dashboard":
         command = [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port), "--no-feed"]
+    elif target == "node-same":
+        node_dir = ROOT / "bench" / "baselines" / "node"
+        if not (node_dir / "node_modules" / "better-sqlite3").is_dir():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=node_dir, check=True)
+        database = url.removeprefix("sqlite:///")
+        command = ["node", str(node_dir / "fanout.js"), str(port), database]
     elif target == "naive":
         command = [
             sys.executable,
@@ -550,9 +570,9 @@ def print_tables(results: list[dict[str, Any]], streams: list[int]) -> None:
         "| server | streams | frozen | ticks | deliveries | p50 ms | p99 ms | max ms "
         "| last batch p99 ms | converged "
         "| CPU s / 1000 client-s | CPU ms / delivered update | KiB / idle stream "
-        "| load generator CPU |"
+        "| MB received | bytes / update | MB / client-hour | load generator CPU |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r['target']} | {r['streams']} | {r['frozen']} | {r['ticks_written']} "
@@ -560,7 +580,9 @@ def print_tables(results: list[dict[str, Any]], streams: list[int]) -> None:
             f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} "
             f"| {r['last_batch_p99_ms']:.0f} | {r['converged']:.1%} "
             f"| {r['server_cpu_s_per_1000_client_s']:.2f} | {r['cpu_ms_per_delivered_update']:.3f} "
-            f"| {r['rss_kib_per_idle_stream']:.1f} | {r['load_generator_cpu_share']:.0%} |"
+            f"| {r['rss_kib_per_idle_stream']:.1f} | {r['mb_received']:.1f} "
+            f"| {r['bytes_per_delivered_update']:.0f} | {r['mb_per_client_hour']:.1f} "
+            f"| {r['load_generator_cpu_share']:.0%} |"
         )
     storms = [r for r in results if "storm_back" in r]
     if storms:
@@ -581,7 +603,7 @@ def print_tables(results: list[dict[str, Any]], streams: list[int]) -> None:
     print()
     for n in streams:
         ours = by_key.get(("dashboard", n))
-        for other in ("naive", "node"):
+        for other in ("naive", "node", "node-same"):
             theirs = by_key.get((other, n))
             if ours and theirs:
                 ratio = (
@@ -613,8 +635,8 @@ def main() -> None:
     parser.add_argument(
         "--targets",
         nargs="+",
-        default=["dashboard", "naive", "node"],
-        choices=["dashboard", "naive", "node"],
+        default=["dashboard", "naive", "node", "node-same"],
+        choices=["dashboard", "naive", "node", "node-same"],
     )
     parser.add_argument(
         "--frozen",

@@ -325,12 +325,14 @@ class LiveSession:
     def _conflated(self, pending: Mapping[str, object]) -> Prices:
         """A reader that fell behind gets the newest of each symbol in one message.
 
-        Pages get the shared snapshot of their tiles (the newest of each, encoded once
-        per batch and set of symbols, not per reader); programs get the pending quotes.
+        Pages get, per tile, the newest of each part it missed (mailbox.TileUpdate.then),
+        encoded for this reader; programs get the pending quotes. Was: pages got the shared
+        snapshot of whole tiles, which once a price update became a ~90-byte part made
+        every reader that fell behind receive seven times the bytes (5,000 streams: 1.4 GB
+        in ten seconds instead of 0.4), and so fall further behind.
         """
         if self.price_format == "html":
-            assert self._connection is not None
-            return Prices(message=self.runtime.hub.snapshot_message(self._connection.symbols))
+            return Prices(message=self.runtime.renderer.tiles_message(pending))
         return Prices(quotes=[q for q in pending.values() if isinstance(q, bytes)])
 
     # For the WebSocket, whose client changes its symbols while the stream runs.

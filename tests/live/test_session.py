@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from dashboard.live.mailbox import PriceBatch, TileUpdate
 from dashboard.live.session import (
     End,
     Event,
@@ -111,6 +112,34 @@ def test_an_anonymous_session_gets_prices_and_a_ready_without_cursor(
         assert isinstance(live, Prices) and not live.snapshot and live.message is not None
         assert tick.id
         assert b"<p id=q-ACME" in live.message and b">12.50</b>" in live.message
+        await events.aclose()
+
+    run(settings, scenario)
+
+
+def test_regression_a_page_that_fell_behind_gets_the_parts_it_missed_not_whole_tiles(
+    settings: Settings, session: Session
+) -> None:
+    # Was: it got the shared snapshot of whole tiles, seven times the bytes of the parts,
+    # so under load every reader that fell behind received more and fell further behind.
+    make_instrument(session, "ACME")
+
+    async def scenario(runtime: Runtime) -> None:
+        events = LiveSession(runtime, Subscriber(user_id=None), kind="sse").events()
+        await next_event(events, Ready)
+        hub = runtime.hub
+        for parts in ({"quote": "<q1/>", "sparkline": "<s1/>"}, {"quote": "<q2/>"}):
+            update = TileUpdate(parts)
+            hub.publish_prices(
+                PriceBatch(
+                    tiles={"ACME": "<whole/>"},
+                    message=runtime.renderer.tiles_message([update]),
+                    tile_updates={"ACME": update},
+                )
+            )  # two batches before the reader looks: conflated
+        caught_up = await next_event(events, Prices)
+        assert isinstance(caught_up, Prices) and caught_up.message is not None
+        assert caught_up.message == b"data: <q2/><s1/>\r\n\r\n"
         await events.aclose()
 
     run(settings, scenario)
