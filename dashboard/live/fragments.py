@@ -38,7 +38,7 @@ class Renderer:
 
     def __init__(self, env: Environment) -> None:
         self._tile = env.get_template("partials/tile.html")
-        self._parts = env.get_template("partials/tile_parts.html").module
+        self._parts = env.globals["tile_parts"]
         self._item = env.get_template("partials/notification.html")
         self._badge = env.get_template("partials/unread_badge.html")
         self._toast = env.get_template("partials/toast.html")
