@@ -1,5 +1,6 @@
-// Small glue for htmx 4: CSRF header on htmx requests, the connection chip, the unread
-// badge's version guard, de-duplicated inbox items, toasts and relative times.
+// Small glue for htmx 4: CSRF header on htmx requests, the connection chip and its
+// watchdog, the unread badge's version guard, de-duplicated inbox items, toasts and
+// relative times.
 (() => {
   "use strict";
   document.documentElement.classList.add("js");
@@ -20,14 +21,98 @@
   function reconnecting() {
     if (!signedOut) setConnection("reconnecting", "reconnecting");
   }
-  document.addEventListener("htmx:sse:after:connection", () => setConnection("live", "live"));
+  const live = () => document.getElementById("live");
+
+  // A stream can go silent with its connection still open (the server paused, the laptop
+  // asleep, a proxy that holds it): no error ever comes, and the prices would freeze under
+  // "live". The server sends something at least every keep-alive interval (a "ping" when
+  // nothing else), so two intervals without a message means the stream is dead: say so,
+  // show the prices as stale, and drop the connection; htmx's extension then reconnects
+  // with its backoff. Every whole tile the next stream sends says its true state again.
+  // The interval is the server's DASHBOARD_KEEPALIVE_INTERVAL, in seconds, given by the
+  // page on #live (data-keepalive); 15 s, its default, when the page does not say.
+  function silenceLimit() {
+    const seconds = Number(live()?.dataset.keepalive);
+    return 2 * (seconds > 0 ? seconds * 1000 : 15000);
+  }
+  let lastMessage = 0;
+  let watchdog = null;
+  // One timer, not one per message: it re-arms itself for what is left of the limit.
+  // Wall-clock time, so that a laptop waking from sleep counts the sleep as silence.
+  function watch() {
+    lastMessage = Date.now();
+    if (watchdog === null && !document.hidden && live()) watchdog = setTimeout(checkSilence, silenceLimit());
+  }
+  function unwatch() {
+    clearTimeout(watchdog);
+    watchdog = null;
+  }
+  function checkSilence() {
+    watchdog = null;
+    if (signedOut || document.hidden) return;
+    const left = silenceLimit() - Math.max(0, Date.now() - lastMessage);
+    if (left > 0) {
+      watchdog = setTimeout(checkSilence, left);
+      return;
+    }
+    reconnecting();
+    for (const tile of document.querySelectorAll("#tiles > .tile")) markStale(tile);
+    live()?._htmx?.sse?.reader?.cancel();
+  }
+  function markStale(tile) {
+    tile.classList.add("is-stale");
+    const foot = tile.querySelector(".tile-foot");
+    if (!foot || foot.querySelector(".stale-marker")) return;
+    const marker = document.createElement("span");
+    marker.className = "stale-marker";
+    marker.title = "No connection to the server: this price may be out of date";
+    marker.textContent = "stale";
+    foot.insertBefore(marker, foot.querySelector(".tile-alert"));
+  }
+
+  // htmx hands /events to the SSE extension only when it answers with an event stream,
+  // and only the extension reconnects: a first request that fails (a 503, a reset, a
+  // timeout) would leave the page unconnected for good. Start it again as the extension
+  // does, backing off, until the extension has the stream.
+  const FIRST_CONNECT_DELAY = 500;
+  const FIRST_CONNECT_MAX_DELAY = 30000;
+  let firstConnectDelay = FIRST_CONNECT_DELAY;
+  document.addEventListener("htmx:finally:request", (event) => {
+    const element = live();
+    if (event.target !== element || element._htmx?.sse || signedOut) return;
+    reconnecting();
+    setTimeout(() => {
+      if (signedOut || !element.isConnected || element._htmx?.sse) return;
+      htmx.ajax("GET", element.getAttribute("hx-sse:connect"), { source: element });
+    }, firstConnectDelay);
+    firstConnectDelay = Math.min(2 * firstConnectDelay, FIRST_CONNECT_MAX_DELAY);
+  });
+
+  document.addEventListener("htmx:sse:after:connection", () => {
+    setConnection("live", "live");
+    firstConnectDelay = FIRST_CONNECT_DELAY;
+    watch();
+  });
+  // Named events (a keep-alive, "ready", "end") count as much as swapped ones. A message
+  // is also proof that the stream is up, whatever the chip said before.
+  document.addEventListener("htmx:sse:after:message", () => {
+    watch();
+    const chip = document.getElementById("connection");
+    if (!signedOut && !document.hidden && chip?.dataset.state === "reconnecting") setConnection("live", "live");
+  });
   document.addEventListener("htmx:sse:error", reconnecting);
   document.addEventListener("htmx:sse:close", reconnecting);
   document.addEventListener("visibilitychange", () => {
-    // htmx pauses the stream while the tab is hidden and reconnects when it is shown.
+    // htmx pauses the stream while the tab is hidden and reconnects when it is shown: a
+    // hidden tab's silence is expected, and a shown one gets two intervals to reconnect.
     if (signedOut) return;
-    if (document.hidden) setConnection("paused", "paused");
-    else reconnecting();
+    if (document.hidden) {
+      setConnection("paused", "paused");
+      unwatch();
+    } else {
+      reconnecting();
+      watch();
+    }
   });
   // A stream that ends cleanly (server restart) is reconnected by htmx; say so meanwhile.
   document.addEventListener("htmx:sse:before:connection", (event) => {

@@ -4,7 +4,8 @@ Prices and live notifications arrive already encoded (once per batch, for every 
 this module adds the per-reader parts: replayed items, the unread badge, read-state
 restyling. The end of the replay and the end of the stream are named events whose data
 is the wire object (``ready``, ``end``): htmx dispatches named events as DOM events on
-the connection element instead of swapping them.
+the connection element instead of swapping them. So is the keep-alive (``ping``), so that
+the page can tell a quiet stream from a dead one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from dashboard.live.session import End, KeepAlive, LiveSession, Notice, Prices, 
 if TYPE_CHECKING:
     from dashboard.runtime import Runtime
 
-KEEPALIVE = ServerSentEvent(comment="ping").encode()
+# htmx's SSE extension drops comments unseen, but dispatches a named event even without
+# data: the page's watchdog counts it as a sign of life. The comment stays for readers
+# that already took comments as keep-alives; a browser's EventSource ignores both lines.
+KEEPALIVE = ServerSentEvent(comment="ping", event="ping").encode()
 # On SIGTERM streams get this long to end cleanly (less than uvicorn's graceful timeout).
 SHUTDOWN_GRACE_SECONDS = 2.0
 
