@@ -34,7 +34,13 @@ def render_page(
     if user is not None and user.id is not None and "badge" not in context:
         with runtime.open_session() as session:
             context = {**inbox_header(session, user.id), **context}
-    context = {"user": user, "csrf_token": auth.csrf_token(request), **context}
+    context = {
+        "user": user,
+        "csrf_token": auth.csrf_token(request),
+        # static/app.js reconnects a stream silent for two of these (seconds).
+        "keepalive_interval": runtime.settings.keepalive_interval,
+        **context,
+    }
     response = runtime.templates.TemplateResponse(
         request, template, context, status_code=status_code, block_names=block_names or []
     )
