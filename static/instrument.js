@@ -1,6 +1,7 @@
 // The instrument page's chart: OHLC bars from GET /api/prices/{symbol}/bars for the chosen
-// timeframe, as candles or a line of closes, and the live tail from WS /ws (each tick moves
-// the last bar, or opens the next). Drag across it to zoom; the buttons pan, zoom and reset;
+// timeframe, as candles or a line of closes, and the live tail from the page's one stream
+// (/events?chart=SYMBOL: named "price" events; each tick moves the last bar, or opens the
+// next). Drag across it to zoom; the buttons pan, zoom and reset;
 // the read-out gives the bar under the pointer; the viewer's alert levels are dashed lines.
 (() => {
   "use strict";
@@ -41,7 +42,6 @@
   let view = null;
   let lastTickId = 0;
   let plot = null;
-  let attempt = 0;
   let loading = 0;
 
   // The server's rule (dashboard/prices/tiles.py: format_price), so a live figure never
@@ -386,31 +386,47 @@
     });
   }
 
+  // The page's one stream (templates/_base.html, #live) carries this chart's prices too.
+  function onPrice(event) {
+    let message;
+    try {
+      message = JSON.parse(event.detail?.data ?? "");
+    } catch {
+      return;
+    }
+    if (message.type !== "price" || message.symbol !== symbol) return;
+    staleEl.hidden = !message.stale;
+    if (message.price == null) return;
+    priceEl.textContent = format(message.price);
+    showChange(message.price, message.reference_price);
+    widenWindow(message.price);
+    if (early) {
+      early.push(message);  // the bars are still loading: applied on top of them
+      return;
+    }
+    addTick(message.tick_id, message.ts, message.price);
+    el.dataset.lastTickId = String(lastTickId);
+  }
+  // Prices that came before the first bars did (the stream opens with the page).
+  let early = [];
+  function applyEarly() {
+    const waiting = early;
+    early = null;
+    for (const message of waiting) addTick(message.tick_id, message.ts, message.price);
+    el.dataset.lastTickId = String(lastTickId);
+  }
   function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
-    ws.onopen = () => {
-      attempt = 0;
+    const live = document.getElementById("live");
+    if (!live) return;
+    live.addEventListener("price", onPrice);
+    live.addEventListener("htmx:sse:after:connection", () => setState("live"));
+    for (const name of ["htmx:sse:error", "htmx:sse:close"]) {
+      live.addEventListener(name, () => setState("reconnecting"));
+    }
+    // The stream may have opened before this deferred script ran.
+    if (live._htmx?.sse?.reader || document.getElementById("connection")?.dataset.state === "live") {
       setState("live");
-      ws.send(JSON.stringify({ type: "subscribe", symbols: [symbol] }));
-    };
-    ws.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      if (message.type !== "price" || message.symbol !== symbol) return;
-      staleEl.hidden = !message.stale;
-      if (message.price == null) return;
-      priceEl.textContent = format(message.price);
-      showChange(message.price, message.reference_price);
-      widenWindow(message.price);
-      addTick(message.tick_id, message.ts, message.price);
-      el.dataset.lastTickId = String(lastTickId);
-    };
-    ws.onclose = () => {
-      setState("reconnecting");
-      attempt += 1;
-      const delay = Math.min(30000, 500 * 2 ** (attempt - 1)) * (0.7 + Math.random() * 0.6);
-      setTimeout(connect, delay);
-    };
+    }
   }
 
   function setStyle(name) {
@@ -451,5 +467,6 @@
   for (const button of styleButtons) {
     button.setAttribute("aria-pressed", String(button.dataset.chartStyle === style));
   }
-  (chosen in TIMEFRAMES ? load(chosen) : loadFirst()).finally(connect);
+  connect();
+  (chosen in TIMEFRAMES ? load(chosen) : loadFirst()).finally(applyEarly);
 })();

@@ -229,13 +229,16 @@ class LiveSession:
         cursor: int | None = None,
         symbols: Collection[str] | None = None,
         watchlist: bool = False,
+        price_format: PriceFormat | None = None,
     ) -> None:
         """``symbols``: the symbols to send prices of (None: all); ``watchlist``: a
-        signed-in subscriber's watchlist replaces them when they have one."""
+        signed-in subscriber's watchlist replaces them when they have one;
+        ``price_format``: tiles ("html") or wire price objects ("json"), by default tiles
+        for SSE and objects for the others."""
         self.runtime = runtime
         self.subscriber = subscriber
         self.kind = kind
-        self.price_format: PriceFormat = "html" if kind == "sse" else "json"
+        self.price_format: PriceFormat = price_format or ("html" if kind == "sse" else "json")
         self._cursor = cursor
         self._symbols = None if symbols is None else list(symbols)
         self._watchlist = watchlist

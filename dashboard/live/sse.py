@@ -30,6 +30,10 @@ KEEPALIVE = ServerSentEvent(comment="ping", event="ping").encode()
 SHUTDOWN_GRACE_SECONDS = 2.0
 
 
+def _price(quote: bytes) -> bytes:
+    return b"event: price\r\ndata: " + quote + b"\r\n\r\n"
+
+
 def _named(event: wire.WireEvent) -> bytes:
     return ServerSentEvent(data=wire.encode(event).decode(), event=event.type).encode()
 
@@ -40,6 +44,8 @@ async def messages(session: LiveSession, renderer: Renderer) -> AsyncIterator[by
         if isinstance(event, Prices):
             if event.message is not None:
                 yield event.message
+            elif event.quotes:  # a chart's prices (?chart=): a named event per symbol
+                yield b"".join(_price(quote) for quote in event.quotes)
         elif isinstance(event, Notice):
             if event.shared is not None:
                 message = event.shared.message

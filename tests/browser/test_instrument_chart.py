@@ -30,6 +30,10 @@ def test_the_chart_shows_bars_of_the_timeframe_and_its_last_bar_moves_live(
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    sockets: list[str] = []
+    streams: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
     page.goto(f"{live_server.base_url}/")
     page.get_by_role("link", name="ACME", exact=True).click()
     page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
@@ -54,6 +58,9 @@ def test_the_chart_shows_bars_of_the_timeframe_and_its_last_bar_moves_live(
     expect(chart).to_have_attribute("data-last-close", "103.25")
     expect(page.locator("#instrument-price")).to_have_text("103.25")
 
+    # One stream per page: the chart's prices came on the page's own /events stream.
+    assert sockets == []
+    assert [url for url in streams if "chart=ACME" in url] == [streams[-1]]
     page.reload()  # the chosen timeframe is remembered
     expect(page.locator("#chart")).to_have_attribute("data-timeframe", "1H")
     expect(page.locator("#chart")).to_have_attribute("data-count", "4")

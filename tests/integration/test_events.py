@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import TypedDict
@@ -80,6 +81,30 @@ def test_a_tick_from_another_writer_reaches_an_anonymous_stream(
             stream.close()
     finally:
         server.stop()
+
+
+def test_the_instrument_pages_stream_carries_its_charts_prices_as_named_events(
+    live_server: LiveServer, session: Session
+) -> None:
+    # One stream per page: the chart's prices come with the page's inbox, not over a
+    # WebSocket of their own.
+    acme, glbx = make_instrument(session, "ACME"), make_instrument(session, "GLBX")
+    add_tick(session, acme, 10.0)
+    with live_server.client() as client:
+        stream = SSEReader(client, "/events?view=inbox&chart=ACME")
+        first = stream.wait_for(lambda m: m.event == "price")
+        assert json.loads(first.data)["price"] == 10.0  # the snapshot
+        add_tick(session, glbx, 7.0)  # not this chart's symbol
+        tick = add_tick(session, acme, 11.5)
+        live_server.runtime.price_poller.wake()
+        live = stream.wait_for(lambda m: m.event == "price" and '"price":11.5' in m.data)
+        price = json.loads(live.data)
+        assert (price["type"], price["symbol"], price["tick_id"]) == ("price", "ACME", tick.id)
+        assert all(
+            json.loads(m.data)["symbol"] == "ACME" for m in stream.seen if m.event == "price"
+        )
+        assert not any("<p id=q-" in m.data or "tile-" in m.data for m in stream.seen)
+        stream.close()
 
 
 def test_an_admin_post_to_a_topic_reaches_subscribers_only(

@@ -21,10 +21,13 @@ async def events(
     request: Request,
     after: str | None = None,
     view: str | None = None,
+    chart: Annotated[str | None, Query(max_length=20)] = None,
     user: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     last_event_id: str | None = Header(default=None),
 ) -> EventSourceResponse:
     """``?view=inbox`` (pages without tiles): the inbox, badge and toasts, no prices.
+    ``?chart=SYMBOL`` (the instrument page): also that symbol's prices, as named ``price``
+    events holding wire price objects, for the page's chart.
 
     Resumes from ``Last-Event-ID`` (a reconnect), else ``?after=`` (the page's render).
     ``?user=`` is the user the page was rendered for: when the cookie's login has ended,
@@ -44,12 +47,17 @@ async def events(
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(refused)) from None
     if user is not None and subscriber.user_id != user:
         return sse.ended("signed-out")
-    session = LiveSession(
-        runtime,
-        subscriber,
-        kind="sse",
-        cursor=cursor,
-        symbols=() if view == "inbox" else None,
-        watchlist=view != "inbox",
-    )
+    if chart is not None:
+        session = LiveSession(
+            runtime, subscriber, kind="sse", cursor=cursor, symbols=(chart,), price_format="json"
+        )
+    else:
+        session = LiveSession(
+            runtime,
+            subscriber,
+            kind="sse",
+            cursor=cursor,
+            symbols=() if view == "inbox" else None,
+            watchlist=view != "inbox",
+        )
     return sse.response(session, runtime)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
@@ -19,7 +21,7 @@ from dashboard.web.deps import (
     RuntimeDep,
     SessionDep,
 )
-from dashboard.web.routes._html import render_page
+from dashboard.web.routes._html import inbox_header, render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,4 +118,12 @@ def instrument_page(
     request: Request, symbol: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
 ) -> HTMLResponse:
     context = instrument_context(runtime, session, symbol, user)
-    return render_page(request, "pages/instrument.html", context, user=user)
+    # The page's one stream: a signed-in user's inbox, badge and toasts, and this
+    # instrument's prices for the chart (named "price" events of wire price objects).
+    stream: dict[str, Any] = (
+        inbox_header(session, user.id)
+        if user is not None and user.id is not None
+        else {"stream_url": "/events?view=inbox"}
+    )
+    stream["stream_url"] += f"&chart={quote(symbol, safe='')}"
+    return render_page(request, "pages/instrument.html", {**stream, **context}, user=user)
