@@ -16,7 +16,6 @@ from markupsafe import Markup
 from sse_starlette import ServerSentEvent
 
 from dashboard.inbox.queries import Badge
-from dashboard.live.mailbox import TileUpdate
 from dashboard.models import Audience, Notification, Severity
 from dashboard.prices.tiles import TileState
 
@@ -62,12 +61,10 @@ class Renderer:
         """The out-of-band swap of a tile's sparkline."""
         return str(self._parts.sparkline(state, True))  # type: ignore[attr-defined]
 
-    def tiles_message(
-        self, fragments: Mapping[str, str | TileUpdate] | Iterable[str | TileUpdate]
-    ) -> bytes:
+    def tiles_message(self, fragments: Mapping[str, str] | Iterable[str]) -> bytes:
         """One unnamed SSE message holding several out-of-band swaps (no ``id:``)."""
         values = fragments.values() if isinstance(fragments, Mapping) else fragments
-        return ServerSentEvent(data="".join(map(str, values))).encode()
+        return ServerSentEvent(data="".join(values)).encode()
 
     def notification_item(
         self,

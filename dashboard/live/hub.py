@@ -37,6 +37,7 @@ from dashboard.live.mailbox import (
     Quotes,
     StreamKind,
     Tiles,
+    part_symbol,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ class Hub:
         self.latest_tiles: dict[str, str] = {}
         self.latest_quotes: dict[str, bytes] = {}
         self._snapshots: dict[frozenset[str] | None, bytes] = {}
+        # Catch-up messages of readers that fell behind, by their pending swaps: readers
+        # behind by the same batches share one encoding (cleared by each batch).
+        self._catch_ups: dict[tuple[str, ...], bytes] = {}
         self._to_wake: deque[Connection] = deque()
         self._waking = False
         # The loop the connections live on, for calls from worker threads (set at start).
@@ -185,9 +189,20 @@ class Hub:
             message = self._snapshots[key] = self._encode_tiles(ordered)
         return message
 
+    def catch_up_message(self, pending: Mapping[str, str]) -> bytes:
+        """The SSE message of a page's merged pending swaps, encoded once for every reader
+        whose pending swaps are the same."""
+        key = tuple(pending.values())
+        message = self._catch_ups.get(key)
+        if message is None:
+            assert self._encode_tiles is not None
+            message = self._catch_ups[key] = self._encode_tiles(pending)
+        return message
+
     def publish_prices(self, batch: PriceBatch) -> None:
         self.price_batches += 1
         self._snapshots.clear()
+        self._catch_ups.clear()
         self.latest_tiles.update(batch.tiles)
         self.latest_quotes.update(batch.quotes)
         # Connections showing the same subset of symbols share one filtered mapping and,
@@ -202,7 +217,13 @@ class Hub:
                 key = (connection.price_format, wanted)
                 cached = filtered.get(key)
                 if cached is None:
-                    subset = {s: u for s, u in updates.items() if s in wanted}
+                    # Pages' updates are keyed by element id (q-SYMBOL), programs' by symbol.
+                    html = connection.price_format == "html"
+                    subset = {
+                        k: u
+                        for k, u in updates.items()
+                        if (part_symbol(k) if html else k) in wanted
+                    }
                     if subset.keys() == updates.keys():
                         cached = (updates, message)
                     else:
@@ -213,7 +234,8 @@ class Hub:
                         cached = (subset, encoded)
                     filtered[key] = cached
                 updates, message = cached
-            if connection.offer_prices(updates, message):
+            whole = batch.whole if connection.price_format == "html" else frozenset()
+            if connection.offer_prices(updates, message, whole):
                 self.deliveries += 1
                 self._wake_soon(connection)
 

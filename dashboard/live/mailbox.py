@@ -29,37 +29,28 @@ PriceFormat = Literal["html", "json"]
 StreamKind = Literal["sse", "ndjson", "ws"]
 
 
-@dataclass(frozen=True, slots=True)
-class TileUpdate:
-    """One symbol's change for pages: out-of-band swaps by part, applied in order.
-
-    ``"tile"`` is the whole tile; ``"quote"``, ``"time"`` and ``"sparkline"`` are parts of
-    it (templates/partials/tile_parts.html). A page that was sent the whole tile needs no
-    part from before it.
-    """
-
-    parts: Mapping[str, str]
-
-    def __str__(self) -> str:
-        return "".join(self.parts.values())
-
-    def then(self, newer: TileUpdate) -> TileUpdate:
-        """This update followed by ``newer``, as one (conflation: the newest of each part,
-        and nothing older than a whole tile)."""
-        if "tile" in newer.parts:
-            return newer
-        return TileUpdate({**self.parts, **newer.parts})
+def part_symbol(key: str) -> str:
+    """The symbol of a page update's key: ``q-BTC-USD`` -> ``BTC-USD`` (see PriceBatch)."""
+    return key.partition("-")[2]
 
 
 @dataclass(frozen=True, slots=True)
 class PriceBatch:
-    """What changed in one poll: for pages, the whole tiles (for snapshots) and the updates
-    that are sent, with their one SSE message; for programs, quotes."""
+    """What changed in one poll: for pages, the whole tiles (for snapshots), the one SSE
+    message that is sent, and ``tile_updates``, the same changes as out-of-band swaps keyed
+    by the element they replace (``tile-SYMBOL``, ``q-SYMBOL``, ``t-SYMBOL``,
+    ``s-SYMBOL``); for programs, quotes by symbol.
+
+    A reader that falls behind merges ``tile_updates`` by key (a plain dict merge: it runs
+    for every reader behind, every batch), so it keeps the newest of each part; the parts
+    still pending of a symbol in ``whole`` (its whole tile is in this batch) are dropped.
+    """
 
     tiles: Tiles
     message: bytes
-    tile_updates: Mapping[str, TileUpdate] = field(default_factory=dict)
+    tile_updates: Mapping[str, str] = field(default_factory=dict)
     quotes: Quotes = field(default_factory=dict)
+    whole: frozenset[str] = frozenset()
 
     def updates(self, price_format: PriceFormat) -> Mapping[str, object]:
         return self.tile_updates if price_format == "html" else self.quotes
@@ -122,8 +113,14 @@ class Connection:
     busy_since: float = 0.0
     stream_task: asyncio.Task[Any] | None = None
 
-    def offer_prices(self, relevant: Mapping[str, Any], message: bytes | None) -> bool:
-        """Take this batch's updates (``message``: their shared encoding, if any).
+    def offer_prices(
+        self,
+        relevant: Mapping[str, Any],
+        message: bytes | None,
+        whole: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Take this batch's updates (``message``: their shared encoding, if any; ``whole``:
+        the symbols whose whole tile a page's updates hold).
 
         Returns whether there was anything for this reader; the caller wakes it.
         """
@@ -134,13 +131,13 @@ class Connection:
             self.pending_message = message
         else:
             # Conflation: this reader has not taken the last batch yet; keep the newest
-            # update per symbol (of each part of a tile) and build its message when it is
-            # ready for one.
-            merged = dict(self.pending_prices)
-            for symbol, update in relevant.items():
-                before = merged.get(symbol)
-                merged[symbol] = before.then(update) if isinstance(before, TileUpdate) else update
-            self.pending_prices = merged
+            # update per key (per symbol for programs, per tile part for pages) and build
+            # its message when it is ready for one. A whole tile makes the parts of it
+            # still pending obsolete: applied after it, they would undo it.
+            pending = self.pending_prices
+            if whole:
+                pending = {k: v for k, v in pending.items() if part_symbol(k) not in whole}
+            self.pending_prices = {**pending, **relevant}
             self.pending_message = None
         return True
 

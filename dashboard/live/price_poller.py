@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from dashboard.live import wire
 from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
-from dashboard.live.mailbox import PriceBatch, TileUpdate
+from dashboard.live.mailbox import PriceBatch
 from dashboard.live.pollers import Poller
 from dashboard.live.programs import price_event
 from dashboard.models import (
@@ -373,8 +373,9 @@ class PricePoller(Poller):
         bucket = self._bucket_of(now)
         every_sparkline = bucket != self._sparkline_bucket
         self._sparkline_bucket = bucket
-        tiles: dict[str, str] = {}
-        updates: dict[str, TileUpdate] = {}
+        tiles: dict[str, str] = {}  # whole tiles, for snapshots
+        sent: list[str] = []  # what the batch's message swaps
+        updates: dict[str, str] = {}  # the same, by element id, for readers behind
         candidates = self.states.keys() if every_sparkline else whole | touched
         for symbol in candidates:
             state = self.states.get(symbol)
@@ -382,31 +383,34 @@ class PricePoller(Poller):
                 continue  # retired
             if symbol in whole:
                 tiles[symbol] = self._render_whole(state)
-                updates[symbol] = TileUpdate({"tile": tiles[symbol]})
+                sent.append(tiles[symbol])
+                updates[f"tile-{symbol}"] = tiles[symbol]
                 continue
             parts: dict[str, str] = {}
             if (state.price, state.reference_price) != self._shown_quotes.get(symbol):
                 self._shown_quotes[symbol] = (state.price, state.reference_price)
-                parts["quote"] = self._renderer.tile_quote(state)
+                parts[f"q-{symbol}"] = self._renderer.tile_quote(state)
             if state.ts is not None:
                 shown_time = format_tick_time(state.ts, now)
                 if shown_time != self._shown_times.get(symbol):
                     self._shown_times[symbol] = shown_time
-                    parts["time"] = self._renderer.tile_time(state)
+                    parts[f"t-{symbol}"] = self._renderer.tile_time(state)
             if every_sparkline or state.sparkline_changed:
                 state.sparkline_changed = False
-                parts["sparkline"] = self._renderer.tile_sparkline(state)
+                parts[f"s-{symbol}"] = self._renderer.tile_sparkline(state)
             if parts:
                 tiles[symbol] = self._renderer.tile(state, oob=True)
-                updates[symbol] = TileUpdate(parts)
+                sent.extend(parts.values())
+                updates.update(parts)
         if not tiles and not changed:
             return
         self._hub.publish_prices(
             PriceBatch(
                 tiles=tiles,
-                message=self._renderer.tiles_message(updates),
+                message=self._renderer.tiles_message(sent),
                 tile_updates=updates,
                 quotes={symbol: _quote(state) for symbol, state in changed.items()},
+                whole=frozenset(whole & tiles.keys()),
             )
         )
 

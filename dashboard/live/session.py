@@ -328,14 +328,14 @@ class LiveSession:
     def _conflated(self, pending: Mapping[str, object]) -> Prices:
         """A reader that fell behind gets the newest of each symbol in one message.
 
-        Pages get, per tile, the newest of each part it missed (mailbox.TileUpdate.then),
-        encoded for this reader; programs get the pending quotes. Was: pages got the shared
-        snapshot of whole tiles, which once a price update became a ~90-byte part made
-        every reader that fell behind receive seven times the bytes (5,000 streams: 1.4 GB
-        in ten seconds instead of 0.4), and so fall further behind.
+        Pages get the newest of each tile part they missed (mailbox.PriceBatch), encoded
+        once for every reader behind by the same batches; programs get the pending quotes.
+        Was: pages got the shared snapshot of whole tiles, which once a price update became
+        a ~90-byte part made every reader that fell behind receive seven times the bytes
+        (5,000 streams: 1.4 GB in ten seconds instead of 0.4), and so fall further behind.
         """
         if self.price_format == "html":
-            return Prices(message=self.runtime.renderer.tiles_message(pending))
+            return Prices(message=self.runtime.hub.catch_up_message(pending))  # type: ignore[arg-type]
         return Prices(quotes=[q for q in pending.values() if isinstance(q, bytes)])
 
     # For the WebSocket, whose client changes its symbols while the stream runs.

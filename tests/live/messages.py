@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.live.mailbox import NoticeEvent, PriceBatch, TileUpdate
+from dashboard.live.mailbox import NoticeEvent, PriceBatch
 from dashboard.models import Audience, Notification
 
 
@@ -19,6 +19,6 @@ def encode(tiles: object) -> bytes:
 
 
 def batch(**tiles: str) -> PriceBatch:
-    """Whole tiles by symbol, sent to pages as they are."""
-    updates = {symbol: TileUpdate({"tile": tile}) for symbol, tile in tiles.items()}
+    """Whole tiles by symbol, sent to pages as they are (keyed by element id)."""
+    updates = {f"tile-{symbol}": tile for symbol, tile in tiles.items()}
     return PriceBatch(tiles=tiles, message=encode(tiles), tile_updates=updates)

@@ -23,7 +23,7 @@ def test_a_slow_reader_gets_the_latest_tile_per_symbol_in_one_message() -> None:
     hub.publish_prices(batch(X="x1", Y="y1"))
     hub.publish_prices(batch(X="x2"))
     hub.publish_prices(batch(X="x3", Z="z1"))
-    assert slow.take_prices(encode) == b"X=x3|Y=y1|Z=z1"
+    assert slow.take_prices(encode) == b"tile-X=x3|tile-Y=y1|tile-Z=z1"
     assert slow.take_prices(encode) is None
 
 
@@ -32,7 +32,7 @@ def test_a_connection_only_gets_its_symbols() -> None:
     only_x = hub.connect(user_id=None, symbols=["X"])
     only_q = hub.connect(user_id=None, symbols=["Q"])
     hub.publish_prices(batch(X="x1", Y="y1"))
-    assert only_x.take_prices(encode) == b"X=x1"
+    assert only_x.take_prices(encode) == b"tile-X=x1"
     assert only_q.take_prices(encode) is None
     assert hub.snapshot(["Y", "Q"]) == {"Y": "y1"}
 

@@ -8,7 +8,7 @@ import contextlib
 import pytest
 
 from dashboard.live.hub import Audience, Hub
-from dashboard.live.mailbox import Connection, ReadStateChanged, TileUpdate, drain
+from dashboard.live.mailbox import Connection, ReadStateChanged, drain, part_symbol
 from tests.live.messages import batch, encode, notice
 
 
@@ -94,18 +94,20 @@ def test_regression_an_overflow_ends_a_stream_stuck_in_a_send_at_once() -> None:
 
 
 def test_a_slow_reader_gets_the_newest_of_each_part_of_a_tile() -> None:
-    # A reader that has not taken the last batch: its parts are merged, not replaced. Was
-    # the whole tile per symbol; kept per symbol, a quote-only update would have dropped
-    # a sparkline still pending from the batch before.
+    # A reader that has not taken the last batch: its updates are merged by element, not
+    # by symbol. Kept per symbol, a quote-only update would have dropped a sparkline still
+    # pending from the batch before.
     connection = Connection(user_id=None, symbols=None, mailbox_size=4)
-    first = TileUpdate({"quote": "<q1>", "sparkline": "<s1>"})
-    connection.offer_prices({"ACME": first}, b"one")
-    connection.offer_prices({"ACME": TileUpdate({"quote": "<q2>"})}, b"two")
-    assert connection.take_prices(encode) == b"ACME=<q2><s1>"
+    connection.offer_prices({"q-ACME": "<q1>", "s-ACME": "<s1>"}, b"one")
+    connection.offer_prices({"q-ACME": "<q2>"}, b"two")
+    assert connection.take_prices(encode) == b"q-ACME=<q2>|s-ACME=<s1>"
 
 
-def test_a_whole_tile_supersedes_the_parts_before_it() -> None:
-    update = TileUpdate({"quote": "<q1>", "time": "<t1>"})
-    assert update.then(TileUpdate({"tile": "<tile2>"})) == TileUpdate({"tile": "<tile2>"})
-    after = TileUpdate({"tile": "<tile2>"}).then(TileUpdate({"quote": "<q3>"}))
-    assert str(after) == "<tile2><q3>"  # in order: the tile, then the newer quote
+def test_a_whole_tile_drops_the_parts_of_it_still_pending() -> None:
+    connection = Connection(user_id=None, symbols=None, mailbox_size=4)
+    connection.offer_prices({"tile-ACME": "<T1>", "q-GLBX": "<g1>"}, b"one")
+    connection.offer_prices({"q-ACME": "<q2>", "s-ACME": "<s2>"}, b"two")
+    # A newer whole tile: the older quote and sparkline applied after it would undo it.
+    connection.offer_prices({"tile-ACME": "<T3>"}, b"three", frozenset({"ACME"}))
+    assert connection.take_prices(encode) == b"q-GLBX=<g1>|tile-ACME=<T3>"
+    assert part_symbol("q-BTC-USD") == "BTC-USD"

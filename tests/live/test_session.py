@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from dashboard.live.mailbox import PriceBatch, TileUpdate
+from dashboard.live.mailbox import PriceBatch
 from dashboard.live.session import (
     End,
     Event,
@@ -128,13 +128,12 @@ def test_regression_a_page_that_fell_behind_gets_the_parts_it_missed_not_whole_t
         events = LiveSession(runtime, Subscriber(user_id=None), kind="sse").events()
         await next_event(events, Ready)
         hub = runtime.hub
-        for parts in ({"quote": "<q1/>", "sparkline": "<s1/>"}, {"quote": "<q2/>"}):
-            update = TileUpdate(parts)
+        for parts in ({"q-ACME": "<q1/>", "s-ACME": "<s1/>"}, {"q-ACME": "<q2/>"}):
             hub.publish_prices(
                 PriceBatch(
                     tiles={"ACME": "<whole/>"},
-                    message=runtime.renderer.tiles_message([update]),
-                    tile_updates={"ACME": update},
+                    message=runtime.renderer.tiles_message(parts),
+                    tile_updates=parts,
                 )
             )  # two batches before the reader looks: conflated
         caught_up = await next_event(events, Prices)

@@ -34,8 +34,14 @@ def test_prices_are_the_shared_batch_message_itself(renderer: Renderer) -> None:
     assert sent == [batch] and sent[0] is batch
 
 
-def test_prices_without_a_page_message_send_nothing(renderer: Renderer) -> None:
-    assert messages(renderer, Prices(quotes=[b'{"type":"price"}'])) == []
+def test_a_charts_prices_are_named_price_events(renderer: Renderer) -> None:
+    # /events?chart=SYMBOL: wire price objects for the instrument page's chart.
+    sent = messages(renderer, Prices(quotes=[b'{"type":"price"}', b'{"type":"price","x":1}']))
+    assert sent == [
+        b'event: price\r\ndata: {"type":"price"}\r\n\r\n'
+        b'event: price\r\ndata: {"type":"price","x":1}\r\n\r\n'
+    ]
+    assert messages(renderer, Prices()) == []
 
 
 @pytest.mark.parametrize("read", [False, True])
