@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 # The reference price (first tick of the window) is re-read this often.
 _REFERENCE_REFRESH_SECONDS = 60.0
+# Sparklines sent per batch at most: when a bucket closes every tile's line moves, and 500
+# of them in one message were one long task for the page that swaps them in; spread over
+# batches (ten a second), 500 take two seconds.
+SPARKLINES_PER_BATCH = 25
 # Looking for newly added instruments (asked for by clients) at most this often.
 _REFRESH_MIN_SECONDS = 1.0
 
@@ -110,6 +114,8 @@ class PricePoller(Poller):
         self._reference_window = reference_window
         self._sparkline_resolution = sparkline_resolution(reference_window)
         self._sparkline_bucket = 0
+        # Tiles whose sparkline is to be sent, oldest first (an ordered set).
+        self._sparklines_due: dict[str, None] = {}
         # What each tile's page parts show now: (price, reference price) and the time text;
         # a tick that changes neither sends nothing to pages.
         self._shown_quotes: dict[str, tuple[float | None, float | None]] = {}
@@ -369,14 +375,24 @@ class PricePoller(Poller):
     ) -> None:
         """Publish one batch: to programs, the quotes of the ``changed`` tiles; to pages, the
         whole tile (``whole``) or, of the tiles ``touched`` by a tick, only the parts whose
-        text changed. Every sparkline is sent again when a bucket closes."""
+        text changed. Every sparkline is sent again when a bucket closes, at most
+        :data:`SPARKLINES_PER_BATCH` a batch."""
         bucket = self._bucket_of(now)
-        every_sparkline = bucket != self._sparkline_bucket
+        if bucket != self._sparkline_bucket:
+            self._sparklines_due.update(dict.fromkeys(self.states))
         self._sparkline_bucket = bucket
+        for symbol in touched:
+            state = self.states.get(symbol)
+            if state is not None and state.sparkline_changed:
+                state.sparkline_changed = False
+                self._sparklines_due[symbol] = None
+        due = list(self._sparklines_due)[:SPARKLINES_PER_BATCH]
+        for symbol in due:
+            del self._sparklines_due[symbol]
         tiles: dict[str, str] = {}  # whole tiles, for snapshots
         sent: list[str] = []  # what the batch's message swaps
         updates: dict[str, str] = {}  # the same, by element id, for readers behind
-        candidates = self.states.keys() if every_sparkline else whole | touched
+        candidates = whole | touched | set(due)
         for symbol in candidates:
             state = self.states.get(symbol)
             if state is None:
@@ -395,8 +411,7 @@ class PricePoller(Poller):
                 if shown_time != self._shown_times.get(symbol):
                     self._shown_times[symbol] = shown_time
                     parts[f"t-{symbol}"] = self._renderer.tile_time(state)
-            if every_sparkline or state.sparkline_changed:
-                state.sparkline_changed = False
+            if symbol in due:
                 parts[f"s-{symbol}"] = self._renderer.tile_sparkline(state)
             if parts:
                 tiles[symbol] = self._renderer.tile(state, oob=True)

@@ -99,9 +99,14 @@ def test_regression_a_huge_price_fits_its_tile(
     page.goto(live_server.base_url)
     price = page.locator("#q-HUGE > b")
     expect(price).to_have_text("143,250,000.00")
-    tile = page.locator("#tile-HUGE").bounding_box()
-    shown = price.bounding_box()
-    assert tile is not None and shown is not None
-    assert shown["x"] + shown["width"] <= tile["x"] + tile["width"] - 4  # inside, not clipped
-    assert price.evaluate("b => b.scrollWidth <= b.clientWidth")
+    # Measured in one step: a live swap between two reads would detach the element.
+    inside, unclipped = page.evaluate(
+        """() => {
+            const b = document.querySelector("#q-HUGE > b");
+            const tile = document.getElementById("tile-HUGE").getBoundingClientRect();
+            const right = b.getBoundingClientRect().right;
+            return [right <= tile.right - 4, b.scrollWidth <= b.clientWidth];
+        }"""
+    )
+    assert inside and unclipped
     context.close()

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
 from dashboard.live.mailbox import Connection
-from dashboard.live.price_poller import PricePoller
+from dashboard.live.price_poller import SPARKLINES_PER_BATCH, PricePoller
 from dashboard.models import Notification, utcnow
 from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move
@@ -343,3 +343,24 @@ def test_alerts_are_evaluated_only_for_instruments_with_an_armed_alert(
     assert [n.title for n in session.exec(select(Notification)).all()] == [
         "ACME crossed above 105.00"
     ]
+
+
+def test_when_a_bucket_closes_sparklines_are_spread_over_batches(
+    engine: Engine, session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 500 sparklines in one message were one long task for the page that swapped them in.
+    start = datetime(2026, 11, 29, 12, 14, 50, tzinfo=UTC)
+    clock = [start]
+    monkeypatch.setattr("dashboard.live.price_poller.utcnow", lambda: clock[0])
+    count = SPARKLINES_PER_BATCH + 5
+    for i in range(count):
+        instrument = make_instrument(session, f"S{i:02d}", ttl_seconds=3600)
+        add_tick(session, instrument, 10.0, ts=start - timedelta(minutes=20))
+    poller, reader = connected_poller(engine)
+    clock[0] = start + timedelta(seconds=20)  # a 15-minute bucket closes
+    asyncio.run(poller.poll_once())
+    assert sent(reader).count("<svg id=s-") == SPARKLINES_PER_BATCH
+    asyncio.run(poller.poll_once())
+    assert sent(reader).count("<svg id=s-") == 5
+    asyncio.run(poller.poll_once())
+    assert "<svg" not in sent(reader)
