@@ -57,10 +57,10 @@ format: install-test
 # in one process, as its servers share the database's advisory locks and channels. Tests
 # marked "alone" time the page's main thread: beside another worker's Chromium and server
 # the same page showed 50-60 ms tasks that a quiet run does not, so they run after the
-# others.
+# others, without coverage's tracing slowing the server beside them.
 test: install-test provision lint typecheck
 	$(BIN)/pytest --cov -n 2 -m "not alone"
-	$(BIN)/pytest --cov --cov-append -m alone
+	$(BIN)/pytest -m alone
 	DASHBOARD_TEST_STORES=postgresql $(BIN)/pytest tests/integration tests/prices
 
 screenshots: install-test provision

@@ -21,6 +21,10 @@ from dashboard.prices.tiles import TileState
 
 # Rendered notification items kept for replays (a reconnect storm renders each once).
 _ITEM_CACHE_SIZE = 4096
+# Out-of-band swaps per SSE message at most. The page swaps a message's all in one task:
+# 500 quotes in one message (a slow poll, a snapshot, a catch-up) were a task over 50 ms,
+# as separate messages of 50 they are ten short ones.
+SWAPS_PER_MESSAGE = 50
 
 
 def raises_toast(notification: Notification) -> bool:
@@ -62,9 +66,13 @@ class Renderer:
         return str(self._parts.sparkline(state, True))  # type: ignore[attr-defined]
 
     def tiles_message(self, fragments: Mapping[str, str] | Iterable[str]) -> bytes:
-        """One unnamed SSE message holding several out-of-band swaps (no ``id:``)."""
-        values = fragments.values() if isinstance(fragments, Mapping) else fragments
-        return ServerSentEvent(data="".join(values)).encode()
+        """Unnamed SSE messages (no ``id:``) holding the out-of-band swaps, at most
+        :data:`SWAPS_PER_MESSAGE` each: usually one message."""
+        values = list(fragments.values() if isinstance(fragments, Mapping) else fragments)
+        return b"".join(
+            ServerSentEvent(data="".join(values[i : i + SWAPS_PER_MESSAGE])).encode()
+            for i in range(0, max(len(values), 1), SWAPS_PER_MESSAGE)
+        )
 
     def notification_item(
         self,
