@@ -31,7 +31,7 @@ SHUTDOWN_GRACE_SECONDS = 2.0
 
 
 def _price(quote: bytes) -> bytes:
-    return b"event: price\r\ndata: " + quote + b"\r\n\r\n"
+    return ServerSentEvent(data=quote.decode(), event="price").encode()
 
 
 def _named(event: wire.WireEvent) -> bytes:
