@@ -22,7 +22,15 @@ from sqlmodel import select
 
 from dashboard import demo
 from dashboard.accounts import auth, tokens
-from dashboard.client import Event, PriceEvent, StreamClient, StreamRefused
+from dashboard.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KEEPALIVE_INTERVAL,
+    Event,
+    PriceEvent,
+    StreamClient,
+    StreamRefused,
+    StreamStatus,
+)
 from dashboard.logs import logging_config
 from dashboard.models import User, utcnow
 from dashboard.prices import ingest as ingest_ticks
@@ -555,14 +563,41 @@ def tail(
     after: Annotated[
         int | None, typer.Option(help="Replay my notifications after this id.")
     ] = None,
+    keepalive_interval: Annotated[
+        float,
+        typer.Option(
+            envvar="DASHBOARD_KEEPALIVE_INTERVAL",
+            help="The server's keep-alive interval in seconds (or DASHBOARD_KEEPALIVE_INTERVAL):"
+            " two of them without a byte and the stream is taken for dead and reconnected.",
+        ),
+    ] = DEFAULT_KEEPALIVE_INTERVAL,
+    connect_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a connection before saying so.")
+    ] = DEFAULT_CONNECT_TIMEOUT,
 ) -> None:
-    """Follow the live stream in the terminal; reconnects and resumes by itself."""
-    stream = StreamClient(
-        url,
-        token=token,
-        symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
-        after=after,
-    )
+    """Follow the live stream in the terminal; reconnects and resumes by itself.
+
+    Events go to stdout. Connection news goes to stderr at once, one line each: a server
+    it cannot reach (each retry), a stream lost or silent, and each connection made.
+    """
+
+    def tell(status: StreamStatus) -> None:
+        if status.state != "closed":  # a refusal is reported below; ^C needs no words
+            typer.echo(status.message, err=True)
+
+    try:
+        stream = StreamClient(
+            url,
+            token=token,
+            symbols=[s.strip() for s in symbols.split(",") if s.strip()] if symbols else None,
+            after=after,
+            connect_timeout=connect_timeout,
+            keepalive_interval=keepalive_interval,
+            on_status=tell,
+        )
+    except ValueError as bad:
+        typer.echo(f"error: {bad}", err=True)
+        raise typer.Exit(code=2) from None
     try:
         for event in stream:
             typer.echo(_json_line(event) if as_json else _pretty(event))

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
@@ -265,3 +268,61 @@ def test_ingest_reads_stdin_whole_or_follows_it(cli_env: str) -> None:
     assert missing.exit_code == 1 and "no file 'nope.csv'" in missing.output
     unknown = runner.invoke(app, ["ingest", "-", "--format", "xml"], input="")
     assert unknown.exit_code == 1 and "unknown format 'xml'" in unknown.output
+
+
+def test_tail_refuses_an_address_it_cannot_use_before_trying() -> None:
+    result = runner.invoke(app, ["tail", "--url", "localhost:8000"])
+    assert result.exit_code == 2
+    assert "must start with http:// or https://" in result.stderr
+    result = runner.invoke(app, ["tail", "--keepalive-interval", "0"])
+    assert result.exit_code == 2 and "above 0 seconds" in result.stderr
+
+
+def test_tail_tells_stderr_each_change_of_connection_and_stdout_only_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    notification = (
+        '{"type":"notification","id":5,"title":"hi","body":"","severity":"info",'
+        '"created_at":"2026-11-21T12:00:05+00:00","link":null,"read":false}'
+    )
+    answers = [
+        httpx.Response(503, text="restarting"),
+        httpx.Response(
+            200,
+            content=f'{{"type":"ready","after":4}}\n{notification}\n\n'
+            '{"type":"end","reason":"shutdown"}\n'.encode(),
+        ),
+        httpx.Response(401, json={"detail": "Invalid or revoked API token."}),
+    ]
+    timeouts: list[httpx.Timeout] = []
+    real_client = httpx.Client
+
+    def client(*, timeout: httpx.Timeout) -> httpx.Client:
+        timeouts.append(timeout)
+        return real_client(
+            timeout=timeout, transport=httpx.MockTransport(lambda request: answers.pop(0))
+        )
+
+    monkeypatch.setattr(httpx, "Client", client)
+    monkeypatch.setattr(random, "uniform", lambda low, high: 0.0)  # no backoff to wait out
+    monkeypatch.setenv("DASHBOARD_KEEPALIVE_INTERVAL", "4")
+    result = runner.invoke(
+        app,
+        ["tail", "--url", "http://example.invalid", "--token", "dash_t", "--connect-timeout", "1"],
+    )
+    assert result.exit_code == 1
+    assert result.stdout == "12:00:05  [info] #5 hi\n"
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "http://example.invalid answered HTTP 503 Service Unavailable; retrying in 0 s (attempt 2)"
+    )
+    assert re.fullmatch(
+        r"connected to http://example\.invalid after [\d.]+ s \(attempt 2\)", lines[1]
+    )
+    assert lines[2:] == [
+        "http://example.invalid ended the stream: shutdown; reconnecting in 0 s (attempt 1)",
+        "error: the server refused the stream (401: Invalid or revoked API token.)",
+    ]
+    assert "dash_t" not in result.stderr
+    # The stream is taken for dead after two of the server's keep-alive intervals.
+    assert (timeouts[0].connect, timeouts[0].read) == (1.0, 8.0)

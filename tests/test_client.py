@@ -1,4 +1,6 @@
-"""The stream client without a server: parsing, the cursor, backoff, and what refusals mean.
+"""The stream client without a server: parsing, the cursor, backoff, what refusals mean,
+and the connection statuses it reports (tests/integration/test_program_honesty.py has them
+against real sockets).
 
 Where the reconnect loop itself is exercised, httpx's MockTransport answers instead of a
 server (patched into the ``httpx.Client`` the client makes).
@@ -9,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import random
+import re
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,8 +22,15 @@ import httpx
 import pytest
 
 from dashboard import client as client_module
-from dashboard.client import StreamClient, StreamRefused, parse_line
+from dashboard.client import (
+    DEFAULT_KEEPALIVE_INTERVAL,
+    StreamClient,
+    StreamRefused,
+    StreamStatus,
+    parse_line,
+)
 from dashboard.live import wire
+from dashboard.settings import Settings
 
 WHEN = datetime(2026, 11, 21, 12, 0, 5, tzinfo=UTC)
 
@@ -260,12 +272,40 @@ def check_requests(seen: list[httpx.Request]) -> None:
     assert all(r.headers["authorization"] == "Bearer dash_t" for r in seen)
 
 
+def check_statuses(statuses: list[StreamStatus], stream: StreamClient) -> None:
+    """Each change told once, in order: the 503, the connection, its end, the refusal."""
+    assert [(s.state, s.problem, s.reason, s.attempt) for s in statuses] == [
+        ("retrying", "http-error", "HTTP 503 Service Unavailable", 2),
+        ("connected", None, None, 2),
+        ("retrying", "ended", "shutdown", 1),
+        ("closed", "refused", "401: Invalid or revoked API token.", 0),
+    ]
+    assert re.fullmatch(
+        r"connected to http://example\.invalid after [\d.]+ s \(attempt 2\)", statuses[1].message
+    )
+    assert [s.message for i, s in enumerate(statuses) if i != 1] == [
+        "http://example.invalid answered HTTP 503 Service Unavailable; retrying in 0 s (attempt 2)",
+        "http://example.invalid ended the stream: shutdown; reconnecting in 0 s (attempt 1)",
+        "http://example.invalid refused the stream (401: Invalid or revoked API token.); "
+        "not retrying",
+    ]
+    assert statuses[1].connected and not statuses[1].reconnected
+    assert stream.status is statuses[-1]
+
+
 def test_the_client_retries_yields_each_event_once_resumes_and_stops_when_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     handler, seen = scripted_server(stream_answers())
     serve(monkeypatch, handler)
-    stream = StreamClient("http://example.invalid", token="dash_t", symbols=["ACME"], backoff=0)
+    statuses: list[StreamStatus] = []
+    stream = StreamClient(
+        "http://example.invalid",
+        token="dash_t",
+        symbols=["ACME"],
+        backoff=0,
+        on_status=statuses.append,
+    )
     events: list[client_module.Event] = []
     with pytest.raises(StreamRefused) as refused:
         for event in stream:
@@ -277,12 +317,20 @@ def test_the_client_retries_yields_each_event_once_resumes_and_stops_when_refuse
     )
     assert stream.connections == 1 and stream.after == 6
     check_requests(seen)
+    check_statuses(statuses, stream)
 
 
 def test_the_async_client_does_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     handler, seen = scripted_server(stream_answers())
     serve(monkeypatch, handler)
-    stream = StreamClient("http://example.invalid", token="dash_t", symbols=["ACME"], backoff=0)
+    statuses: list[StreamStatus] = []
+    stream = StreamClient(
+        "http://example.invalid",
+        token="dash_t",
+        symbols=["ACME"],
+        backoff=0,
+        on_status=statuses.append,
+    )
     events: list[client_module.Event] = []
 
     async def consume() -> None:
@@ -294,6 +342,7 @@ def test_the_async_client_does_the_same(monkeypatch: pytest.MonkeyPatch) -> None
     assert events == [note(5), PRICE, note(6)]
     assert stream.connections == 1 and stream.after == 6
     check_requests(seen)
+    check_statuses(statuses, stream)
 
 
 def test_a_closed_client_stops_at_the_next_line_without_reconnecting(
@@ -331,3 +380,239 @@ def test_the_refusal_detail_is_the_servers_json_detail(monkeypatch: pytest.Monke
     serve(monkeypatch, handler)
     with pytest.raises(StreamRefused, match=r"^422: Unknown symbols: NOPE\.$"):
         list(StreamClient("http://example.invalid", symbols=["NOPE"]))
+
+
+# Connection statuses
+
+
+def status(**fields: object) -> StreamStatus:
+    return StreamStatus(url="http://127.0.0.1:8000", **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"state": "connecting"}, "connecting to http://127.0.0.1:8000"),
+        ({"state": "connected", "attempt": 1}, "connected to http://127.0.0.1:8000"),
+        (
+            {"state": "connected", "attempt": 3, "down_for": 1.26},
+            "connected to http://127.0.0.1:8000 after 1.3 s (attempt 3)",
+        ),
+        (
+            {"state": "connected", "attempt": 1, "down_for": 0.05, "reconnected": True},
+            "connected to http://127.0.0.1:8000 again after 0.05 s (attempt 1)",
+        ),
+        (
+            {
+                "state": "retrying",
+                "attempt": 2,
+                "problem": "unreachable",
+                "reason": "connection refused",
+                "retry_in": 1.04,
+            },
+            "cannot reach http://127.0.0.1:8000: connection refused; retrying in 1 s (attempt 2)",
+        ),
+        (
+            {
+                "state": "retrying",
+                "attempt": 5,
+                "problem": "unreachable",
+                "reason": "no answer within 3 s",
+                "retry_in": 10.4,
+            },
+            "cannot reach http://127.0.0.1:8000: no answer within 3 s; retrying in 10 s "
+            "(attempt 5)",
+        ),
+        (
+            {
+                "state": "retrying",
+                "attempt": 2,
+                "problem": "no-response",
+                "reason": "no response within 30 s",
+                "retry_in": 0.5,
+            },
+            "no answer from http://127.0.0.1:8000: no response within 30 s; retrying in 0.5 s "
+            "(attempt 2)",
+        ),
+        (
+            {
+                "state": "retrying",
+                "attempt": 1,
+                "problem": "silent",
+                "reason": "no data for 30 s",
+                "retry_in": 0.45,
+            },
+            "lost the stream from http://127.0.0.1:8000: no data for 30 s, taken for dead; "
+            "reconnecting in 0.45 s (attempt 1)",
+        ),
+        (
+            {
+                "state": "retrying",
+                "attempt": 1,
+                "problem": "ended",
+                "reason": "overflow",
+                "retry_in": 0.004,
+            },
+            "http://127.0.0.1:8000 ended the stream: overflow; reconnecting in 0 s (attempt 1)",
+        ),
+        (
+            {
+                "state": "retrying",
+                "attempt": 1,
+                "problem": "dropped",
+                "reason": "connection reset by peer",
+                "retry_in": 0.5,
+            },
+            "lost the stream from http://127.0.0.1:8000: connection reset by peer; "
+            "reconnecting in 0.5 s (attempt 1)",
+        ),
+        ({"state": "closed"}, "stopped following http://127.0.0.1:8000"),
+    ],
+)
+def test_each_status_reads_as_one_line(fields: dict[str, object], message: str) -> None:
+    assert status(**fields).message == message
+
+
+def test_the_default_silence_limit_is_two_of_the_servers_default_keepalive_intervals() -> None:
+    assert Settings.model_fields["keepalive_interval"].default == DEFAULT_KEEPALIVE_INTERVAL
+    timeout = StreamClient("http://h")._timeout()
+    assert (timeout.connect, timeout.read, timeout.pool) == (3.0, 30.0, 3.0)
+    assert StreamClient("http://h", keepalive_interval=5)._timeout().read == 10.0
+    explicit = StreamClient("http://h", keepalive_interval=5, silence_limit=1.5, connect_timeout=1)
+    assert (explicit._timeout().connect, explicit._timeout().read) == (1, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("url", "options"),
+    [
+        ("127.0.0.1:8000", {}),
+        ("localhost:8000", {}),
+        ("ws://127.0.0.1:8000", {}),
+        ("http://", {}),
+        ("http://h:port", {}),
+        ("http://h", {"connect_timeout": 0}),
+        ("http://h", {"keepalive_interval": -1}),
+        ("http://h", {"silence_limit": 0}),
+    ],
+)
+def test_an_address_or_timing_that_cannot_work_is_refused_at_once(
+    url: str, options: dict[str, float]
+) -> None:
+    with pytest.raises(ValueError):
+        StreamClient(url, **options)  # type: ignore[arg-type]
+
+
+def refused_connect() -> httpx.ConnectError:
+    """What httpx raises for a closed port, with the operating system's error inside."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as cause:
+            raise httpx.ConnectError("All connection attempts failed") from cause
+    except httpx.ConnectError as error:
+        return error
+
+
+def unknown_host() -> httpx.ConnectError:
+    try:
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except OSError as cause:
+            raise httpx.ConnectError(str(cause)) from cause
+    except httpx.ConnectError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("error", "opened", "problem", "reason"),
+    [
+        (refused_connect(), False, "unreachable", "connection refused"),
+        (
+            unknown_host(),
+            False,
+            "unreachable",
+            "cannot resolve the host name (Name or service not known)",
+        ),
+        (httpx.ConnectTimeout("timed out"), False, "unreachable", "no answer within 3 s"),
+        (httpx.ReadTimeout("timed out"), False, "no-response", "no response within 30 s"),
+        (httpx.ReadTimeout("timed out"), True, "silent", "no data for 30 s"),
+        (
+            httpx.RemoteProtocolError("incomplete chunked read"),
+            True,
+            "dropped",
+            "the connection closed mid-stream",
+        ),
+        (
+            httpx.RemoteProtocolError("Server disconnected"),
+            False,
+            "no-response",
+            "the connection closed without an answer",
+        ),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), True, "dropped", None),
+    ],
+)
+def test_each_failure_has_a_problem_and_a_short_reason(
+    error: httpx.HTTPError, opened: bool, problem: str, reason: str | None
+) -> None:
+    got = StreamClient("http://h")._trouble(error, opened=opened)
+    assert got[0] == problem
+    if reason is not None:
+        assert got[1] == reason
+
+
+def test_no_status_ever_shows_a_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "dash_s3cr3t-token"
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        # A library that echoes a header in its error must not leak it into the status.
+        raise httpx.ConnectError(f"refused for {request.headers['authorization']}")
+
+    serve(monkeypatch, handle)
+
+    def three_attempts(base_url: str) -> list[StreamStatus]:
+        statuses: list[StreamStatus] = []
+
+        def told(status: StreamStatus) -> None:
+            statuses.append(status)
+            if len(statuses) == 3:
+                stream.close()
+
+        stream = StreamClient(base_url, token=token, backoff=0, on_status=told)
+        assert list(stream) == []
+        assert [s.state for s in statuses] == ["retrying", "retrying", "retrying", "closed"]
+        return statuses
+
+    for base_url, secret, sent in (
+        ("http://example.invalid:8000/", token, "Bearer"),
+        ("http://carol:pa55word@example.invalid:8000/", "pa55word", "Basic"),  # httpx's choice
+    ):
+        statuses = three_attempts(base_url)
+        assert statuses[0].reason == f"refused for {sent} …"
+        assert statuses[0].message.startswith(
+            f"cannot reach http://example.invalid:8000: refused for {sent} …; retrying in 0 s"
+        )
+        for told in statuses:
+            assert secret not in repr(told) and secret not in told.message
+            assert "carol" not in told.message
+
+
+def test_without_on_status_trouble_is_a_warning_and_a_connection_is_news(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, _ = scripted_server(
+        [httpx.Response(502, text="bad gateway"), httpx.Response(401, json={"detail": "no"})]
+    )
+    serve(monkeypatch, handler)
+    caplog.set_level(logging.INFO, logger="dashboard.client")
+    with pytest.raises(StreamRefused):
+        list(StreamClient("http://example.invalid", backoff=0))
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "http://example.invalid answered HTTP 502 Bad Gateway; retrying in 0 s (attempt 2)",
+        ),
+        (
+            logging.WARNING,
+            "http://example.invalid refused the stream (401: no); not retrying",
+        ),
+    ]
