@@ -23,6 +23,30 @@
   }
   const live = () => document.getElementById("live");
 
+  // How htmx's SSE extension reconnects a dropped stream (vendor/htmx-4.0.1/ext/hx-sse:
+  // its defaults, then htmx.config.sse, then the element's hx-config, read per connection):
+  // after reconnectDelay, doubling with each failed try up to reconnectMaxDelay, ±30 %
+  // jitter, for ever. Its 60 s cap is what kept pages away after an outage: the tries fail
+  // while the server is down and the wait grows, so after 41 s down a page came back 23 s
+  // after the server did, after 2 minutes up to 71 s. Capped at 2 s (1.4-2.6 s with the
+  // jitter) a page is back within about 3 s of its server, and a down server gets one
+  // connection attempt per page every 2 s: refused by the kernel, or one cheap 502 at a
+  // proxy. The jitter spreads the pages that lost the server together over that window,
+  // so its return is no storm. Only the cap: an immediate try on "online" would not help
+  // (the browser's network coming back says nothing of the server, and the wait is 2.6 s
+  // at most anyway), and a page shown again is retried by the extension itself within
+  // 0.5 s (see the visibilitychange handler below).
+  const RECONNECT_DELAY = 500;
+  const RECONNECT_MAX_DELAY = 2000;
+  if (window.htmx) {
+    htmx.config.sse = {
+      ...htmx.config.sse,
+      reconnectDelay: RECONNECT_DELAY,
+      reconnectMaxDelay: RECONNECT_MAX_DELAY,
+      reconnectJitter: 0.3,
+    };
+  }
+
   // A stream can go silent with its connection still open (the server paused, the laptop
   // asleep, a proxy that holds it): no error ever comes, and the prices would freeze under
   // "live". The server sends something at least every keep-alive interval (a "ping" when
@@ -41,7 +65,11 @@
   // Wall-clock time, so that a laptop waking from sleep counts the sleep as silence.
   function watch() {
     lastMessage = Date.now();
-    if (watchdog === null && !document.hidden && live()) watchdog = setTimeout(checkSilence, silenceLimit());
+    arm();
+  }
+  function arm() {
+    if (watchdog !== null || document.hidden || !live()) return;
+    watchdog = setTimeout(checkSilence, Math.max(0, silenceLimit() - (Date.now() - lastMessage)));
   }
   function unwatch() {
     clearTimeout(watchdog);
@@ -73,9 +101,10 @@
   // htmx hands /events to the SSE extension only when it answers with an event stream,
   // and only the extension reconnects: a first request that fails (a 503, a reset, a
   // timeout) would leave the page unconnected for good. Start it again as the extension
-  // does, backing off, until the extension has the stream.
-  const FIRST_CONNECT_DELAY = 500;
-  const FIRST_CONNECT_MAX_DELAY = 30000;
+  // does, backing off to the same cap, until the extension has the stream. No jitter: a
+  // first request fails for pages as they load, which are spread out already.
+  const FIRST_CONNECT_DELAY = RECONNECT_DELAY;
+  const FIRST_CONNECT_MAX_DELAY = RECONNECT_MAX_DELAY;
   let firstConnectDelay = FIRST_CONNECT_DELAY;
   document.addEventListener("htmx:finally:request", (event) => {
     const element = live();
@@ -103,13 +132,29 @@
   document.addEventListener("htmx:sse:error", reconnecting);
   document.addEventListener("htmx:sse:close", reconnecting);
   document.addEventListener("visibilitychange", () => {
-    // htmx pauses the stream while the tab is hidden and reconnects when it is shown: a
+    // htmx pauses the stream of a page it sees hidden and reconnects when it is shown: a
     // hidden tab's silence is expected, and a shown one gets two intervals to reconnect.
     if (signedOut) return;
     if (document.hidden) {
       setConnection("paused", "paused");
       unwatch();
-    } else {
+      return;
+    }
+    // A page opened in the background was never seen hidden by the extension (it listens
+    // for the change, and there was none): its stream ran on while hidden, and nothing
+    // reconnects when it is shown. It used to say "reconnecting" until its next message,
+    // a whole keep-alive interval on a quiet page. A stream still open is judged by its
+    // last message as the watchdog does: live if that was within the limit, else dead now.
+    if (live()?._htmx?.sse?.reader) {
+      if (Date.now() - lastMessage < silenceLimit()) {
+        setConnection("live", "live");
+        arm();
+      } else {
+        checkSilence();
+      }
+    } else if (document.getElementById("connection")?.dataset.state !== "connecting") {
+      // Paused, or between tries: the extension reconnects (a first request still on its
+      // way keeps saying "connecting").
       reconnecting();
       watch();
     }
