@@ -285,29 +285,83 @@
   document.addEventListener("prerenderingchange", markReadOnView);
   document.addEventListener("visibilitychange", markReadOnView);
 
-  // Toasts (critical notifications) stay until dismissed: by their button or Escape.
+  // Toasts (critical notifications) stay until dismissed: by their button or Escape. They
+  // lie above everything, the phone's inbox drawer too (app.css), and Escape only takes a
+  // toast the person can see: the one with focus, else the newest one on top of the page
+  // (toasts arrive first in #toasts). A toast something covers waits to be seen; Escape
+  // then goes to what is on top (the drawer). Focus in a dismissed toast is not dropped on
+  // the page's body: it goes to the next toast, or back to where it was before the toasts.
+  const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+  const shown = (el) => (el.checkVisibility ? el.checkVisibility({ visibilityProperty: true }) : el.getClientRects().length > 0);
+  const focusables = (root) => [...root.querySelectorAll(FOCUSABLE)].filter(shown);
+  function seen(toast) {
+    if (document.hidden || !shown(toast)) return false;
+    const box = toast.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    return hit !== null && toast.contains(hit);
+  }
+  const seenToasts = () => [...document.querySelectorAll("#toasts .toast")].filter(seen);
+  let focusBeforeToasts = null;
+  document.addEventListener("focusin", (event) => {
+    if (!event.target.closest?.("#toasts")) focusBeforeToasts = event.target;
+  });
+  function dismiss(toast) {
+    const hadFocus = toast.contains(document.activeElement);
+    const neighbours = [toast.nextElementSibling, toast.previousElementSibling];
+    toast.remove();
+    if (!hadFocus) return;
+    const others = seenToasts();
+    const next = neighbours.find((n) => others.includes(n)) ?? others[0];
+    const panel = drawerOpen() ? drawer() : null;
+    for (const el of [next?.querySelector("[data-dismiss]"), focusBeforeToasts, panel?.querySelector("[data-close-drawer]")]) {
+      if (!el?.isConnected || !shown(el)) continue;
+      el.focus();
+      if (document.activeElement === el) return;
+    }
+  }
   document.addEventListener("click", (event) => {
     const button = event.target.closest?.("[data-dismiss]");
-    if (button) document.getElementById(button.dataset.dismiss)?.remove();
+    const target = button && document.getElementById(button.dataset.dismiss);
+    if (target) dismiss(target);
   });
   document.addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    const toast = document.querySelector("#toasts .toast");
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    const focused = document.activeElement?.closest?.("#toasts .toast");
+    const toast = focused && seen(focused) ? focused : seenToasts()[0];
     if (toast) {
-      toast.remove();
+      dismiss(toast);
       event.preventDefault();
     } else if (drawerOpen()) {
       setDrawer(false);
       event.preventDefault();
     }
   });
+  // With the drawer open, what lies behind it is covered: Tab out of the drawer (either
+  // end) goes to the toasts above it, and out of the toasts back into the drawer.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab" || event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || !drawerOpen()) return;
+    const toastStops = seenToasts().flatMap(focusables);
+    const drawerStops = focusables(drawer());
+    if (!toastStops.length || !drawerStops.length) return;
+    const active = document.activeElement;
+    const back = event.shiftKey;
+    let target = null;
+    if (active === (back ? drawerStops[0] : drawerStops.at(-1))) target = back ? toastStops.at(-1) : toastStops[0];
+    else if (active === (back ? toastStops[0] : toastStops.at(-1))) target = back ? drawerStops.at(-1) : drawerStops[0];
+    if (target) {
+      target.focus();
+      event.preventDefault();
+    }
+  });
 
   // On narrow screens the inbox is a drawer: the Inbox button opens it, Close or Escape
-  // shuts it and gives focus back to the button. (Without JS it stays in the page.)
+  // shuts it and gives focus back to the button. (Without JS it stays in the page.) Open
+  // means open as a drawer: one left open by a window since widened is just the panel.
   const drawer = () => document.getElementById("inbox-panel");
   const drawerToggle = () => document.getElementById("inbox-toggle");
   function drawerOpen() {
-    return drawer()?.classList.contains("is-open") ?? false;
+    const toggle = drawerToggle();
+    return (drawer()?.classList.contains("is-open") ?? false) && toggle !== null && shown(toggle);
   }
   function setDrawer(open) {
     const panel = drawer();
