@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from time import time
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -151,7 +152,9 @@ def test_sparklines_are_sent_when_a_bucket_closes_or_a_closed_one_changes(
 ) -> None:
     acme = make_instrument(session, "ACME", ttl_seconds=3600)
     glbx = make_instrument(session, "GLBX", ttl_seconds=3600)
-    start = datetime(2026, 11, 29, 12, 0, 30, tzinfo=UTC)  # 15-minute buckets (24 h)
+    # 30 s into the 15-minute bucket (24 h window) that the real clock is in: tiles are
+    # also rendered against the real clock, which would forget a sparkline dated a week back.
+    start = datetime.fromtimestamp(time() // 900 * 900 + 30, tz=UTC)
     clock = [start]
     monkeypatch.setattr("dashboard.live.price_poller.utcnow", lambda: clock[0])
     for minutes_ago in (40, 25, 10):
