@@ -8,6 +8,8 @@ notification that is not the user's returns None, before any stream hears of it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlmodel import Session
 
 from dashboard.inbox import compose, read_state, schedule, topics
@@ -53,6 +55,37 @@ def mark_read(
     if notification is not None:
         live.read_state_changed(user_id, read_ids=[notification_id])
     return notification
+
+
+def mark_unread(
+    *, session: Session, live: LiveNotifier, user_id: int, notification_id: int
+) -> Notification | None:
+    """Mark one notification unread again; None when it does not exist for this user."""
+    notification = read_state.mark_unread(
+        session=session, user_id=user_id, notification_id=notification_id
+    )
+    if notification is not None:
+        live.read_state_changed(user_id, unread_ids=[notification_id])
+    return notification
+
+
+def mark_selected(
+    *,
+    session: Session,
+    live: LiveNotifier,
+    user_id: int,
+    notification_ids: Collection[int],
+    archive: bool = False,
+) -> list[int]:
+    """Mark the selected notifications read (and with ``archive``, archive them) at once;
+    return the ids that were the user's, newest first. Ids not addressed to the user are
+    ignored, as a missing one is: a selection may hold one deleted meanwhile."""
+    ids = read_state.mark_many(
+        session=session, user_id=user_id, notification_ids=notification_ids, archive=archive
+    )
+    if ids:
+        live.read_state_changed(user_id, read_ids=ids, archived_ids=ids if archive else ())
+    return ids
 
 
 def open_notification(

@@ -16,10 +16,17 @@ class LiveNotifier:
     wake_notification_poller: Callable[[], None]
 
     def read_state_changed(
-        self, user_id: int, *, read_ids: Iterable[int] = (), archived_ids: Iterable[int] = ()
+        self,
+        user_id: int,
+        *,
+        read_ids: Iterable[int] = (),
+        archived_ids: Iterable[int] = (),
+        unread_ids: Iterable[int] = (),
     ) -> None:
-        """Every open stream of ``user_id`` restyles these ids and sends a recounted badge."""
-        self.hub.publish_read_state(user_id, read_ids=read_ids, archived_ids=archived_ids)
+        """Every open stream of ``user_id`` restyles the items marked read or unread, takes
+        archived ones out and sends a recounted badge."""
+        changed = [*read_ids, *unread_ids]
+        self.hub.publish_read_state(user_id, changed_ids=changed, archived_ids=archived_ids)
 
     def notification_posted(self) -> None:
         """A notification was written: deliver it now, not at the end of the poll interval."""

@@ -7,7 +7,7 @@ here alone leaves the user's other tabs showing the old state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -45,6 +45,44 @@ def mark_read(*, session: Session, user_id: int, notification_id: int) -> Notifi
     bump_version(session, user_id)
     session.commit()
     return notification
+
+
+def mark_unread(*, session: Session, user_id: int, notification_id: int) -> Notification | None:
+    """Mark one notification unread again; None when it does not exist for this user."""
+    notification = _visible(session, user_id, notification_id)
+    if notification is None:
+        return None
+    session.execute(
+        delete(NotificationRead).where(
+            col(NotificationRead.user_id) == user_id,
+            col(NotificationRead.notification_id) == notification_id,
+        )
+    )
+    bump_version(session, user_id)
+    session.commit()
+    return notification
+
+
+def mark_many(
+    *, session: Session, user_id: int, notification_ids: Collection[int], archive: bool
+) -> list[int]:
+    """Mark the listed notifications read, and with ``archive`` archive them too, in one
+    transaction; return the ids that are the user's (others are ignored), newest first."""
+    if not notification_ids:
+        return []
+    found = session.exec(
+        select(Notification.id).where(
+            col(Notification.id).in_(notification_ids), visible_to(user_id)
+        )
+    ).all()
+    ids = sorted((i for i in found if i is not None), reverse=True)
+    if ids:
+        _insert_ignoring_duplicates(session, NotificationRead, user_id, ids)
+        if archive:
+            _insert_ignoring_duplicates(session, NotificationArchive, user_id, ids)
+        bump_version(session, user_id)
+        session.commit()
+    return ids
 
 
 def mark_all_read(

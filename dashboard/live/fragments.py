@@ -111,9 +111,14 @@ class Renderer:
         return ServerSentEvent(data=data, id=str(notification.id)).encode()
 
     def read_state_message(
-        self, read: Iterable[Notification], archived_ids: Iterable[int]
+        self,
+        read: Iterable[Notification],
+        archived_ids: Iterable[int],
+        *,
+        unread: Iterable[Notification] = (),
     ) -> bytes:
-        """Restyle items another tab marked read, and take archived ones out of ``#inbox``.
+        """Restyle items another tab marked read or unread, and take archived ones out of
+        ``#inbox``.
 
         An archived item is only deleted: replacing it too would put a new element in
         place of the one the delete (or the clicking tab's own answer) is aimed at.
@@ -121,6 +126,11 @@ class Renderer:
         archived_ids = set(archived_ids)
         swaps = [
             self.notification_item(n, read=True, oob=True) for n in read if n.id not in archived_ids
+        ]
+        swaps += [
+            self.notification_item(n, read=False, oob=True)
+            for n in unread
+            if n.id not in archived_ids
         ]
         swaps += [
             f'<li hx-swap-oob="delete:#inbox > #notification-{int(i)}"></li>' for i in archived_ids

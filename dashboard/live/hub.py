@@ -261,24 +261,25 @@ class Hub:
         self,
         user_id: int,
         *,
-        read_ids: Iterable[int] = (),
+        changed_ids: Iterable[int] = (),
         archived_ids: Iterable[int] = (),
     ) -> None:
         """Tell ``user_id``'s open streams that their read state changed (another tab).
 
-        Safe from any thread: the routes that mark things read run in worker threads. Only
-        the newest :data:`RESTYLE_LIMIT` read ids are passed on.
+        ``changed_ids``: notifications marked read or unread, whose items the streams
+        restyle. Safe from any thread: the routes that mark things read run in worker
+        threads. Only the newest :data:`RESTYLE_LIMIT` changed ids are passed on.
         """
-        read = frozenset(sorted(read_ids, reverse=True)[:RESTYLE_LIMIT])
+        read = frozenset(sorted(changed_ids, reverse=True)[:RESTYLE_LIMIT])
         archived = frozenset(archived_ids)
         call_on_loop(self.loop, lambda: self._read_state_changed(user_id, read, archived))
 
     def _read_state_changed(
-        self, user_id: int, read_ids: frozenset[int], archived_ids: frozenset[int]
+        self, user_id: int, changed_ids: frozenset[int], archived_ids: frozenset[int]
     ) -> None:
         for connection in self._by_user.get(user_id, ()):
             connection.read_state_changed = True
-            connection.read_ids |= read_ids
+            connection.changed_ids |= changed_ids
             connection.archived_ids |= archived_ids
             connection.wake()
 

@@ -96,8 +96,9 @@ class Connection:
     notices: deque[NoticeEvent] = field(default_factory=deque)
     keepalive_due: bool = False
     read_state_changed: bool = False
-    # Notification ids another tab marked read or archived since the stream last looked.
-    read_ids: set[int] = field(default_factory=set)
+    # Notification ids another tab marked read, unread or archived since the stream last
+    # looked: the stream reads their state again.
+    changed_ids: set[int] = field(default_factory=set)
     archived_ids: set[int] = field(default_factory=set)
     closed: bool = False
     overflowed: bool = False
@@ -206,7 +207,7 @@ class Connection:
 class ReadStateChanged:
     """Yielded by :func:`drain` when the user's read state changed (in any tab)."""
 
-    read_ids: frozenset[int] = frozenset()
+    changed_ids: frozenset[int] = frozenset()
     archived_ids: frozenset[int] = frozenset()
 
 
@@ -228,11 +229,11 @@ async def drain(connection: Connection, encode_prices: EncodePrices) -> AsyncIte
             return
         if connection.read_state_changed:
             change = ReadStateChanged(
-                read_ids=frozenset(connection.read_ids),
+                changed_ids=frozenset(connection.changed_ids),
                 archived_ids=frozenset(connection.archived_ids),
             )
             connection.read_state_changed = False
-            connection.read_ids.clear()
+            connection.changed_ids.clear()
             connection.archived_ids.clear()
             connection.sending()
             yield change

@@ -52,6 +52,7 @@ def wire_messages(event: Event) -> list[bytes]:
             version=event.badge.stamp,
             read=tuple(sorted(n.id for n in event.read if n.id is not None)),
             archived=tuple(sorted(event.archived_ids)),
+            unread=tuple(sorted(n.id for n in event.unread if n.id is not None)),
         )
         return [wire.encode(unread)]
     if isinstance(event, Ready):

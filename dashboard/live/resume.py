@@ -72,10 +72,11 @@ async def badge_up_to(runtime: Runtime, user_id: int, cursor: Cursor) -> queries
 
 
 async def read_state(
-    runtime: Runtime, user_id: int, cursor: Cursor, read_ids: frozenset[int]
+    runtime: Runtime, user_id: int, cursor: Cursor, changed_ids: frozenset[int]
 ) -> tuple[queries.Badge, list[queries.InboxItem]]:
-    """After a read-state change: the new badge, and the read notifications this stream sent."""
-    shown = sorted((i for i in read_ids if i <= cursor.position), reverse=True)[:RESTYLE_LIMIT]
+    """After a read-state change: the new badge, and the changed notifications this stream
+    sent, each with its read state now."""
+    shown = sorted((i for i in changed_ids if i <= cursor.position), reverse=True)[:RESTYLE_LIMIT]
     return await asyncio.to_thread(_read_state, runtime, user_id, cursor.position, shown)
 
 
@@ -101,4 +102,4 @@ def _read_state(
     with runtime.open_session() as session:
         badge = queries.badge(session=session, user_id=user_id, up_to=up_to)
         items = queries.by_ids(session=session, user_id=user_id, ids=ids)
-        return badge, [item for item in items if item.read]
+        return badge, items

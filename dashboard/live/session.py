@@ -173,11 +173,13 @@ class Notice:
 @dataclass(frozen=True, slots=True)
 class ReadState:
     """The subscriber's read state changed (in any tab or program): the new count, the
-    notifications this stream has sent that are now read, and those now archived."""
+    notifications this stream has sent that are now read, those unread again, and those
+    now archived."""
 
     badge: queries.Badge
     read: tuple[Notification, ...]
     archived_ids: frozenset[int]
+    unread: tuple[Notification, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +298,14 @@ class LiveSession:
                 elif isinstance(message, ReadStateChanged):
                     # Rare (a person clicked), and only this user's streams: recount exactly.
                     assert user_id is not None
-                    badge, read = await resume.read_state(runtime, user_id, sent, message.read_ids)
+                    badge, changed = await resume.read_state(
+                        runtime, user_id, sent, message.changed_ids
+                    )
                     yield ReadState(
                         badge=badge,
-                        read=tuple(item.notification for item in read),
+                        read=tuple(item.notification for item in changed if item.read),
                         archived_ids=message.archived_ids,
+                        unread=tuple(item.notification for item in changed if not item.read),
                     )
                 elif message is None:
                     yield KEEPALIVE

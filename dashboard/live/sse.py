@@ -57,7 +57,7 @@ async def messages(session: LiveSession, renderer: Renderer) -> AsyncIterator[by
             yield message
         elif isinstance(event, ReadState):
             yield renderer.read_state_message(
-                event.read, event.archived_ids
+                event.read, event.archived_ids, unread=event.unread
             ) + renderer.unread_badge_message(event.badge)
         elif isinstance(event, Ready):
             badge = b"" if event.badge is None else renderer.unread_badge_message(event.badge)

@@ -54,7 +54,8 @@ class UnreadEvent:
     ``version`` is ``"V.C"``: compare V (the inbox's change counter), then C (the newest
     notification id counted), as numbers; a smaller one never replaces a larger one.
     ``read`` lists the ids this stream has sent that are now read (the newest 100 at most);
-    ``archived`` the ids now archived.
+    ``archived`` the ids now archived; ``unread`` the ids this stream has sent that were
+    marked unread again.
     """
 
     type: ClassVar[str] = "unread"
@@ -62,6 +63,7 @@ class UnreadEvent:
     version: str
     read: tuple[int, ...] = ()
     archived: tuple[int, ...] = ()
+    unread: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,7 +111,7 @@ def told(tab: Connection) -> tuple[set[int], set[int]] | None:
     """What a tab heard about the read state (read ids, archived ids); None: nothing."""
     if not tab.read_state_changed:
         return None
-    return set(tab.read_ids), set(tab.archived_ids)
+    return set(tab.changed_ids), set(tab.archived_ids)
 
 
 def user_id(user: User) -> int:
@@ -219,7 +219,7 @@ def test_mark_all_read_tells_the_newest_ids_it_changed(
     made = [note_id(add_notification(session, f"n{i}")) for i in range(RESTYLE_LIMIT + 5)]
     actions.mark_read(session=session, live=live, user_id=user_id(alice), notification_id=made[0])
     tab.read_state_changed = False
-    tab.read_ids.clear()
+    tab.changed_ids.clear()
     changed = actions.mark_all_read(session=session, live=live, user_id=user_id(alice))
     assert changed == made[:0:-1]  # all but the first, newest first
     assert queries.unread_count(session=session, user_id=user_id(alice)) == 0
@@ -325,4 +325,62 @@ def test_a_missing_or_retired_topic_is_not_subscribed_and_nobody_is_told(
             session=session, live=live, user_id=user_id(alice), topic_id=rates.id, subscribed=True
         )
     assert topics.subscribed_topic_ids(session=session, user_id=user_id(alice)) == set()
+    assert told(tab) is None
+
+
+def test_mark_unread_writes_then_tells_the_tabs(
+    session: Session, hub: Hub, live: LiveNotifier
+) -> None:
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    tab, bobs_tab = hub.connect(user_id=alice.id), hub.connect(user_id=bob.id)
+    n = note_id(add_notification(session, "one"))
+    actions.mark_read(session=session, live=live, user_id=user_id(alice), notification_id=n)
+    tab.read_state_changed = False
+    tab.changed_ids.clear()
+    again = actions.mark_unread(
+        session=session, live=live, user_id=user_id(alice), notification_id=n
+    )
+    assert again is not None and again.id == n
+    assert queries.unread_count(session=session, user_id=user_id(alice)) == 1
+    assert told(tab) == ({n}, set())
+    assert told(bobs_tab) is None
+    private = note_id(add_notification(session, "bob's", audience=Audience.user, user=bob))
+    assert (
+        actions.mark_unread(
+            session=session, live=live, user_id=user_id(alice), notification_id=private
+        )
+        is None
+    )
+
+
+def test_mark_selected_reads_or_archives_only_the_users_own_at_once(
+    session: Session, hub: Hub, live: LiveNotifier
+) -> None:
+    alice, bob = make_user(session, "alice"), make_user(session, "bob")
+    tab = hub.connect(user_id=alice.id)
+    a, b = note_id(add_notification(session, "a")), note_id(add_notification(session, "b"))
+    private = note_id(add_notification(session, "bob's", audience=Audience.user, user=bob))
+    changed = actions.mark_selected(
+        session=session, live=live, user_id=user_id(alice), notification_ids={a, private, 999}
+    )
+    assert changed == [a]
+    assert told(tab) == ({a}, set())
+    assert session.exec(select(NotificationArchive)).all() == []
+
+    tab.read_state_changed = False
+    changed = actions.mark_selected(
+        session=session, live=live, user_id=user_id(alice), notification_ids={a, b}, archive=True
+    )
+    assert changed == [b, a]
+    assert told(tab) == ({a, b}, {a, b})
+    assert queries.inbox(session=session, user_id=user_id(alice)) == []
+    assert queries.unread_count(session=session, user_id=user_id(bob)) == 3  # untouched
+
+    tab.read_state_changed = False
+    assert (
+        actions.mark_selected(
+            session=session, live=live, user_id=user_id(alice), notification_ids={private}
+        )
+        == []
+    )
     assert told(tab) is None

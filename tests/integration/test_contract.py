@@ -185,6 +185,7 @@ def test_unread_objects_are_the_same_on_program_transports_and_match_the_page_ba
         "version": marked.json()["version"],
         "read": [note.id],
         "archived": [],
+        "unread": [],
     }
     assert ndjson_until(alice.ndjson, "unread") == want
     assert ws_until(alice.ws, "unread") == want
@@ -198,6 +199,21 @@ def test_unread_objects_are_the_same_on_program_transports_and_match_the_page_ba
     )
     item = fields_from_item(restyle)
     assert (item["id"], item["read"]) == (note.id, True)
+
+    again = alice.browser.post(
+        f"/api/notifications/{note.id}/unread", headers={"Authorization": f"Bearer {alice.token}"}
+    )
+    assert again.status_code == 200 and again.json()["unread"] == 1, again.text
+    want = {**want, "count": 1, "version": again.json()["version"], "read": [], "unread": [note.id]}
+    assert ndjson_until(alice.ndjson, "unread") == want
+    assert ws_until(alice.ws, "unread") == want
+    alice.sse.wait_for(
+        lambda m: (
+            f'id="notification-{note.id}"' in m.data
+            and "is-unread" in m.data
+            and 'hx-swap-oob="true"' in m.data
+        )
+    )
 
 
 def test_price_objects_are_the_same_on_program_transports_and_match_the_tile(

@@ -117,6 +117,7 @@ def test_websocket_delivers_my_notifications_and_marks_them_read(
             "version": f"1.{new.id}",
             "read": [new.id],
             "archived": [],
+            "unread": [],
         }
         assert pushed in replies
         ws.send(json.dumps({"type": "read", "id": 999}))

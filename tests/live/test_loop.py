@@ -43,12 +43,16 @@ def test_read_state_published_from_a_thread_reaches_the_stream() -> None:
         hub = Hub(mailbox_size=4)
         hub.loop = asyncio.get_running_loop()
         connection = hub.connect(user_id=1)
-        threading.Thread(target=hub.publish_read_state, args=(1,), kwargs={"read_ids": [7]}).start()
+        threading.Thread(
+            target=hub.publish_read_state, args=(1,), kwargs={"changed_ids": [7]}
+        ).start()
         async for item in drain(connection, lambda m: m):
             return item
         return None
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == ReadStateChanged(read_ids=frozenset({7}))
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == ReadStateChanged(
+        changed_ids=frozenset({7})
+    )
 
 
 def test_regression_a_poller_cancelled_as_its_wake_up_completes_stops() -> None:

@@ -19,8 +19,8 @@ def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close
         hub = Hub(mailbox_size=8)
         connection = hub.connect(user_id=1)
         hub.publish_notice(notice_event, Audience(everyone=True))
-        hub.publish_read_state(1, read_ids=[5])
-        hub.publish_read_state(1, read_ids=[4], archived_ids=[3])
+        hub.publish_read_state(1, changed_ids=[5])
+        hub.publish_read_state(1, changed_ids=[4], archived_ids=[3])
         hub.publish_prices(batch(X="x1"))
         hub.keepalive()
         got: list[object] = []
@@ -36,7 +36,7 @@ def test_drain_yields_notices_read_state_prices_and_keepalive_then_ends_on_close
 
     got = asyncio.run(scenario())
     # Two changes before the stream looked arrive as one, holding both.
-    change = ReadStateChanged(read_ids=frozenset({4, 5}), archived_ids=frozenset({3}))
+    change = ReadStateChanged(changed_ids=frozenset({4, 5}), archived_ids=frozenset({3}))
     assert got == [notice_event, change, b"X=x1", None]
 
 

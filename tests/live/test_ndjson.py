@@ -68,7 +68,7 @@ def test_a_whole_stream_line_by_line() -> None:
     assert sent == [
         b'{"q":1}\n',
         b'{"type":"ready","after":5}\n',
-        b'{"type":"unread","count":0,"version":"2.5","read":[5],"archived":[]}\n',
+        b'{"type":"unread","count":0,"version":"2.5","read":[5],"archived":[],"unread":[]}\n',
         b"\n",
         b'{"type":"end","reason":"revoked"}\n',
     ]

@@ -141,14 +141,23 @@ def test_a_read_state_change_is_one_unread_object_with_sorted_ids() -> None:
         archived_ids=frozenset({7, 2, 5}),
     )
     assert wire_messages(event) == [
-        b'{"type":"unread","count":3,"version":"4.9","read":[4,9],"archived":[2,5,7]}'
+        b'{"type":"unread","count":3,"version":"4.9","read":[4,9],"archived":[2,5,7],"unread":[]}'
+    ]
+
+
+def test_notifications_marked_unread_again_are_listed_as_unread() -> None:
+    event = ReadState(
+        badge=BADGE, read=(), archived_ids=frozenset(), unread=(notification(8), notification(3))
+    )
+    assert wire_messages(event) == [
+        b'{"type":"unread","count":3,"version":"4.9","read":[],"archived":[],"unread":[3,8]}'
     ]
 
 
 def test_a_read_state_change_with_nothing_to_restyle() -> None:
     event = ReadState(badge=Badge(version=1, cursor=0, count=0), read=(), archived_ids=frozenset())
     assert wire_messages(event) == [
-        b'{"type":"unread","count":0,"version":"1.0","read":[],"archived":[]}'
+        b'{"type":"unread","count":0,"version":"1.0","read":[],"archived":[],"unread":[]}'
     ]
 
 

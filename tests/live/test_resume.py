@@ -245,7 +245,7 @@ def test_badge_up_to_a_cursor_before_everything_is_zero(runtime: Runtime, sessio
 # read_state
 
 
-def test_read_state_restyles_only_read_ones_up_to_the_cursor(
+def test_read_state_restyles_changed_ones_up_to_the_cursor_as_they_are_now(
     runtime: Runtime, session: Session
 ) -> None:
     alice, bob = make_user(session, "alice"), make_user(session, "bob")
@@ -255,18 +255,18 @@ def test_read_state_restyles_only_read_ones_up_to_the_cursor(
     mark_read(session, bob, [bobs])
     cursor = resume.Cursor(ids[3])
 
-    badge, read = asyncio.run(
+    badge, changed = asyncio.run(
         resume.read_state(
             runtime,
             uid(alice),
             cursor,
-            # ids[2] is still unread, ids[4] is past the cursor, bob's is not alice's.
+            # ids[2] was marked unread again, ids[4] is past the cursor, bob's is not alice's.
             frozenset({ids[0], ids[1], ids[2], ids[4], bobs}),
         )
     )
 
-    assert sorted(nid(item.notification) for item in read) == [ids[0], ids[1]]
-    assert all(item.read for item in read)
+    states = {nid(item.notification): item.read for item in changed}
+    assert states == {ids[0]: True, ids[1]: True, ids[2]: False}
     assert badge == queries.Badge(version=alice.inbox_version, cursor=ids[3], count=2)
     assert cursor.position == ids[3]  # only read, never moved
 

@@ -214,7 +214,7 @@ def test_read_state_changes_reach_the_session_with_the_new_count(
             runtime, Subscriber(user_id=user_id(alice)), kind="sse", cursor=0, symbols=()
         ).events()
         await next_event(events, Ready)
-        runtime.hub.publish_read_state(user_id(alice), read_ids=[seen.id or 0], archived_ids=[])
+        runtime.hub.publish_read_state(user_id(alice), changed_ids=[seen.id or 0], archived_ids=[])
         change = await next_event(events, ReadState)
         assert isinstance(change, ReadState)
         # The store was not changed, so the item is still unread: only read ones restyle.

@@ -63,6 +63,7 @@ def test_the_encoding_is_the_documented_shape() -> None:
         "version": "2.9",
         "read": [9],
         "archived": [],
+        "unread": [],
     }
     # Text is UTF-8, not \\u escapes, and markup is data: escaping is the reader's job.
     note = EVERY_OBJECT[2]

@@ -48,6 +48,16 @@ def render_page(
     return response
 
 
+def render_fragment(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
+    """Render a part of a page for htmx to swap in (with the CSRF token its forms need)."""
+    runtime: Runtime = request.app.state.runtime
+    response = runtime.templates.TemplateResponse(
+        request, template, {"csrf_token": auth.csrf_token(request), **context}
+    )
+    assert isinstance(response, HTMLResponse)
+    return response
+
+
 def inbox_header(session: Session, user_id: int) -> dict[str, Any]:
     """The header's unread badge and the stream that keeps it live (a query: off the loop)."""
     badge = queries.badge(session=session, user_id=user_id)

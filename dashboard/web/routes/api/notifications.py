@@ -117,6 +117,28 @@ def mark_notification_read(
     return ReadOut(id=notification_id, marked=1, unread=badge.count, version=badge.stamp)
 
 
+@router.post("/notifications/{notification_id}/unread")
+def mark_notification_unread(
+    notification_id: RowId,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: ApiUser,
+) -> ReadOut:
+    """Mark one of my notifications unread again (404 when it is not mine or does not
+    exist); ``marked`` is 1, ``unread`` the new count."""
+    me = _require(user)
+    assert me.id is not None
+    require_csrf_for_session(request)
+    marked = actions.mark_unread(
+        session=session, live=runtime.live, user_id=me.id, notification_id=notification_id
+    )
+    if marked is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
+    badge = queries.badge(session=session, user_id=me.id)
+    return ReadOut(id=notification_id, marked=1, unread=badge.count, version=badge.stamp)
+
+
 @router.post("/notifications/read-all")
 def mark_all_notifications_read(
     request: Request,

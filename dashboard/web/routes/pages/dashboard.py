@@ -22,6 +22,7 @@ from dashboard.web.deps import (
     SessionDep,
 )
 from dashboard.web.routes._html import inbox_header, render_page
+from dashboard.web.routes.pages.notifications import INBOX_KEEP
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,7 +43,9 @@ def dashboard_page(
         # so a notification written meanwhile is shown exactly once.
         badge = queries.badge(session=session, user_id=user.id)
         cursor = badge.cursor
-        inbox = queries.inbox(session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE)
+        inbox = queries.inbox(
+            session=session, user_id=user.id, before=cursor + 1, limit=INBOX_SIZE + 1
+        )
         symbols = watchlists.symbols_for(session=session, user_id=user.id)
     tiles = runtime.price_poller.tiles(symbols)
     return render_page(
@@ -52,7 +55,11 @@ def dashboard_page(
             "tiles": tiles,
             "kinds": sorted({tile.kind for tile in tiles}),
             "customised": symbols is not None,
-            "inbox": inbox,
+            "inbox": inbox[:INBOX_SIZE],
+            "inbox_older_than": inbox[INBOX_SIZE - 1].notification.id
+            if len(inbox) > INBOX_SIZE
+            else None,
+            "inbox_keep": INBOX_KEEP,
             "badge": badge,
             "stream_url": f"/events?after={cursor}",
             "legend": tile_legend(timedelta(hours=runtime.settings.reference_window_hours)),

@@ -160,7 +160,7 @@ def test_no_route_reveals_or_changes_another_users_notification(
     gone = (missing.id or 0) + 1000
     for notification_id in (private.id, gone):
         assert client.get(f"/notifications/{notification_id}").status_code == 404
-        for action in ("read", "archive", "unarchive", "open"):
+        for action in ("read", "unread", "archive", "unarchive", "open"):
             response = client.post(
                 f"/notifications/{notification_id}/{action}", data={"csrf_token": token}
             )
@@ -169,7 +169,14 @@ def test_no_route_reveals_or_changes_another_users_notification(
             f"/api/notifications/{notification_id}/read", headers={"X-CSRF-Token": token}
         )
         assert api.status_code == 404
-    for page in ("/", "/notifications", "/notifications?archived=1"):
+    for selected in ("read", "archive"):
+        several = client.post(
+            "/notifications/selected",
+            data={"csrf_token": token, "action": selected, "id": [private.id, gone]},
+            follow_redirects=False,
+        )
+        assert several.status_code == 303  # nothing of alice's was selected: nothing changed
+    for page in ("/", "/notifications", "/notifications?archived=1", "/inbox/items"):
         assert "bob&#39;s secret" not in client.get(page).text
     assert "bob's secret" not in client.get("/api/notifications").text
     assert session.exec(select(NotificationRead)).all() == []
@@ -380,3 +387,112 @@ def test_regression_mark_all_read_leaves_what_the_page_never_showed_unread(
     bad = client.post("/notifications/read-all", data={"csrf_token": csrf, "severity": "loud"})
     assert bad.status_code == 422
     assert queries.unread_count(session=session, user_id=alice.id) == 2
+
+
+def test_mark_unread_as_a_plain_form_and_with_htmx(
+    client: TestClient, session: Session, login_as: Login
+) -> None:
+    alice = make_user(session, "alice")
+    n = add_notification(session, "come back to this")
+    token = login_as("alice")
+    client.post(f"/notifications/{n.id}/read", data={"csrf_token": token})
+    assert queries.unread_count(session=session, user_id=alice.id or 0) == 0
+    again = client.post(
+        f"/notifications/{n.id}/unread",
+        data={"csrf_token": token, "next": "/notifications"},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303 and again.headers["location"] == "/notifications"
+    assert queries.unread_count(session=session, user_id=alice.id or 0) == 1
+    client.post(f"/notifications/{n.id}/read", data={"csrf_token": token})
+    swapped = client.post(
+        f"/notifications/{n.id}/unread", headers={"X-CSRF-Token": token, "HX-Request": "true"}
+    )
+    assert swapped.status_code == 200
+    assert "is-unread" in swapped.text and ">Mark read<" in swapped.text
+    assert 'id="unread-count"' in swapped.text and ">1<" in swapped.text
+    forged = client.post(f"/notifications/{n.id}/unread", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+
+
+def test_several_selected_are_read_or_archived_in_one_go(
+    client: TestClient, session: Session, login_as: Login
+) -> None:
+    alice = make_user(session, "alice")
+    notes = [add_notification(session, f"note {i}") for i in range(4)]
+    token = login_as("alice")
+    read = client.post(
+        "/notifications/selected",
+        data={"csrf_token": token, "action": "read", "id": [notes[0].id, notes[1].id]},
+        follow_redirects=False,
+    )
+    assert read.status_code == 303
+    assert queries.unread_count(session=session, user_id=alice.id or 0) == 2
+    archived = client.post(
+        "/notifications/selected",
+        data={"csrf_token": token, "action": "archive", "id": [notes[1].id, notes[2].id]},
+        headers={"HX-Request": "true"},
+    )
+    assert archived.status_code == 200
+    assert f'hx-swap-oob="delete:#notification-{notes[2].id}"' in archived.text
+    assert ">1<" in archived.text  # the badge: only notes[3] is unread
+    stored = {row.notification_id for row in session.exec(select(NotificationArchive)).all()}
+    assert stored == {notes[1].id, notes[2].id}
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"action": "read"}, "Select a notification first."),
+        ({"action": "read", "id": list(range(1, 502))}, "Select at most 500"),
+        ({"action": "read", "id": ["0"]}, "Not a notification id."),
+        ({"action": "read", "id": ["two"]}, "id"),
+        ({"action": "delete", "id": ["1"]}, "action"),
+    ],
+)
+def test_a_bad_selection_is_a_clear_422_and_changes_nothing(
+    client: TestClient,
+    session: Session,
+    login_as: Login,
+    form: dict[str, object],
+    message: str,
+) -> None:
+    make_user(session, "alice")
+    add_notification(session, "untouched")
+    token = login_as("alice")
+    response = client.post("/notifications/selected", data={"csrf_token": token, **form})
+    assert response.status_code == 422 and message in response.text
+    assert session.exec(select(NotificationRead)).all() == []
+    assert session.exec(select(NotificationArchive)).all() == []
+
+
+def test_inbox_items_come_a_page_at_a_time_newest_first(
+    client: TestClient, session: Session, login_as: Login
+) -> None:
+    make_user(session, "alice")
+    made = [add_notification(session, f"item {i:03}") for i in range(120)]
+    login_as("alice")
+    top = client.get("/inbox/items").text
+    titles = re.findall(r"item (\d{3})</a>", top)
+    assert titles == [f"{i:03}" for i in range(119, 69, -1)]  # the newest 50
+    assert "inbox-empty" in top  # the top page holds the empty state, as the page does
+    older = re.search(r'hx-get="/inbox/items\?before=(\d+)"', top)
+    assert older is not None and int(older.group(1)) == made[70].id
+    second = client.get(f"/inbox/items?before={older.group(1)}").text
+    assert re.findall(r"item (\d{3})</a>", second)[0] == "069" and "inbox-empty" not in second
+    last = client.get(f"/inbox/items?before={made[20].id}").text
+    assert len(re.findall(r"item (\d{3})</a>", last)) == 20 and "inbox-older" not in last
+    assert client.get("/inbox/items?before=0").status_code == 422
+
+
+def test_the_dashboard_inbox_offers_older_ones_and_selection(
+    client: TestClient, session: Session, login_as: Login
+) -> None:
+    make_user(session, "alice")
+    made = [add_notification(session, f"item {i:03}") for i in range(25)]
+    login_as("alice")
+    page = client.get("/").text
+    assert len(re.findall(r'<li id="notification-', page)) == 20
+    assert f'hx-get="/inbox/items?before={made[5].id}"' in page
+    assert 'id="inbox-selection"' in page and 'form="inbox-selection"' in page
+    assert 'data-keep="100"' in page

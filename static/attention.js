@@ -1,0 +1,174 @@
+// Signals that reach a person who is not looking at the right spot: the unread count as a
+// badge on the tab's icon, and, opted in per browser on the settings page, a desktop
+// notification (while the tab is hidden) and a sound for what raises a toast: a critical
+// notification or one's own price alert firing.
+(() => {
+  "use strict";
+  const toasts = () => document.getElementById("toasts");
+  const user = toasts()?.dataset.user;
+  if (!user) return;
+  const storageKey = `dashboard:attention:${user}`;
+
+  function preferences() {
+    try {
+      return { desktop: false, sound: false, ...JSON.parse(localStorage.getItem(storageKey) ?? "{}") };
+    } catch {
+      return { desktop: false, sound: false };
+    }
+  }
+  function remember(change) {
+    const next = { ...preferences(), ...change };
+    try {
+      localStorage.setItem(storageKey, JSON.stringify(next));
+    } catch {
+      // Storage refused (private mode, quota): the choice lasts as long as the page.
+    }
+    return next;
+  }
+
+  // A hidden tab's stream is paused by htmx unless told otherwise, and a paused stream
+  // brings nothing to notify about. With desktop notifications on, this browser keeps the
+  // stream open in the background. Set before htmx connects (this script is deferred,
+  // htmx starts at DOMContentLoaded).
+  if (preferences().desktop && window.htmx) {
+    htmx.config.sse = { ...htmx.config.sse, pauseOnBackground: false };
+  }
+
+  // ---- The tab's icon with the unread count on it.
+  const icon = document.querySelector('link[rel="icon"]');
+  const plainIcon = icon?.getAttribute("href");
+  let iconSource = null;
+  if (plainIcon) {
+    fetch(plainIcon)
+      .then((response) => (response.ok ? response.text() : null))
+      .then((svg) => {
+        iconSource = svg;
+        badgeIcon();
+      })
+      .catch(() => {});
+  }
+  let shownCount = -1;
+  function badgeIcon() {
+    const badge = document.getElementById("unread-count");
+    const count = badge ? Number(badge.textContent) || 0 : 0;
+    if (!icon || iconSource === null || count === shownCount) return;
+    shownCount = count;
+    if (count === 0) {
+      icon.setAttribute("href", plainIcon);
+      return;
+    }
+    const label = count > 99 ? "99+" : String(count);
+    const size = label.length > 2 ? 9 : 11;
+    const dot =
+      `<circle cx="22" cy="10" r="10" fill="#d92d20" stroke="#fff" stroke-width="1.5"/>` +
+      `<text x="22" y="10" dy=".35em" text-anchor="middle" font-family="system-ui,sans-serif" ` +
+      `font-weight="700" font-size="${size}" fill="#fff">${label}</text>`;
+    const svg = iconSource.replace(/<\/svg>\s*$/, `${dot}</svg>`);
+    icon.setAttribute("href", `data:image/svg+xml,${encodeURIComponent(svg)}`);
+  }
+  // Once per task: a burst of messages moves the count many times, the icon once.
+  let iconQueued = false;
+  document.addEventListener("htmx:after:swap", () => {
+    if (iconQueued) return;
+    iconQueued = true;
+    setTimeout(() => {
+      iconQueued = false;
+      badgeIcon();
+    });
+  });
+
+  // ---- Sound: a short two-tone chime made on the spot (no file to fetch). Browsers let a
+  // page play sound only after the person has clicked or typed in it since it loaded, so
+  // the audio is readied on the first such gesture.
+  let audio = null;
+  function readyAudio() {
+    if (!preferences().sound || !window.AudioContext) return;
+    audio ??= new AudioContext();
+    if (audio.state === "suspended") audio.resume().catch(() => {});
+  }
+  document.addEventListener("pointerdown", readyAudio, { capture: true });
+  document.addEventListener("keydown", readyAudio, { capture: true });
+  function chime() {
+    readyAudio();
+    if (!audio || audio.state !== "running") return;
+    const start = audio.currentTime;
+    for (const [offset, pitch] of [[0, 880], [0.14, 1320]]) {
+      const tone = audio.createOscillator();
+      const level = audio.createGain();
+      tone.frequency.value = pitch;
+      level.gain.setValueAtTime(0.0001, start + offset);
+      level.gain.exponentialRampToValueAtTime(0.15, start + offset + 0.02);
+      level.gain.exponentialRampToValueAtTime(0.0001, start + offset + 0.35);
+      tone.connect(level).connect(audio.destination);
+      tone.start(start + offset);
+      tone.stop(start + offset + 0.4);
+    }
+  }
+
+  // ---- Desktop notifications, for a toast that arrives while the tab is hidden.
+  function notifyDesktop(toast) {
+    if (!document.hidden || !window.Notification || Notification.permission !== "granted") return;
+    const title = toast.querySelector(".toast-text strong")?.textContent ?? "Notification";
+    const body = toast.querySelector(".toast-text span")?.textContent ?? "";
+    const shown = new Notification(title, { body, tag: toast.id, icon: plainIcon ?? undefined });
+    shown.addEventListener("click", () => {
+      window.focus();
+      shown.close();
+    });
+  }
+  function announced(toast) {
+    const wanted = preferences();
+    if (wanted.desktop) notifyDesktop(toast);
+    if (wanted.sound) chime();
+  }
+
+  // ---- The settings page's "This browser" choices.
+  function showChoices() {
+    const form = document.getElementById("attention");
+    if (!form) return;
+    form.hidden = false;
+    const wanted = preferences();
+    const desktop = form.querySelector("input[name=desktop]");
+    const sound = form.querySelector("input[name=sound]");
+    const status = form.querySelector(".attention-status");
+    desktop.checked = wanted.desktop && window.Notification?.permission === "granted";
+    sound.checked = wanted.sound;
+    if (!window.Notification) {
+      desktop.disabled = true;
+      status.textContent = "This browser cannot show desktop notifications.";
+    }
+    desktop.addEventListener("change", async () => {
+      if (!desktop.checked) {
+        remember({ desktop: false });
+        status.textContent = "Desktop notifications are off in this browser.";
+        return;
+      }
+      const permission = await Notification.requestPermission();
+      const granted = permission === "granted";
+      desktop.checked = granted;
+      remember({ desktop: granted });
+      status.textContent = granted
+        ? "Desktop notifications are on in this browser, while a dashboard tab is open."
+        : "This browser blocks notifications from this site: allow them in its site settings, then try again.";
+    });
+    sound.addEventListener("change", () => {
+      remember({ sound: sound.checked });
+      if (sound.checked) chime(); // the click is a gesture: this plays, and says how it sounds
+      status.textContent = sound.checked ? "A sound plays in this browser." : "No sound in this browser.";
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    showChoices();
+    badgeIcon();
+    const list = toasts();
+    if (!list) return;
+    new MutationObserver((mutations) => {
+      for (const m of mutations) {
+        for (const node of m.addedNodes) {
+          if (node.nodeType === 1 && node.classList.contains("toast")) announced(node);
+        }
+      }
+    }).observe(list, { childList: true });
+  });
+})();
