@@ -129,6 +129,23 @@
     const chip = document.getElementById("connection");
     if (!signedOut && !document.hidden && chip?.dataset.state === "reconnecting") setConnection("live", "live");
   });
+  // htmx's SSE extension handles all the messages of a network chunk in one task: a burst
+  // (a reconnect's replay, 1,000 notifications at once) was one task of a second or more,
+  // the page frozen meanwhile. Past SLICE ms of one task it waits for a new task before
+  // the next message (the extension's waitUntil), so the page paints and answers between.
+  const SLICE = 40;
+  let sliceStart = null;
+  document.addEventListener("htmx:sse:before:message", (event) => {
+    const now = performance.now();
+    if (sliceStart === null) {
+      sliceStart = now;
+      setTimeout(() => {
+        sliceStart = null;
+      });
+    } else if (now - sliceStart > SLICE) {
+      event.detail.waitUntil(new Promise((resume) => setTimeout(resume)));
+    }
+  });
   document.addEventListener("htmx:sse:error", reconnecting);
   document.addEventListener("htmx:sse:close", reconnecting);
   document.addEventListener("visibilitychange", () => {
@@ -145,7 +162,8 @@
     // reconnects when it is shown. It used to say "reconnecting" until its next message,
     // a whole keep-alive interval on a quiet page. A stream still open is judged by its
     // last message as the watchdog does: live if that was within the limit, else dead now.
-    if (live()?._htmx?.sse?.reader) {
+    // (A tab that shares another tab's stream, static/stream.js, has it open all along.)
+    if (live()?._htmx?.sse?.reader || live()?.dataset.shared === "follower") {
       if (Date.now() - lastMessage < silenceLimit()) {
         setConnection("live", "live");
         arm();

@@ -180,7 +180,7 @@ def test_an_error_page_shows_the_badge_read_off_the_event_loop(
     page = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert page.status_code == 404 and "Not found" in page.text
     assert 'aria-label="1 unread">1</span>' in page.text
-    assert 'hx-sse:connect="/events?view=inbox&amp;after=' in page.text
+    assert 'data-stream="/events?view=inbox&amp;after=' in page.text
     assert read_on_a_loop == [False]
 
 

@@ -26,7 +26,7 @@ def test_the_dashboard_renders_current_tiles_for_anonymous_viewers(
     response = client.get("/")
     assert response.status_code == 200
     assert "No instruments yet" in response.text
-    assert 'hx-sse:connect="/events?after=0"' in response.text
+    assert 'data-stream="/events?after=0"' in response.text
     assert 'id="inbox"' not in response.text  # no inbox for anonymous viewers
 
 
@@ -41,7 +41,7 @@ def test_a_user_sees_their_inbox_badge_and_cursor(
     page = client.get("/").text
     # The cursor is the store's newest id when the page was read; replay is per user.
     assert mine.id is not None and newest.id == mine.id + 1
-    assert f'hx-sse:connect="/events?after={newest.id}&amp;user={alice.id}"' in page
+    assert f'data-stream="/events?after={newest.id}&amp;user={alice.id}"' in page
     assert "for alice" in page and "for bob" not in page
     assert "hello &lt;b&gt;all&lt;/b&gt;" in page
     assert 'aria-label="2 unread">2</span>' in page
