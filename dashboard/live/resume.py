@@ -46,6 +46,17 @@ class Cursor:
         return True
 
 
+def now(runtime: Runtime) -> int:
+    """The cursor of a stream asked to start "from now", read when its request arrives.
+
+    After the newest notification this process has published: one written meanwhile and
+    not published yet is replayed, then skipped when the poller delivers it too. Read in
+    the route, before the response's headers: reading it once the stream runs (after the
+    client saw itself connected) lost a notification published in between.
+    """
+    return runtime.notification_poller.cursor
+
+
 async def start(runtime: Runtime, cursor: int | None) -> Cursor:
     """No cursor, or one from the future, means: live from now on."""
     newest = await asyncio.to_thread(_newest, runtime)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import queue
 import threading
+from collections.abc import AsyncGenerator
 
 import pytest
 from sqlmodel import Session
@@ -16,6 +17,7 @@ from websockets.sync.client import connect
 from dashboard.accounts import tokens
 from dashboard.client import NotificationEvent, PriceEvent, StreamClient
 from dashboard.live.hub import run_keepalive
+from dashboard.live.session import Event, LiveSession
 from dashboard.models import Audience
 from dashboard.settings import Settings
 from tests.conftest import LiveServer, wait_until, wait_until_async
@@ -294,3 +296,30 @@ def test_idle_streams_get_keepalives_from_one_shared_timer(
         ndjson.close()
     finally:
         server.stop()
+
+
+def test_regression_a_stream_from_now_gets_what_is_published_while_it_starts(
+    live_server: LiveServer, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream without a cursor starts "from now", as of its request: a notification
+    published after the client saw the response start and before the stream had
+    registered (when `dashboard tail` printed "connected") was lost."""
+    token = token_for(session, "alice")
+    runtime = live_server.runtime
+    written: list[int] = []
+    starts = LiveSession.events
+
+    async def published_while_starting(self: LiveSession) -> AsyncGenerator[Event, None]:
+        if not written:
+            note = add_notification(session, "in between")
+            assert note.id is not None
+            written.append(note.id)
+            await runtime.notification_poller.poll_once()  # published to no stream yet
+        async for event in starts(self):
+            yield event
+
+    monkeypatch.setattr(LiveSession, "events", published_while_starting)
+    reader = NdjsonReader(live_server, "/api/stream", token)
+    got, _ = reader.wait_for(lambda line: line["type"] == "notification")
+    assert got["id"] == written[0] and got["title"] == "in between"
+    reader.close()

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from sse_starlette import EventSourceResponse
 
-from dashboard.live import sse
+from dashboard.live import resume, sse
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import LiveSession, SignedOut, TooManyStreams, authenticate
 from dashboard.runtime import Runtime
@@ -38,6 +38,8 @@ async def events(
     cursor = parse_cursor(last_event_id)
     if cursor is None:
         cursor = parse_cursor(after)
+    if cursor is None:
+        cursor = resume.now(runtime)
     try:
         subscriber = await authenticate(runtime, request, token=None)
     except SignedOut:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from dashboard.live import ndjson
+from dashboard.live import ndjson, resume
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import (
     LiveSession,
@@ -43,6 +43,9 @@ async def ndjson_stream(
     first, then a ``ready`` line, then everything live. A blank line is a keep-alive.
     """
     runtime: Runtime = request.app.state.runtime
+    cursor = parse_cursor(after)
+    if cursor is None:
+        cursor = resume.now(runtime)
     try:
         subscriber = await authenticate(runtime, request, bearer_token(request))
     except (NotAuthenticated, SignedOut) as refused:
@@ -57,7 +60,5 @@ async def ndjson_stream(
             await check_symbols(runtime, wanted, limit=MAX_SYMBOLS)
         except ValueError as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
-    session = LiveSession(
-        runtime, subscriber, kind="ndjson", cursor=parse_cursor(after), symbols=wanted
-    )
+    session = LiveSession(runtime, subscriber, kind="ndjson", cursor=cursor, symbols=wanted)
     return ndjson.response(session)

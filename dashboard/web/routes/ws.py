@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from dashboard.accounts import auth, logins, tokens
 from dashboard.inbox import actions, queries
-from dashboard.live import wire
+from dashboard.live import resume, wire
 from dashboard.live.resume import parse_cursor
 from dashboard.live.session import (
     LiveSession,
@@ -54,6 +54,9 @@ async def websocket_stream(
     websocket: WebSocket, token: str | None = None, after: str | None = None
 ) -> None:
     runtime: Runtime = websocket.app.state.runtime
+    cursor = parse_cursor(after)
+    if cursor is None:
+        cursor = resume.now(runtime)  # before the client sees itself connected
     offered = websocket.scope.get("subprotocols", [])
     token = bearer_token(websocket) or subprotocol_token(offered) or token
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -73,7 +76,7 @@ async def websocket_stream(
     except TooManyStreams:
         await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason="too many streams")
         return
-    session = LiveSession(runtime, subscriber, kind="ws", cursor=parse_cursor(after), symbols=())
+    session = LiveSession(runtime, subscriber, kind="ws", cursor=cursor, symbols=())
     writer = SocketWriter(websocket)
     sender = asyncio.create_task(send_session(session, writer))
     receiver = asyncio.create_task(_receive(session, writer))
