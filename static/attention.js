@@ -105,18 +105,71 @@
     }
   }
 
-  // ---- Desktop notifications, for a toast that arrives while the tab is hidden.
+  // ---- Is any of this person's dashboard tabs in view? Every tab gets each toast: a
+  // desktop notification while another tab shows it is noise, and one chime per tab is a
+  // chord. Tabs in view say so in this browser's storage, renewed while they stay in view.
+  const tab = Math.random().toString(36).slice(2);
+  const seenKey = `dashboard:in-view:${user}:`;
+  const FRESH = 8000;
+  function sayInView() {
+    try {
+      if (document.hidden) localStorage.removeItem(seenKey + tab);
+      else localStorage.setItem(seenKey + tab, String(Date.now()));
+    } catch {
+      // No storage: each tab judges by itself.
+    }
+  }
+  function someTabInView() {
+    if (!document.hidden) return true;
+    try {
+      for (let i = 0; i < localStorage.length; i++) {
+        const key = localStorage.key(i);
+        if (key?.startsWith(seenKey) && Date.now() - Number(localStorage.getItem(key)) < FRESH) return true;
+      }
+    } catch {
+      return false;
+    }
+    return false;
+  }
+  document.addEventListener("visibilitychange", sayInView);
+  window.addEventListener("pagehide", () => {
+    try {
+      localStorage.removeItem(seenKey + tab);
+    } catch {
+      // Nothing to tidy.
+    }
+  });
+  setInterval(() => {
+    if (!document.hidden) sayInView();
+  }, FRESH / 2);
+  sayInView();
+  // The one tab that speaks for this browser: the one in view, else the one holding the
+  // shared stream (static/stream.js), else (no sharing) each.
+  function speaksForBrowser() {
+    if (!document.hidden) return true;
+    if (someTabInView()) return false;
+    const shared = document.getElementById("live")?.dataset.shared;
+    return shared === undefined || shared === "leader";
+  }
+
+  // ---- Desktop notifications, for a toast that arrives while no tab is in view.
   function notifyDesktop(toast) {
     if (!document.hidden || !window.Notification || Notification.permission !== "granted") return;
     const title = toast.querySelector(".toast-text strong")?.textContent ?? "Notification";
     const body = toast.querySelector(".toast-text span")?.textContent ?? "";
-    const shown = new Notification(title, { body, tag: toast.id, icon: plainIcon ?? undefined });
-    shown.addEventListener("click", () => {
-      window.focus();
-      shown.close();
-    });
+    try {
+      const shown = new Notification(title, { body, tag: toast.id, icon: plainIcon ?? undefined });
+      shown.addEventListener("click", () => {
+        window.focus();
+        shown.close();
+      });
+    } catch (error) {
+      // Some browsers (Android's Chrome) show notifications only from a service worker.
+      console.warn("desktop notification:", error);
+    }
   }
   function announced(toast) {
+    if (!speaksForBrowser()) return;
     const wanted = preferences();
     if (wanted.desktop) notifyDesktop(toast);
     if (wanted.sound) chime();

@@ -143,10 +143,9 @@
   // hidden tabs' streams) replays what arrived, but not what other tabs read or archived
   // meanwhile. The newest page is asked for again; a reader scrolled down is told instead.
   let connections = 0;
-  document.addEventListener("htmx:sse:after:connection", () => {
-    connections += 1;
+  function catchUp() {
     const list = inbox();
-    if (connections === 1 || !list || !list.dataset.keep) return;
+    if (!list || !list.dataset.keep) return;
     if (isReading()) {
       const button = document.getElementById("inbox-new");
       if (button) {
@@ -156,7 +155,13 @@
     } else {
       reloadNewest();
     }
+  }
+  document.addEventListener("htmx:sse:after:connection", () => {
+    connections += 1;
+    if (connections > 1) catchUp();
   });
+  // A tab that shares another tab's stream (stream.js) and joined after it had moved on.
+  document.addEventListener("dashboard:catch-up", catchUp);
 
   function tidy() {
     const list = inbox();

@@ -29,7 +29,8 @@ from tests.browser.conftest import log_in
 from tests.conftest import LiveServer, wait_until
 from tests.factories import PASSWORD, add_tick, make_instrument, make_user
 
-pytestmark = pytest.mark.browser
+# Three minutes of it is a server kept down: make test runs it beside the rest of the suite.
+pytestmark = [pytest.mark.browser, pytest.mark.waits]
 
 # How long the server is down: the two outages of the report, in order, the same pages.
 OUTAGES = (41.0, 122.0)

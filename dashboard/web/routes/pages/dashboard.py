@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -61,7 +63,7 @@ def dashboard_page(
             else None,
             "inbox_keep": INBOX_KEEP,
             "badge": badge,
-            "stream_url": f"/events?after={cursor}",
+            "stream_url": f"/events?after={cursor}" + _watchlist_mark(symbols),
             "legend": tile_legend(timedelta(hours=runtime.settings.reference_window_hours)),
         },
         user=user,
@@ -134,3 +136,13 @@ def instrument_page(
     )
     stream["stream_url"] += f"&chart={quote(symbol, safe='')}"
     return render_page(request, "pages/instrument.html", {**stream, **context}, user=user)
+
+
+def _watchlist_mark(symbols: Sequence[str] | None) -> str:
+    """A query part that names the watchlist a dashboard's stream follows (the server
+    ignores it): static/stream.js shares a stream only among tabs whose stream is the same,
+    and one opened before the watchlist changed carries the old symbols."""
+    if symbols is None:
+        return ""
+    digest = hashlib.sha256(",".join(symbols).encode()).hexdigest()[:12]
+    return f"&watchlist={digest}"

@@ -29,7 +29,7 @@ from dashboard.web.routes._html import render_fragment, render_page, safe_next, 
 router = APIRouter(include_in_schema=False)
 
 HISTORY_PAGE = 50
-# At most this many items live in an inbox list on a page: static/inbox.js trims the
+# At most this many items live in the dashboard's inbox list: static/inbox.js trims the
 # oldest as new ones arrive (a day's 1,000 notifications made 62,000 DOM nodes and tasks
 # of 224 ms); "Show older" brings them back a page at a time.
 INBOX_KEEP = 100
@@ -100,7 +100,6 @@ def notifications_page(
             "newest_url": "/notifications?" + urlencode(query) if before else None,
             "here": request.url.path + ("?" + request.url.query if request.url.query else ""),
             "badge": badge,
-            "inbox_keep": INBOX_KEEP,
             "stream_url": f"/events?view=inbox&after={badge.cursor}",
         },
         user=user,

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from dashboard.models import Audience, utcnow
+from dashboard.prices import watchlists
 from dashboard.settings import Settings
 from tests.conftest import wait_until
 from tests.factories import (
@@ -63,3 +64,27 @@ def test_regression_the_instrument_pages_open_high_low_and_change_agree(
     figures = dict(re.findall(r'<dd id="ohlc-(\w+)"[^>]*>([^<]+)</dd>', page))
     assert figures == {"open": "40.00", "high": "60.00", "low": "40.00"}
     assert "+10.00" in page and "+25.00%" in page
+
+
+def test_a_dashboards_stream_names_its_watchlist_so_tabs_share_only_the_same_one(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    for symbol in ("ACME", "GLBX"):
+        make_instrument(session, symbol)
+    login_as("alice")
+    stream = re.compile(r'data-stream="([^"]*)"')
+
+    def stream_url() -> str:
+        found = stream.search(client.get("/").text)
+        assert found is not None
+        return found.group(1)
+
+    everything = stream_url()
+    assert "watchlist=" not in everything
+    watchlists.save(session=session, user_id=alice.id, symbols=["ACME"])
+    acme = stream_url()
+    watchlists.save(session=session, user_id=alice.id, symbols=["ACME", "GLBX"])
+    both = stream_url()
+    assert "watchlist=" in acme and "watchlist=" in both and acme != both
