@@ -128,10 +128,10 @@ def test_a_tab_takes_the_stream_over_from_a_leader_that_went_quiet(
     expect(follower.locator("#live")).to_have_attribute("data-shared", "follower")
 
     # A leader that runs nothing (frozen in the background, as phones do; here its main
-    # thread kept busy) keeps its lock and relays nothing: the tab in view notices the
+    # thread kept busy for 6 s) keeps its lock and relays nothing: the tab in view notices the
     # silence and takes the stream over.
     leader.evaluate(
-        "() => setTimeout(() => { const until = Date.now() + 10000; while (Date.now() < until); })"
+        "() => setTimeout(() => { const until = Date.now() + 6000; while (Date.now() < until); })"
     )
     expect(follower.locator("#live")).to_have_attribute(
         "data-shared", "leader", timeout=(2 * KEEPALIVE + 5) * 1000

@@ -133,11 +133,13 @@ def test_a_client_that_stops_reading_is_cut_off_and_others_keep_up(
     quick = settings.model_copy(update={"sse_send_timeout": 1.0})
     server = LiveServer(lambda: create_app(quick))
     server.start()
-    frozen = socket.create_connection(("127.0.0.1", server.port))
+    # A tiny receive buffer, set before connecting (so the window it offers stays small
+    # too), and never a read: once the kernel's buffers are full the server's writes
+    # block, and the send timeout ends it.
+    frozen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    frozen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    frozen.connect(("127.0.0.1", server.port))
     try:
-        # A tiny receive buffer, and never a read: once the kernel's buffers are full
-        # (megabytes on loopback) the server's writes block, and the send timeout ends it.
-        frozen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
         frozen.sendall(FROZEN_REQUESTS[kind])
         with server.client() as client:
             healthy = SSEReader(client, "/events")
