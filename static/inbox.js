@@ -14,9 +14,6 @@
   // Kept by the list's scroll events: reading scrollTop per arriving message forces a
   // layout each time (3.7 s of a burst of 1,000 notifications).
   let reading = false;
-  function isReading() {
-    return reading;
-  }
 
   // ---- At most data-keep items: the oldest go, and "Show older" brings them back.
   function trim(list) {
@@ -62,7 +59,7 @@
   document.addEventListener("htmx:before:swap", (event) => {
     const tasks = event.detail.tasks;
     const list = inbox();
-    if (!Array.isArray(tasks) || !list || !isReading()) return;
+    if (!Array.isArray(tasks) || !list || !reading) return;
     for (let i = tasks.length - 1; i >= 0; i--) {
       const { target, swapSpec, fragment } = tasks[i];
       // Only arrivals (prepended); restyles and deletes of shown items go through.
@@ -146,7 +143,7 @@
   function catchUp() {
     const list = inbox();
     if (!list || !list.dataset.keep) return;
-    if (isReading()) {
+    if (reading) {
       const button = document.getElementById("inbox-new");
       if (button) {
         button.hidden = false;
@@ -166,7 +163,7 @@
   function tidy() {
     const list = inbox();
     if (!list) return;
-    if (!isReading()) trim(list);
+    if (!reading) trim(list);
     groupByDay(list);
     showSelection();
   }

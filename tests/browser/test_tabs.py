@@ -4,7 +4,6 @@ stream closes, another takes it over."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +13,7 @@ from sqlmodel import Session
 from dashboard.settings import Settings
 from dashboard.web.app import create_app
 from tests.browser.conftest import log_in
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_until
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
 
 pytestmark = pytest.mark.browser
@@ -23,10 +22,7 @@ TABS = 10
 
 
 def wait_for_streams(live_server: LiveServer, user_id: int, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while live_server.runtime.hub.streams_of(user_id) != count:
-        assert time.monotonic() < deadline, live_server.runtime.hub.streams_of(user_id)
-        time.sleep(0.05)
+    wait_until(lambda: live_server.runtime.hub.streams_of(user_id) == count)
 
 
 def test_ten_tabs_of_one_browser_are_live_on_one_stream(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 from dashboard.inbox import actions, compose, queries
-from dashboard.models import ScheduledNotification, User
+from dashboard.models import Notification, ScheduledNotification, User
+from dashboard.runtime import Runtime
 from dashboard.web.deps import (
     MAX_ROW_ID,
     ApiAdmin,
@@ -105,16 +108,7 @@ def mark_notification_read(
     user: ApiUser,
 ) -> ReadOut:
     """Mark one of my notifications read (404 when it is not mine or does not exist)."""
-    me = _require(user)
-    assert me.id is not None
-    require_csrf_for_session(request)
-    marked = actions.mark_read(
-        session=session, live=runtime.live, user_id=me.id, notification_id=notification_id
-    )
-    if marked is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such notification.")
-    badge = queries.badge(session=session, user_id=me.id)
-    return ReadOut(id=notification_id, marked=1, unread=badge.count, version=badge.stamp)
+    return _mark_one(actions.mark_read, notification_id, request, runtime, session, user)
 
 
 @router.post("/notifications/{notification_id}/unread")
@@ -127,10 +121,21 @@ def mark_notification_unread(
 ) -> ReadOut:
     """Mark one of my notifications unread again (404 when it is not mine or does not
     exist); ``marked`` is 1, ``unread`` the new count."""
+    return _mark_one(actions.mark_unread, notification_id, request, runtime, session, user)
+
+
+def _mark_one(
+    mark: Callable[..., Notification | None],
+    notification_id: int,
+    request: Request,
+    runtime: Runtime,
+    session: Session,
+    user: User | None,
+) -> ReadOut:
     me = _require(user)
     assert me.id is not None
     require_csrf_for_session(request)
-    marked = actions.mark_unread(
+    marked = mark(
         session=session, live=runtime.live, user_id=me.id, notification_id=notification_id
     )
     if marked is None:
