@@ -70,6 +70,10 @@ class User(SQLModel, table=True):
     # Bumped with every change to the user's read state or subscriptions, in the same
     # transaction, so an unread count can say how new it is (see inbox.queries.badge).
     inbox_version: int = 0
+    # How this user reads numbers and times (dashboard.display): a locale of LOCALES, or
+    # None for the browser's own language; "utc" or "local" (the device's time zone).
+    display_locale: str | None = Field(default=None, max_length=35)
+    display_times: str = Field(default="utc", max_length=5)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
 

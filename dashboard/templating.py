@@ -11,8 +11,10 @@ from functools import lru_cache
 
 from jinja2 import Environment
 from jinja2_fragments.fastapi import Jinja2Blocks
+from markupsafe import Markup
 from ua_parser import parse as parse_user_agent
 
+from dashboard import display
 from dashboard.links import is_allowed_link
 from dashboard.prices import tiles
 from dashboard.resources import resource_dir
@@ -35,14 +37,21 @@ def load_templates() -> Jinja2Blocks:
 def _install_filters(env: Environment) -> None:
     # A link written before today's rule is not shown as one (dashboard.links).
     env.tests["allowed_link"] = lambda value: isinstance(value, str) and is_allowed_link(value)
+    # Every number and time in the canonical form (dashboard.display): static/format.js
+    # renders it in the viewer's locale and time zone.
     env.filters["price"] = tiles.format_price
+    env.filters["price_data"] = _price_data
+    env.filters["compact"] = tiles.format_compact
     env.filters["change"] = tiles.format_change
     env.filters["percent"] = tiles.format_percent
     env.filters["isotime"] = _isotime
-    env.filters["shorttime"] = _shorttime
+    env.filters["shorttime"] = display.format_date_time
+    env.filters["timestamp"] = _timestamp
     env.filters["ticktime"] = tiles.format_tick_time
     env.filters["browser"] = describe_browser
     env.globals["server_now"] = _server_now
+    env.globals["COMPACT_FROM"] = tiles.COMPACT_FROM
+    env.globals["LOCALES"] = display.LOCALES
     env.globals["SPARKLINE_WIDTH"] = tiles.SPARKLINE_WIDTH
     env.globals["SPARKLINE_HEIGHT"] = tiles.SPARKLINE_HEIGHT
 
@@ -72,5 +81,17 @@ def _isotime(value: datetime | None) -> str:
     return "" if value is None else value.isoformat(timespec="seconds")
 
 
-def _shorttime(value: datetime | None) -> str:
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def _price_data(value: float, decimals: int) -> Markup:
+    """``<data value="97186.54">97,186.54</data>``: a price outside a tile's quote, marked
+    for static/format.js."""
+    text = tiles.format_price(value, decimals)
+    return Markup('<data value="{}">{}</data>').format(repr(float(value)), text)
+
+
+def _timestamp(value: datetime | None) -> Markup:
+    """``<time datetime=ISO>Dec 6, 2026, 08:05 UTC</time>``, marked for static/format.js."""
+    if value is None:
+        return Markup("")
+    return Markup('<time datetime="{}">{}</time>').format(
+        _isotime(value), display.format_date_time(value)
+    )

@@ -412,24 +412,17 @@
     else if (event.target.closest?.("[data-close-drawer]")) setDrawer(false);
   });
 
-  // "3 min ago" in the reader's language; the server's UTC time stays as the tooltip.
-  // Measured against the server's clock (the page says when it was rendered): a browser
-  // whose clock is two minutes slow would call a fresh notification "in 2 minutes".
-  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  // "3 min ago" in the viewer's language (static/format.js), by the server's clock; the
+  // date and time in their time zone as the tooltip.
+  const display = window.dashboardFormat;
+  const relative = new Intl.RelativeTimeFormat(display.locale, { numeric: "auto" });
   const steps = [["second", 60], ["minute", 60], ["hour", 24], ["day", 7], ["week", 4.35], ["month", 12], ["year", Infinity]];
-  const rendered = Date.parse(document.querySelector('meta[name="server-time"]')?.content ?? "");
-  const clockOffset = Number.isNaN(rendered) ? 0 : rendered - Date.now();
-  const serverNow = () => Date.now() + clockOffset;
-  // Whole calendar days (the reader's) between a date and now: what the inbox's day
-  // headings count. By hours, something 30 h old on the day before yesterday would say
-  // "yesterday" under a heading that says otherwise.
-  function calendarDays(date, now) {
-    const day = new Date(date);
-    const today = new Date(now);
-    day.setHours(0, 0, 0, 0);
-    today.setHours(0, 0, 0, 0);
-    return Math.round((today - day) / 86400000);
-  }
+  const serverNow = display.serverNow;
+  const justNow = display.locale.startsWith("en") ? "just now" : relative.format(0, "second");
+  // Whole calendar days (in the viewer's time zone) between a date and now: what the
+  // inbox's day headings count. By hours, something 30 h old on the day before yesterday
+  // would say "yesterday" under a heading that says otherwise.
+  const calendarDays = (date, now) => display.dayNumber(now) - display.dayNumber(date);
   function ago(date) {
     // Never in the future: a time a moment ahead of the server's (rounding) is "just now".
     let amount = Math.min(0, date.getTime() - serverNow()) / 1000;
@@ -448,8 +441,8 @@
     for (const el of times) {
       const date = new Date(el.getAttribute("datetime"));
       if (Number.isNaN(date.getTime())) continue;
-      if (!el.title) el.title = date.toLocaleString();
-      el.textContent = serverNow() - date.getTime() < 45000 ? "just now" : ago(date);
+      if (!el.title) el.title = display.dateTime(date);
+      el.textContent = serverNow() - date.getTime() < 45000 ? justNow : ago(date);
     }
   }
   // "Mark all read" marks up to the newest notification the page shows: when one arrives
@@ -473,6 +466,13 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    // The settings' "Numbers and times" form names what "automatic" means here.
+    for (const option of document.querySelectorAll("option[data-browser-locale]")) {
+      option.textContent += ` (${navigator.language})`;
+    }
+    for (const span of document.querySelectorAll("[data-device-zone]")) {
+      span.textContent = `(${Intl.DateTimeFormat().resolvedOptions().timeZone})`;
+    }
     localise(document);
     setInterval(() => localise(document), 30000);
     new MutationObserver((mutations) => {

@@ -76,19 +76,21 @@
     reloadNewest().then(() => inbox()?.querySelector("li.notification a, li.notification button")?.focus());
   });
 
-  // ---- Day headings ("Today", "Yesterday", "Mon 30 Nov"), in the reader's time zone.
-  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
-  const yearFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
-  function dayKey(date) {
-    return `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
-  }
+  // ---- Day headings ("Today", "Yesterday", "Mon, Nov 30"), in the viewer's locale and
+  // time zone (static/format.js).
+  const display = window.dashboardFormat;
+  const zone = { timeZone: display.timeZone };
+  const dayFormat = new Intl.DateTimeFormat(display.locale, { weekday: "short", day: "numeric", month: "short", ...zone });
+  const yearFormat = new Intl.DateTimeFormat(display.locale, { day: "numeric", month: "short", year: "numeric", ...zone });
+  const yearOf = new Intl.DateTimeFormat("en-US", { year: "numeric", ...zone });
+  const relativeDay = new Intl.RelativeTimeFormat(display.locale, { numeric: "auto" });
+  const capitalised = (text) => text.charAt(0).toLocaleUpperCase(display.locale) + text.slice(1);
+  const dayKey = (date) => display.dayNumber(date);
   function dayLabel(date) {
-    const today = new Date();
-    const yesterday = new Date(today);
-    yesterday.setDate(today.getDate() - 1);
-    if (dayKey(date) === dayKey(today)) return "Today";
-    if (dayKey(date) === dayKey(yesterday)) return "Yesterday";
-    return (date.getFullYear() === today.getFullYear() ? dayFormat : yearFormat).format(date);
+    const days = display.dayNumber(new Date(display.serverNow())) - display.dayNumber(date);
+    if (days === 0 || days === 1) return capitalised(relativeDay.format(-days, "day"));
+    const thisYear = yearOf.format(new Date(display.serverNow())) === yearOf.format(date);
+    return (thisYear ? dayFormat : yearFormat).format(date);
   }
   function groupByDay(list) {
     for (const heading of list.querySelectorAll(":scope > li.inbox-day")) heading.remove();

@@ -44,19 +44,10 @@
   let plot = null;
   let loading = 0;
 
-  // The server's rule (dashboard/prices/tiles.py: format_price), so a live figure never
-  // disagrees with the ones rendered around it: en-US grouping whatever the browser's
-  // locale, the instrument's decimals, and below 1 at least 4 significant digits.
-  function format(v) {
-    if (v == null) return "";
-    const magnitude = Math.abs(v);
-    let places = decimals;
-    if (magnitude > 0 && magnitude < 1) {
-      const first = -Math.floor(Math.log10(magnitude));
-      places = Math.max(decimals, Math.min(12, first + 3));
-    }
-    return v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: places });
-  }
+  // The page's one rule for figures and times (static/format.js): the server's, in the
+  // viewer's locale and time zone, so a live figure never disagrees with those around it.
+  const display = window.dashboardFormat;
+  const format = (v) => (v == null ? "" : display.price(v, decimals));
 
   function setState(state) {
     stateEl.dataset.state = state;
@@ -177,10 +168,6 @@
     ctx.restore();
   }
 
-  const timeFormat = new Intl.DateTimeFormat("en-GB", {
-    timeZone: "UTC", year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  });
-
   // The read-out: the bar under the pointer, else the newest bar.
   function readout(u) {
     const i = u && u.cursor.idx != null ? u.cursor.idx : xs.length - 1;
@@ -188,22 +175,25 @@
       readoutEl.textContent = "";
       return;
     }
-    const when = timeFormat.format(new Date(xs[i] * 1000));
+    const when = display.dateTime(new Date(xs[i] * 1000));
     readoutEl.textContent =
-      `${when} UTC  O ${format(opens[i])}  H ${format(highs[i])}  L ${format(lows[i])}  C ${format(ys[i])}`;
+      `${when}  O ${format(opens[i])}  H ${format(highs[i])}  L ${format(lows[i])}  C ${format(ys[i])}`;
     readoutEl.dataset.index = String(i);
   }
 
-  // Time labels in UTC and 24-hour time, as everywhere else: "14:00", a day's start as its
-  // date ("30 Nov"), and only dates once the labels are a day or more apart.
-  const dayFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", day: "numeric", month: "short" });
-  const yearFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", month: "short", year: "numeric" });
-  const hourFormat = new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  // Time labels in the viewer's time zone and 24-hour time, as everywhere else: "14:00", a
+  // day's start as its date ("Nov 30"), and only dates once the labels are a day or more
+  // apart. (Ticks fall on the zone's whole hours and days: uPlot's tzDate below.)
+  const zone = { timeZone: display.timeZone };
+  const dayFormat = new Intl.DateTimeFormat(display.locale, { day: "numeric", month: "short", ...zone });
+  const yearFormat = new Intl.DateTimeFormat(display.locale, { month: "short", year: "numeric", ...zone });
+  const hourFormat = new Intl.DateTimeFormat(display.locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", ...zone });
+  const midnight = new Intl.DateTimeFormat("en-US", { hour: "numeric", minute: "numeric", hourCycle: "h23", ...zone });
   function timeLabels(u, splits, axis, space, step) {
     return splits.map((ts) => {
       const date = new Date(ts * 1000);
       if (step >= 28 * 86400) return yearFormat.format(date);
-      if (step >= 86400 || ts % 86400 === 0) return dayFormat.format(date);
+      if (step >= 86400 || midnight.format(date) === "00:00") return dayFormat.format(date);
       return hourFormat.format(date);
     });
   }
@@ -234,12 +224,12 @@
       // The timeframe's whole window, not just the span of its bars: one bar of last year
       // drawn across a scale running years into the future said nothing.
       scales: { x: { time: true, range: xRange }, y: { range: yRange } },
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),  // UTC, as the tiles say
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), display.timeZone === "UTC" ? "Etc/UTC" : display.timeZone),
       axes: [
         { stroke: css.muted, grid: { stroke: css.border }, values: timeLabels },
         { stroke: css.muted, grid: { stroke: css.border }, values: (u, vals) => vals.map(format), size: axisWidth },
       ],
-      series: [{ label: "Time (UTC)" }, { label: `${symbol} close`, stroke: css.accent, width: 1.5, show: style === "line" }],
+      series: [{ label: `Time (${display.timeZone})` }, { label: `${symbol} close`, stroke: css.accent, width: 1.5, show: style === "line" }],
       legend: { show: false },  // the read-out says more: open, high, low and close
       cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: {
@@ -331,11 +321,9 @@
   function showChange(price, reference) {
     if (reference == null) return;
     const change = price - reference;
-    const sign = change > 0 ? "+" : change < 0 ? "\u2212" : "";
     const percent = reference ? change / reference * 100 : 0;
-    changeEl.querySelector(".change").textContent = sign + format(Math.abs(change));
-    changeEl.querySelector(".percent").textContent =
-      (percent > 0 ? "+" : percent < 0 ? "\u2212" : "") + Math.abs(percent).toFixed(2) + "%";
+    changeEl.querySelector(".change").textContent = display.change(change, decimals);
+    changeEl.querySelector(".percent").textContent = display.percent(percent);
     changeEl.className = `tile-change trend-${change > 0 ? "up" : change < 0 ? "down" : "flat"}`;
     changeEl.hidden = false;
   }

@@ -26,14 +26,15 @@
   const tiles = () => container.querySelectorAll(":scope > .tile");
   // "As arranged": the order the page came in (the user's watchlist order).
   const arranged = new Map([...tiles()].map((tile, i) => [tile.id, i]));
-  // "−1,234.50", "+0.33%" -> -1234.5, 0.33; NaN when there is no number.
-  const number = (text) => Number.parseFloat((text ?? "").replace(/\u2212/g, "-").replace(/[,+%]/g, ""));
+  // A figure's value in any locale it reads in ("−1.234,50" -> -1234.5; 143.25M's is its
+  // tooltip's whole figure); NaN when there is none (static/format.js).
+  const number = (el) => window.dashboardFormat.value(el);
   const columns = {
     symbol: (t) => t.dataset.symbol,
     name: (t) => t.querySelector(".tile-name")?.textContent ?? "",
-    last: (t) => number(t.querySelector(":scope > p > b:not(.empty)")?.textContent),
-    change: (t) => number(t.querySelector(":scope > p > i")?.textContent),
-    pct: (t) => number(t.querySelector(":scope > p > i + i")?.textContent),
+    last: (t) => number(t.querySelector(":scope > p > b:not(.empty)")),
+    change: (t) => number(t.querySelector(":scope > p > i")),
+    pct: (t) => number(t.querySelector(":scope > p > i + i")),
     time: (t) => Date.parse(t.querySelector(".tile-foot > time")?.getAttribute("datetime") ?? ""),
   };
   const missing = (v) => v === "" || (typeof v === "number" && Number.isNaN(v));

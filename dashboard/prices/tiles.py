@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
+
+from dashboard import display
 
 Direction = Literal["up", "down", "flat"]
 
@@ -34,15 +37,16 @@ def format_price(value: float, decimals: int) -> str:
     """A price as every screen shows it: the instrument's ``decimals``, thousands separators
     (``1,234.56``), and for a price below 1 as many more decimals as it takes to show
     :data:`SIGNIFICANT_DIGITS` significant digits, without trailing zeros past ``decimals``
-    (``0.00001299``, ``0.000004``). static/instrument.js follows the same rule in the
-    browser.
+    (``0.00001299``, ``0.000004``). Rounded half up on the shortest decimal that reads
+    back as ``value`` (1.005 is ``1.01``): ECMA-402's rule for ``Intl.NumberFormat``, which
+    static/format.js follows in the browser.
     """
     magnitude = abs(value)
     if magnitude == 0 or magnitude >= 1:
-        return f"{value:,.{decimals}f}"
+        return _fixed(value, decimals)
     first = -math.floor(math.log10(magnitude))  # the place of the first significant digit
     places = max(decimals, min(_MAX_DECIMALS, first + SIGNIFICANT_DIGITS - 1))
-    text = f"{value:,.{places}f}"
+    text = _fixed(value, places)
     if places > decimals:
         whole, _, fraction = text.partition(".")
         fraction = fraction.rstrip("0").ljust(decimals, "0")
@@ -50,15 +54,23 @@ def format_price(value: float, decimals: int) -> str:
     return text
 
 
+def _fixed(value: float | Decimal, places: int) -> str:
+    """``value`` to ``places`` decimals, grouped, rounded half away from zero as ``Intl``
+    does: on the decimal a person wrote (``repr``), not the binary fraction nearest it,
+    which f-strings round (they made 1.005 ``1.00``)."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return f"{exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,.{places}f}"
+
+
 def format_tick_time(ts: datetime, now: datetime | None = None) -> str:
     """When a tile's price is from: ``14:03 UTC`` for a tick of the last 20 hours, else
-    its date (``2025-12-31``): an imported close from last year must not read as a time
+    its date (``Dec 31, 2025``): an imported close from last year must not read as a time
     of today. To the minute: the tile sends it again only when this text changes, and
-    "stale" says when a price stops being current."""
+    "stale" says when a price stops being current. Canonical forms (dashboard.display)."""
     now = now or datetime.now(UTC)
     if now - ts < timedelta(hours=20):
-        return ts.strftime("%H:%M UTC")
-    return ts.strftime("%Y-%m-%d")
+        return display.format_time_of_day(ts)
+    return display.format_date(ts)
 
 
 def format_change(value: float, decimals: int) -> str:
@@ -72,11 +84,45 @@ def format_change(value: float, decimals: int) -> str:
 
 
 def format_percent(value: float) -> str:
-    if value > 0:
-        return f"+{value:.2f}%"
-    if value < 0:
-        return f"\u2212{abs(value):.2f}%"
-    return "0.00%"
+    """A signed percentage to two places, grouped like a price: ``+1,234.56%``; ``0.00%``
+    for anything that rounds to it."""
+    text = _fixed(abs(value), 2)
+    if text == "0.00":  # no sign on what rounds to nothing
+        return "0.00%"
+    return f"+{text}%" if value > 0 else f"\u2212{text}%"
+
+
+# From here on a tile shows a price in compact notation (143.25M), the whole figure in its
+# tooltip: 143,250,000.00 lost its last digit to the tile's edge.
+COMPACT_FROM = 1e8
+_COMPACT_UNITS = ((12, "T"), (9, "B"), (6, "M"), (3, "K"))  # powers of ten
+
+
+def format_compact(value: float) -> str:
+    """A price in compact notation, at most two decimals: ``143.25M``, ``1B``, ``15T``.
+
+    What ``Intl.NumberFormat("en-US", {notation: "compact", maximumFractionDigits: 2})``
+    gives, so static/format.js can render it in any locale: the unit is the value's own
+    (999,994,999 is ``999.99M``) unless rounding carries it into the next (999,999,999 is
+    ``1B``).
+    """
+    magnitude = abs(Decimal(repr(value)))
+    sign = "-" if value < 0 else ""
+    for index, (exponent, suffix) in enumerate(_COMPACT_UNITS):
+        if magnitude < Decimal(1).scaleb(exponent):
+            continue
+        scaled = _fixed(magnitude.scaleb(-exponent), 2)
+        if Decimal(scaled.replace(",", "")) >= 1000 and index > 0:
+            exponent, suffix = _COMPACT_UNITS[index - 1]
+            scaled = _fixed(magnitude.scaleb(-exponent), 2)
+        return f"{sign}{_without_trailing_zeros(scaled)}{suffix}"
+    return f"{sign}{_without_trailing_zeros(_fixed(magnitude, 2))}"
+
+
+def _without_trailing_zeros(text: str) -> str:
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
 
 
 # Bucket lengths a sparkline may use (seconds), finest first; each is a whole number of a

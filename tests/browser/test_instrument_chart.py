@@ -98,7 +98,8 @@ def test_regression_live_and_rendered_figures_share_one_format_in_any_browser_lo
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
     # Was: in a German browser the live price read "97.663,24" above "97,186.54"; and a
-    # price of 0.00001299 on a 2-decimal instrument read "0.00".
+    # price of 0.00001299 on a 2-decimal instrument read "0.00". Now every figure reads
+    # in the browser's language (static/format.js), rendered and live alike.
     big = make_instrument(session, "BIG")
     add_tick(session, big, 97186.54)
     tiny = make_instrument(session, "TINY")
@@ -108,16 +109,19 @@ def test_regression_live_and_rendered_figures_share_one_format_in_any_browser_lo
     page = context.new_page()
     page.goto(f"{live_server.base_url}/instruments/BIG")
     expect(page.locator("#chart-state")).to_have_text("live")
-    expect(page.locator("#instrument-price")).to_have_text("97,186.54")
+    expect(page.locator("#instrument-price")).to_have_text("97.186,54")
     add_tick(session, big, 97663.24)
-    expect(page.locator("#instrument-price")).to_have_text("97,663.24")
-    expect(page.locator(".ohlc")).to_contain_text("97,186.54")
+    expect(page.locator("#instrument-price")).to_have_text("97.663,24")
+    expect(page.locator("#ohlc-open")).to_have_text("97.186,54")
+    expect(page.locator("#ohlc-high")).to_have_text("97.663,24")
+    expect(page.locator("#instrument-change .change")).to_have_text("+476,70")
+    expect(page.locator("#instrument-change .percent")).to_have_text("+0,49\u00a0%")
 
     page.goto(f"{live_server.base_url}/instruments/TINY")
     expect(page.locator("#chart-state")).to_have_text("live")
-    expect(page.locator("#instrument-price")).to_have_text("0.00001299")
+    expect(page.locator("#instrument-price")).to_have_text("0,00001299")
     add_tick(session, tiny, 0.000013)
-    expect(page.locator("#instrument-price")).to_have_text("0.000013")
+    expect(page.locator("#instrument-price")).to_have_text("0,000013")
     context.close()
 
 

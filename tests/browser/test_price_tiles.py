@@ -90,7 +90,8 @@ def test_a_stale_tile_says_how_old_its_price_is(
 def test_regression_a_huge_price_fits_its_tile(
     browser: Browser, live_server: LiveServer, session: Session, viewport: dict[str, int]
 ) -> None:
-    # Was: 143,250,000.00 lost its last digit at the tile's edge.
+    # Was: 143,250,000.00 lost its last digit at the tile's edge. Now it is in compact
+    # notation, the whole figure its tooltip.
     huge = make_instrument(session, "HUGE", ttl_seconds=3600)
     add_tick(session, huge, 143_250_000.0)
     live_server.runtime.price_poller.wake()
@@ -98,7 +99,8 @@ def test_regression_a_huge_price_fits_its_tile(
     page = context.new_page()
     page.goto(live_server.base_url)
     price = page.locator("#q-HUGE > b")
-    expect(price).to_have_text("143,250,000.00")
+    expect(price).to_have_text("143.25M")
+    expect(price).to_have_attribute("title", "143,250,000.00")
     # Measured in one step: a live swap between two reads would detach the element.
     inside, unclipped = page.evaluate(
         """() => {

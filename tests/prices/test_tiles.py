@@ -8,6 +8,7 @@ from dashboard.prices.tiles import (
     Sparkline,
     TileState,
     format_change,
+    format_compact,
     format_percent,
     format_price,
     format_tick_time,
@@ -66,6 +67,37 @@ def test_format_change_and_percent_are_signed_with_a_true_minus() -> None:
     assert format_percent(0.4142) == "+0.41%"
     assert format_percent(-2.0) == "\u22122.00%"
     assert format_percent(0.0) == "0.00%"
+
+
+def test_regression_figures_round_half_up_as_the_browser_does() -> None:
+    # Was: f-strings round the binary fraction nearest 1.005 (1.00499…), so a page showed
+    # 1.00 where its live update, by Intl, showed 1.01; and "−0.00%" for a fall too small
+    # to show.
+    assert format_price(1.005, 2) == "1.01"
+    assert format_price(1.015, 2) == "1.02"
+    assert format_change(-2.675, 2) == "\u22122.68"
+    assert format_percent(-0.004) == "0.00%"
+    assert format_percent(0.005) == "+0.01%"
+
+
+def test_regression_a_percentage_over_a_thousand_is_grouped_like_a_price() -> None:
+    # It read "+1234.56%" beside a grouped change; Intl (static/format.js) groups it.
+    assert format_percent(1234.56) == "+1,234.56%"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (143_250_000.0, "143.25M"),
+        (100_000_000.0, "100M"),
+        (999_994_999.0, "999.99M"),  # the value's own unit: no early rounding up
+        (999_999_999.0, "1B"),  # rounding carries into the next unit, as Intl's does
+        (1.5e13, "15T"),
+        (123_456_789_012_345_678.0, "123,456.79T"),
+    ],
+)
+def test_format_compact_is_intls_en_us_compact_notation(value: float, expected: str) -> None:
+    assert format_compact(value) == expected
 
 
 def minutes(n: float) -> timedelta:
@@ -203,4 +235,4 @@ def test_regression_a_tile_gives_the_date_of_a_price_from_another_day() -> None:
     now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
     assert format_tick_time(now - timedelta(minutes=3), now) == "21:57 UTC"
     assert format_tick_time(now - timedelta(hours=19), now) == "03:00 UTC"
-    assert format_tick_time(datetime(2025, 12, 31, tzinfo=UTC), now) == "2025-12-31"
+    assert format_tick_time(datetime(2025, 12, 31, tzinfo=UTC), now) == "Dec 31, 2025"

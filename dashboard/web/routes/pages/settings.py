@@ -1,4 +1,5 @@
-"""A user's settings: API tokens, watchlist, topic subscriptions, muting announcements."""
+"""A user's settings: API tokens, watchlist, topic subscriptions, muting announcements,
+how numbers and times read."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
+from dashboard import display
 from dashboard.accounts import auth, logins, tokens
 from dashboard.inbox import actions, topics
+from dashboard.models import User, utcnow
 from dashboard.prices import alerts, watchlists
 from dashboard.runtime import Runtime
 from dashboard.web.deps import (
@@ -47,7 +50,22 @@ def _settings_context(request: Request, session: Session, user_id: int) -> dict[
         "watchlist_error": None,
         "api_tokens": tokens.list_for(session=session, user_id=user_id),
         "new_token": None,
+        "display_error": None,
+        "now": utcnow(),
     }
+
+
+def _refused(request: Request, session: Session, user: User, **errors: str) -> HTMLResponse:
+    """The settings page again, with why a form was refused beside it (422)."""
+    assert user.id is not None
+    context = {**_settings_context(request, session, user.id), **errors}
+    return render_page(
+        request,
+        "pages/settings.html",
+        context,
+        user=user,
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
 
 
 @router.post("/settings/tokens", dependencies=[CsrfChecked])
@@ -155,15 +173,7 @@ def save_watchlist(
     try:
         watchlists.save(session=session, user_id=user.id, symbols=sorted(show, key=position))
     except watchlists.WatchlistInvalid as invalid:
-        context = _settings_context(request, session, user.id)
-        context["watchlist_error"] = str(invalid)
-        return render_page(
-            request,
-            "pages/settings.html",
-            context,
-            user=user,
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+        return _refused(request, session, user, watchlist_error=str(invalid))
     return see_other("/settings#watchlist")
 
 
@@ -212,3 +222,21 @@ def set_broadcasts_muted(
     assert user.id is not None
     actions.set_muted(session=session, live=runtime.live, user_id=user.id, muted=muted)
     return see_other("/settings#topics")
+
+
+@router.post("/settings/display", dependencies=[CsrfChecked])
+def set_display(
+    request: Request,
+    session: SessionDep,
+    user: UserDep,
+    locale: Annotated[str, Form()] = "",
+    times: Annotated[str, Form()] = "utc",
+) -> Response:
+    """Keep how this user reads numbers and times (dashboard.display); an unknown choice
+    is refused with the reason (422), and nothing changes."""
+    assert user.id is not None
+    try:
+        display.set_display(session=session, user_id=user.id, locale=locale, times=times)
+    except display.DisplayError as error:
+        return _refused(request, session, user, display_error=str(error))
+    return see_other("/settings#display")

@@ -32,8 +32,11 @@ def test_set_list_and_delete_alerts(
     )
     assert ok.status_code == 303 and ok.headers["location"] == "/instruments/ACME#alerts"
     page = client.get("/instruments/ACME").text
-    assert "ACME</a> crosses below <strong>45.50</strong>" in page
-    assert "crosses below <strong>45.50</strong>" in client.get("/settings").text
+    assert 'ACME</a> crosses below <strong><data value="45.5">45.50</data></strong>' in page
+    assert (
+        'crosses below <strong><data value="45.5">45.50</data></strong>'
+        in client.get("/settings").text
+    )
     alert = session.exec(select(PriceAlert)).one()
     assert (
         client.post(

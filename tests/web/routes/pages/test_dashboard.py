@@ -61,7 +61,9 @@ def test_regression_the_instrument_pages_open_high_low_and_change_agree(
     client.app.state.runtime.price_poller.wake()  # type: ignore[attr-defined]
     wait_until(lambda: "ACME" in client.app.state.runtime.price_poller.states)  # type: ignore[attr-defined]
     page = client.get("/instruments/ACME").text
-    figures = dict(re.findall(r'<dd id="ohlc-(\w+)"[^>]*>([^<]+)</dd>', page))
+    figures = dict(
+        re.findall(r'<dd id="ohlc-(\w+)"[^>]*><data value="[^"]+">([^<]+)</data></dd>', page)
+    )
     assert figures == {"open": "40.00", "high": "60.00", "low": "40.00"}
     assert "+10.00" in page and "+25.00%" in page
 

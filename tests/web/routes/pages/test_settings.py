@@ -112,3 +112,52 @@ def test_one_token_past_the_limit_is_a_clear_429_and_revoking_makes_room(
     client.post(f"/settings/tokens/{live[0].id}/revoke", data={"csrf_token": csrf})
     again = client.post("/settings/tokens", data={"csrf_token": csrf, "name": "three"})
     assert again.status_code == 200
+
+
+def test_a_user_chooses_how_numbers_and_times_read_on_every_page(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    make_user(session, "alice")
+    token = login_as("alice")
+    page = client.get("/settings").text
+    assert 'data-locale="" data-times="utc"' in page  # the browser's language, UTC
+    saved = client.post(
+        "/settings/display",
+        data={"csrf_token": token, "locale": "de-DE", "times": "local"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    for path in ("/", "/settings", "/notifications"):
+        assert 'data-locale="de-DE" data-times="local"' in client.get(path).text
+    # Back to the browser's own language and UTC.
+    client.post("/settings/display", data={"csrf_token": token, "locale": "", "times": "utc"})
+    assert 'data-locale="" data-times="utc"' in client.get("/").text
+
+
+def test_an_unknown_display_choice_is_refused_with_the_reason_and_nothing_changes(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    make_user(session, "alice")
+    token = login_as("alice")
+    client.post(
+        "/settings/display", data={"csrf_token": token, "locale": "fr-FR", "times": "local"}
+    )
+    for bad in (
+        {"locale": "<b>xx</b>", "times": "utc"},
+        {"locale": "de-DE", "times": "Mars/Olympus"},
+    ):
+        refused = client.post("/settings/display", data={"csrf_token": token, **bad})
+        assert refused.status_code == 422
+        assert 'role="alert"' in refused.text and "Nothing was changed." in refused.text
+        assert "<b>xx</b>" not in refused.text
+        assert 'data-locale="fr-FR" data-times="local"' in client.get("/").text
+
+
+def test_the_display_choice_needs_the_csrf_token(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    make_user(session, "alice")
+    login_as("alice")
+    refused = client.post("/settings/display", data={"locale": "de-DE", "times": "local"})
+    assert refused.status_code == 403
+    assert 'data-locale="" data-times="utc"' in client.get("/").text

@@ -1,0 +1,147 @@
+// Numbers and times in the viewer's choice: their browser's language or the locale they
+// chose (<html data-locale>), UTC or their device's time zone (<html data-times>).
+//
+// The server writes every number and time in one canonical form, en-US and UTC
+// (dashboard/display.py): a stream's fragments are rendered once for every open page. This
+// script renders each one again in the viewer's choice as it enters the page, before it is
+// painted (a MutationObserver started while <head> loads sees the parser's nodes too), and
+// gives the page's own scripts the same rule as window.dashboardFormat. The canonical form
+// is exactly Intl's for en-US and UTC with the same options, so a viewer who chose those
+// sees the server's text untouched.
+(() => {
+  "use strict";
+  const root = document.documentElement;
+  const wanted = root.dataset.locale || navigator.language || "en-US";
+  const locale = Intl.NumberFormat.supportedLocalesOf([wanted])[0] ?? "en-US";
+  const timeZone = root.dataset.times === "local" ? Intl.DateTimeFormat().resolvedOptions().timeZone : "UTC";
+  const canonical = locale === "en-US" && timeZone === "UTC";
+
+  const formats = new Map();
+  function numberFormat(key, options) {
+    let format = formats.get(key);
+    if (!format) formats.set(key, (format = new Intl.NumberFormat(locale, options)));
+    return format;
+  }
+  const fixed = (value, places) =>
+    numberFormat(`f${places}`, { minimumFractionDigits: places, maximumFractionDigits: places }).format(value);
+  const compactFormat = () => numberFormat("c", { notation: "compact", maximumFractionDigits: 2 });
+  const percentFormat = () => numberFormat("p", { style: "percent", minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const MINUS = "\u2212";
+  const sign = (value) => (value > 0 ? "+" : value < 0 ? MINUS : "");
+
+  // dashboard/prices/tiles.py: format_price. The instrument's decimals, and below 1 as many
+  // more as show 4 significant digits (0.00001299 on a 2-decimal instrument).
+  function price(value, decimals) {
+    const magnitude = Math.abs(value);
+    let places = decimals;
+    if (magnitude > 0 && magnitude < 1) {
+      const first = -Math.floor(Math.log10(magnitude));
+      places = Math.max(decimals, Math.min(12, first + 3));
+    }
+    return numberFormat(`p${decimals}-${places}`, { minimumFractionDigits: decimals, maximumFractionDigits: places }).format(value);
+  }
+  const change = (value, decimals) => sign(value) + price(Math.abs(value), decimals);
+  // No sign on what rounds to 0.00% (tiles.py: format_percent).
+  const percent = (value) =>
+    (Math.round(Math.abs(value) * 100) === 0 ? "" : sign(value)) + percentFormat().format(Math.abs(value) / 100);
+  const compact = (value) => compactFormat().format(value);
+
+  const timeOfDayFormat = new Intl.DateTimeFormat(locale, {
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone, timeZoneName: "short",
+  });
+  const dateFormat = new Intl.DateTimeFormat(locale, { year: "numeric", month: "short", day: "numeric", timeZone });
+  const dateTimeFormat = new Intl.DateTimeFormat(locale, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone, timeZoneName: "short",
+  });
+  const timeOfDay = (date) => timeOfDayFormat.format(date);
+  const date = (when) => dateFormat.format(when);
+  const dateTime = (when) => dateTimeFormat.format(when);
+  // dashboard/prices/tiles.py: format_tick_time. The time for a tick of the last 20 hours,
+  // else its day.
+  const tickTime = (when, now) => (now - when.getTime() < 20 * 3600 * 1000 ? timeOfDay(when) : date(when));
+
+  // Now by the server's clock (the page says when it was rendered): a browser whose clock
+  // is two minutes slow would call a fresh notification "in 2 minutes".
+  const rendered = Date.parse(document.querySelector('meta[name="server-time"]')?.content ?? "");
+  const clockOffset = Number.isNaN(rendered) ? 0 : rendered - Date.now();
+  const serverNow = () => Date.now() + clockOffset;
+
+  // The calendar day of a time in the chosen zone, as a day number since the epoch: what
+  // "today", "yesterday" and the inbox's day headings count.
+  const dayParts = new Intl.DateTimeFormat("en-US", { year: "numeric", month: "numeric", day: "numeric", timeZone });
+  function dayNumber(when) {
+    const parts = Object.fromEntries(dayParts.formatToParts(when).map((p) => [p.type, p.value]));
+    return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day)) / 86400000;
+  }
+
+  // ---- The canonical form, read back. "97,663.24", "+1.20", "−0.41%", "143.25M".
+  const CANONICAL = /^([+\u2212-]?)(\d{1,3}(?:,\d{3})*)(?:\.(\d+))?(%|[KMBT])?$/;
+  const UNITS = { K: 1e3, M: 1e6, B: 1e9, T: 1e12 };
+  function parse(text) {
+    const m = CANONICAL.exec(text.trim());
+    if (!m) return null;
+    const magnitude = Number(`${m[2].replace(/,/g, "")}.${m[3] ?? ""}`);
+    const value = m[1] === "" || m[1] === "+" ? magnitude : -magnitude;
+    return { sign: m[1], magnitude, value, places: m[3]?.length ?? 0, suffix: m[4] ?? "" };
+  }
+  // The same figure in the viewer's locale: the digits the server chose, other symbols.
+  function relocalise(text) {
+    const n = parse(text);
+    if (!n) return text;
+    const sign = n.sign === "-" ? "-" : n.sign;
+    if (n.suffix === "%") return sign + percentFormat().format(n.magnitude / 100);
+    if (n.suffix) return sign + compact(n.magnitude * UNITS[n.suffix]);
+    return sign + fixed(n.magnitude, n.places);
+  }
+
+  // A figure's value, whatever the locale it now reads in (the list view sorts by it).
+  const values = new WeakMap();
+  function value(el) {
+    if (!el) return Number.NaN;
+    if (values.has(el)) return values.get(el);
+    const n = parse(el.title || el.textContent || "");
+    if (!n) return Number.NaN;
+    return n.suffix === "%" || !n.suffix ? n.value : n.value * UNITS[n.suffix];
+  }
+
+  // ---- What the server marks: a tile's quote (price, change, %), <data value> figures,
+  // and <time datetime> (a tile's tick time, or a date and time; "3 min ago" is app.js's).
+  const done = new WeakSet();
+  function renderFigure(el) {
+    if (done.has(el)) return;
+    done.add(el);
+    values.set(el, value(el));
+    el.textContent = relocalise(el.textContent);
+    if (el.title) el.title = relocalise(el.title);
+  }
+  function renderTime(el) {
+    if (done.has(el)) return;
+    done.add(el);
+    const when = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    if (el.id.startsWith("t-")) el.textContent = tickTime(when, serverNow());
+    else if (el.classList.contains("relative")) return;
+    else el.textContent = dateTime(when);
+  }
+  const FIGURES = 'p[id^="q-"] > b:not(.empty), p[id^="q-"] > i, data[value]';
+  const TIMES = "time[datetime]";
+  function render(node) {
+    if (node.matches(FIGURES)) renderFigure(node);
+    else if (node.matches(TIMES)) renderTime(node);
+    for (const el of node.querySelectorAll(FIGURES)) renderFigure(el);
+    for (const el of node.querySelectorAll(TIMES)) renderTime(el);
+  }
+  if (!canonical) {
+    new MutationObserver((mutations) => {
+      for (const m of mutations) {
+        for (const node of m.addedNodes) if (node.nodeType === 1) render(node);
+      }
+    }).observe(root, { childList: true, subtree: true });
+  }
+
+  window.dashboardFormat = {
+    locale, timeZone, canonical, price, change, percent, compact, timeOfDay, date, dateTime, tickTime,
+    dayNumber, serverNow, relocalise, value,
+  };
+})();
