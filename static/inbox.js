@@ -190,6 +190,17 @@
       });
     });
     observer.observe(list, { childList: true });
+    // "Today" becomes "Yesterday" at midnight (the viewer's zone) on a page open all day.
+    let today = display.dayNumber(new Date(display.serverNow()));
+    setInterval(() => {
+      const now = display.dayNumber(new Date(display.serverNow()));
+      if (now === today) return;
+      today = now;
+      observer.disconnect();
+      groupByDay(list);
+      observer.takeRecords();
+      observer.observe(list, { childList: true });
+    }, 30000);
     list.addEventListener("scroll", () => {
       reading = list.scrollTop > READING;
       if (!reading && held > 0) reloadNewest();

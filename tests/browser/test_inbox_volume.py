@@ -166,6 +166,24 @@ def test_items_are_grouped_by_day_and_their_times_agree_with_the_headings(
     expect(times.nth(3)).to_have_text("last week")
 
 
+def test_regression_a_page_open_past_midnight_moves_today_to_yesterday(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the headings were drawn as items arrived; on a page left open overnight, last
+    # evening's notifications still sat under "Today".
+    make_user(session, "alice")
+    add_notification(session, "evening")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, timezone_id="UTC")
+    context.clock.install()
+    page = context.new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    headings = page.locator("#inbox > li.inbox-day")
+    expect(headings).to_have_text(["Today"])
+    page.clock.fast_forward(24 * 3600 * 1000)  # the next day, timers due meanwhile fired
+    expect(headings).to_have_text(["Yesterday"])
+    context.close()
+
+
 def test_several_selected_are_marked_read_or_archived_at_once_in_every_tab(
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
