@@ -11,9 +11,25 @@
 (() => {
   "use strict";
   const root = document.documentElement;
-  const wanted = root.dataset.locale || navigator.language || "en-US";
-  const locale = Intl.NumberFormat.supportedLocalesOf([wanted])[0] ?? "en-US";
-  const timeZone = root.dataset.times === "local" ? Intl.DateTimeFormat().resolvedOptions().timeZone : "UTC";
+  // Whatever the browser reports, this script must not fail: every other script uses it.
+  function supported(wanted) {
+    try {
+      return Intl.NumberFormat.supportedLocalesOf([wanted])[0] ?? "en-US";
+    } catch {
+      return "en-US";  // not a well-formed tag
+    }
+  }
+  function localZone() {
+    try {
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      new Intl.DateTimeFormat("en-US", { timeZone: zone });  // throws for a zone Intl lacks
+      return zone;
+    } catch {
+      return "UTC";
+    }
+  }
+  const locale = supported(root.dataset.locale || navigator.language || "en-US");
+  const timeZone = root.dataset.times === "local" ? localZone() : "UTC";
   const canonical = locale === "en-US" && timeZone === "UTC";
 
   const formats = new Map();
@@ -25,7 +41,18 @@
   const fixed = (value, places) =>
     numberFormat(`f${places}`, { minimumFractionDigits: places, maximumFractionDigits: places }).format(value);
   const compactFormat = () => numberFormat("c", { notation: "compact", maximumFractionDigits: 2 });
-  const percentFormat = () => numberFormat("p", { style: "percent", minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  // The locale's percent sign and where it goes ("12 %", "%12"), around a figure formatted
+  // as a plain number: formatting value / 100 as a percent would round another decimal
+  // (0.285 / 100 is 0.0028499…, "0.28%" where the server says 0.29%).
+  const percentAround = (() => {
+    const parts = new Intl.NumberFormat(locale, { style: "percent" }).formatToParts(1);
+    const numeric = (p) => ["integer", "group", "decimal", "fraction"].includes(p.type);
+    const first = parts.findIndex(numeric);
+    const last = parts.length - 1 - [...parts].reverse().findIndex(numeric);
+    const text = (list) => list.map((p) => p.value).join("");
+    return [text(parts.slice(0, first)), text(parts.slice(last + 1))];
+  })();
+  const percentOf = (magnitude, places) => percentAround[0] + fixed(magnitude, places) + percentAround[1];
   const MINUS = "\u2212";
   const sign = (value) => (value > 0 ? "+" : value < 0 ? MINUS : "");
 
@@ -42,8 +69,10 @@
   }
   const change = (value, decimals) => sign(value) + price(Math.abs(value), decimals);
   // No sign on what rounds to 0.00% (tiles.py: format_percent).
-  const percent = (value) =>
-    (Math.round(Math.abs(value) * 100) === 0 ? "" : sign(value)) + percentFormat().format(Math.abs(value) / 100);
+  function percent(value) {
+    const text = percentOf(Math.abs(value), 2);
+    return (text === percentOf(0, 2) ? "" : sign(value)) + text;
+  }
   const compact = (value) => compactFormat().format(value);
 
   const timeOfDayFormat = new Intl.DateTimeFormat(locale, {
@@ -90,7 +119,7 @@
     const n = parse(text);
     if (!n) return text;
     const sign = n.sign === "-" ? "-" : n.sign;
-    if (n.suffix === "%") return sign + percentFormat().format(n.magnitude / 100);
+    if (n.suffix === "%") return sign + percentOf(n.magnitude, n.places);
     if (n.suffix) return sign + compact(n.magnitude * UNITS[n.suffix]);
     return sign + fixed(n.magnitude, n.places);
   }
@@ -126,22 +155,84 @@
   }
   const FIGURES = 'p[id^="q-"] > b:not(.empty), p[id^="q-"] > i, data[value]';
   const TIMES = "time[datetime]";
+  const TYPED = "input[data-number][placeholder]";
+  const MARKED = `${FIGURES}, ${TIMES}, ${TYPED}`;
+  function renderOne(el) {
+    if (el.matches(FIGURES)) renderFigure(el);
+    else if (el.matches(TIMES)) renderTime(el);
+    else if (!done.has(el)) {
+      done.add(el);
+      el.placeholder = relocalise(el.placeholder);
+    }
+  }
+  // While the page loads, the parser may have added an element and not yet all its text
+  // (a network chunk ended inside it; "9,876" then ".54"). Such an element waits until
+  // the parser has gone past it (it or an ancestor has a next sibling), or the end.
+  function parsed(el) {
+    for (let node = el; node && node !== root; node = node.parentNode) {
+      if (node.nextSibling) return true;
+    }
+    return false;
+  }
+  let waiting = [];
+  function visit(el) {
+    if (document.readyState === "loading" && !parsed(el)) waiting.push(el);
+    else renderOne(el);
+  }
+  function renderWaiting() {
+    const now = waiting;
+    waiting = [];
+    for (const el of now) visit(el);
+  }
   function render(node) {
-    if (node.matches(FIGURES)) renderFigure(node);
-    else if (node.matches(TIMES)) renderTime(node);
-    for (const el of node.querySelectorAll(FIGURES)) renderFigure(el);
-    for (const el of node.querySelectorAll(TIMES)) renderTime(el);
+    if (node.matches(MARKED)) visit(node);
+    for (const el of node.querySelectorAll(MARKED)) visit(el);
   }
   if (!canonical) {
     new MutationObserver((mutations) => {
+      renderWaiting();
       for (const m of mutations) {
         for (const node of m.addedNodes) if (node.nodeType === 1) render(node);
       }
     }).observe(root, { childList: true, subtree: true });
+    document.addEventListener("DOMContentLoaded", renderWaiting);
   }
+
+  // ---- Figures people type (input[data-number]): read as the viewer writes them, and sent
+  // in the canonical form the server reads ("1.234,50" in German is 1234.50; a German
+  // "1,0834" is 1.0834, not 10834). Spaces and apostrophes only ever group; with both "."
+  // and "," the last is the decimal mark; a lone mark is a decimal one unless it is this
+  // locale's group mark before exactly three digits. Anything else is sent as typed, for
+  // the server to refuse.
+  const groupMark = new Intl.NumberFormat(locale).formatToParts(1234567).find((p) => p.type === "group")?.value;
+  function readNumber(text) {
+    const typed = text.trim().replace(/[\s\u00a0\u202f'\u2019]/g, "");
+    const m = /^([+-]?)([\d.,]+)$/.exec(typed);
+    if (!m) return null;
+    const digits = m[2];
+    const dot = digits.lastIndexOf(".");
+    const comma = digits.lastIndexOf(",");
+    let decimal = null;
+    if (dot >= 0 && comma >= 0) decimal = dot > comma ? "." : ",";
+    else if (digits.split(/[.,]/).length === 2) {
+      const mark = dot >= 0 ? "." : ",";
+      decimal = mark === groupMark && digits.length - digits.indexOf(mark) - 1 === 3 ? null : mark;
+    }
+    const [whole, fraction, rest] = decimal ? digits.split(decimal) : [digits];
+    if (rest !== undefined || whole === "" || fraction === "") return null;
+    const groups = whole.split(/[.,]/);
+    if (groups.length > 1 && (groups[0] === "" || groups.slice(1).some((g) => g.length < 2 || g.length > 3))) return null;
+    return m[1] + groups.join("") + (fraction === undefined ? "" : `.${fraction}`);
+  }
+  document.addEventListener("submit", (event) => {
+    for (const input of event.target.querySelectorAll?.("input[data-number]") ?? []) {
+      const read = readNumber(input.value);
+      if (read !== null) input.value = read;
+    }
+  }, true);
 
   window.dashboardFormat = {
     locale, timeZone, canonical, price, change, percent, compact, timeOfDay, date, dateTime, tickTime,
-    dayNumber, serverNow, relocalise, value,
+    dayNumber, serverNow, relocalise, value, readNumber,
   };
 })();

@@ -175,7 +175,8 @@
       readoutEl.textContent = "";
       return;
     }
-    const when = display.dateTime(new Date(xs[i] * 1000));
+    const start = new Date(xs[i] * 1000);
+    const when = daily() ? `${utcDay.format(start)} (UTC)` : display.dateTime(start);
     readoutEl.textContent =
       `${when}  O ${format(opens[i])}  H ${format(highs[i])}  L ${format(lows[i])}  C ${format(ys[i])}`;
     readoutEl.dataset.index = String(i);
@@ -184,17 +185,28 @@
   // Time labels in the viewer's time zone and 24-hour time, as everywhere else: "14:00", a
   // day's start as its date ("Nov 30"), and only dates once the labels are a day or more
   // apart. (Ticks fall on the zone's whole hours and days: uPlot's tzDate below.)
-  const zone = { timeZone: display.timeZone };
-  const dayFormat = new Intl.DateTimeFormat(display.locale, { day: "numeric", month: "short", ...zone });
-  const yearFormat = new Intl.DateTimeFormat(display.locale, { month: "short", year: "numeric", ...zone });
-  const hourFormat = new Intl.DateTimeFormat(display.locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", ...zone });
-  const midnight = new Intl.DateTimeFormat("en-US", { hour: "numeric", minute: "numeric", hourCycle: "h23", ...zone });
+  // Daily bars are UTC days (the bars API): their timeframes draw and label in UTC, so a
+  // day's candle sits on its own date in any zone.
+  const daily = () => TIMEFRAMES[timeframe].seconds >= 86400;
+  const chartZone = () => (daily() ? "UTC" : display.timeZone);
+  const utcDay = new Intl.DateTimeFormat(display.locale, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+  const formatsIn = (timeZone) => {
+    const zone = { timeZone };
+    return {
+      day: new Intl.DateTimeFormat(display.locale, { day: "numeric", month: "short", ...zone }),
+      year: new Intl.DateTimeFormat(display.locale, { month: "short", year: "numeric", ...zone }),
+      hour: new Intl.DateTimeFormat(display.locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", ...zone }),
+      midnight: new Intl.DateTimeFormat("en-US", { hour: "numeric", minute: "numeric", hourCycle: "h23", ...zone }),
+    };
+  };
+  const labelFormats = { UTC: formatsIn("UTC"), [display.timeZone]: formatsIn(display.timeZone) };
   function timeLabels(u, splits, axis, space, step) {
+    const f = labelFormats[chartZone()];
     return splits.map((ts) => {
       const date = new Date(ts * 1000);
-      if (step >= 28 * 86400) return yearFormat.format(date);
-      if (step >= 86400 || midnight.format(date) === "00:00") return dayFormat.format(date);
-      return hourFormat.format(date);
+      if (step >= 28 * 86400) return f.year.format(date);
+      if (step >= 86400 || f.midnight.format(date) === "00:00") return f.day.format(date);
+      return f.hour.format(date);
     });
   }
 
@@ -224,7 +236,7 @@
       // The timeframe's whole window, not just the span of its bars: one bar of last year
       // drawn across a scale running years into the future said nothing.
       scales: { x: { time: true, range: xRange }, y: { range: yRange } },
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), display.timeZone === "UTC" ? "Etc/UTC" : display.timeZone),
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), chartZone() === "UTC" ? "Etc/UTC" : chartZone()),
       axes: [
         { stroke: css.muted, grid: { stroke: css.border }, values: timeLabels },
         { stroke: css.muted, grid: { stroke: css.border }, values: (u, vals) => vals.map(format), size: axisWidth },

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
 
 from dashboard import display
@@ -59,7 +59,11 @@ def _fixed(value: float | Decimal, places: int) -> str:
     does: on the decimal a person wrote (``repr``), not the binary fraction nearest it,
     which f-strings round (they made 1.005 ``1.00``)."""
     exact = value if isinstance(value, Decimal) else Decimal(repr(value))
-    return f"{exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):,.{places}f}"
+    # Enough digits for any float: the default 28 made quantize raise from 1e26 up (a
+    # tick of 1e30 took every page down).
+    with localcontext(prec=max(28, exact.adjusted() + places + 2)):
+        rounded = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.{places}f}"
 
 
 def format_tick_time(ts: datetime, now: datetime | None = None) -> str:
@@ -115,8 +119,15 @@ def format_compact(value: float) -> str:
         if Decimal(scaled.replace(",", "")) >= 1000 and index > 0:
             exponent, suffix = _COMPACT_UNITS[index - 1]
             scaled = _fixed(magnitude.scaleb(-exponent), 2)
-        return f"{sign}{_without_trailing_zeros(scaled)}{suffix}"
+        return f"{sign}{_compact_grouping(_without_trailing_zeros(scaled))}{suffix}"
     return f"{sign}{_without_trailing_zeros(_fixed(magnitude, 2))}"
+
+
+def _compact_grouping(text: str) -> str:
+    """Intl groups a compact figure's whole part only from five digits (CLDR's minimum
+    grouping digits for compact notation): ``2000T``, ``12,345T``."""
+    whole, dot, fraction = text.partition(".")
+    return text if len(whole) >= 6 else f"{whole.replace(',', '')}{dot}{fraction}"
 
 
 def _without_trailing_zeros(text: str) -> str:

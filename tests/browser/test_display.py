@@ -3,15 +3,19 @@ on the server and in the browser, for what a page renders and what streams swap 
 
 from __future__ import annotations
 
+import http.server
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, expect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from dashboard import display
-from dashboard.models import utcnow
+from dashboard.models import PriceAlert, utcnow
 from dashboard.prices import tiles
 from tests.browser.conftest import log_in
 from tests.conftest import LiveServer
@@ -29,9 +33,20 @@ PRICES = [
     (1234567.891, 3),
     (0.5, 0),
     (12.0, 0),
+    (2.675, 2),  # half way: up, on the decimal as written
+    (1e30, 2),  # past a Decimal's default 28 digits
+    (1e20, 8),
 ]
-COMPACT = [143_250_000.0, 999_994_999.0, 999_999_999.0, 1.5e13, 123_456_789_012_345_678.0]
-PERCENTS = [0.4142, -2.0, 0.0, 1234.56, -0.004]
+COMPACT = [
+    143_250_000.0,
+    999_994_999.0,
+    999_999_999.0,
+    1.5e13,
+    2e15,  # four whole digits: not grouped in compact notation
+    1.2345e16,
+    123_456_789_012_345_678.0,
+]
+PERCENTS = [0.4142, -2.0, 0.0, 1234.56, -0.004, 0.285, 1.005, 1.255, 1e27]
 TIMES = [
     datetime(2026, 12, 6, 8, 5, 59, tzinfo=UTC),
     datetime(2025, 1, 31, 23, 59, tzinfo=UTC),
@@ -167,4 +182,111 @@ def test_dates_and_times_outside_tiles_follow_the_choice_too(
     expect(when).to_contain_text(" UTC")
     expect(when).to_contain_text(". ")  # "6. Dez. 2026, 08:05 UTC"
     expect(page.get_by_label("Number and date format")).to_have_value("de-DE")
+    context.close()
+
+
+def test_regression_a_level_typed_the_way_the_page_shows_figures_is_read_that_way(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the server read every level as en-US, so a German "1.234,50" became an alert
+    # at 1.2345 and "1,0834" one at 10834, without a word.
+    acme = make_instrument(session, "ACME", ttl_seconds=3600)
+    add_tick(session, acme, 1500.25)
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    display.set_display(session=session, user_id=alice.id, locale="de-DE", times="utc")
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    page.goto(f"{live_server.base_url}/instruments/ACME")
+    level = page.locator("#alert-level")
+    expect(level).to_have_attribute("placeholder", "1.500,25")
+    for typed, shown in (("1.234,50", "1.234,50"), ("1,0834", "1,08"), ("2.000", "2.000,00")):
+        level.fill(typed)
+        page.get_by_role("button", name="Set alert").click()
+        expect(page.locator("#alerts .alert-list")).to_contain_text(f"crosses above {shown}")
+    session.expire_all()
+    levels = sorted(a.level for a in session.exec(select(PriceAlert)).all())
+    assert levels == [1.0834, 1234.5, 2000.0]
+    context.close()
+
+
+class _ChunkedPage(http.server.BaseHTTPRequestHandler):
+    """Serves ``page`` in two chunks, the first ending inside a figure, with a pause between
+    (a network's chunk boundary); anything else comes from the app at ``upstream``."""
+
+    protocol_version = "HTTP/1.1"  # chunked transfer
+    page = b""
+    split = 0
+    upstream = ""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path != "/":
+            answer = httpx.get(self.upstream + self.path)
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for part in (self.page[: self.split], self.page[self.split :]):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.flush()
+            time.sleep(0.5)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_regression_a_figure_cut_by_a_network_chunk_is_rendered_whole(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: format.js rendered a figure as soon as the parser added it; when a chunk ended
+    # inside it, "9,876" was rendered alone and ".54" appended after: "9.876.54".
+    big = make_instrument(session, "BIG", ttl_seconds=3600)
+    add_tick(session, big, 9876.54)
+    live_server.runtime.price_poller.wake()
+    page_html = httpx.get(live_server.base_url + "/").content
+    cut = page_html.index(b"9,876.54") + len(b"9,876")
+    handler = type(
+        "Handler",
+        (_ChunkedPage,),
+        {"page": page_html, "split": cut, "upstream": live_server.base_url},
+    )
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        context = browser.new_context(locale="de-DE")
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/", wait_until="commit")
+        expect(page.locator("#q-BIG > b")).to_have_text("9.876,54")
+        context.close()
+        server.shutdown()
+
+
+def test_regression_a_daily_bar_keeps_its_utc_date_for_a_viewer_west_of_utc(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: daily bars are UTC days, and the read-out gave their start in the viewer's zone:
+    # in New York the Dec 6 bar read "Dec 5, 19:00".
+    old = make_instrument(session, "OLD", ttl_seconds=3600)
+    last_day = (utcnow() - timedelta(days=100)).replace(hour=2, minute=0)
+    add_tick(session, old, 10.0, ts=last_day - timedelta(days=30))
+    add_tick(session, old, 11.0, ts=last_day)
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    display.set_display(session=session, user_id=alice.id, locale="en-US", times="local")
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(locale="en-US", timezone_id="America/New_York")
+    page = context.new_page()
+    log_in(page, live_server.base_url, "alice", PASSWORD)
+    page.goto(f"{live_server.base_url}/instruments/OLD")
+    expect(page.locator("#chart")).to_have_attribute("data-timeframe", "All")
+    readout = page.locator("#chart-readout")
+    expect(readout).to_contain_text(f"{display.format_date(last_day)} (UTC)")
     context.close()

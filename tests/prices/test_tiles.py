@@ -80,6 +80,15 @@ def test_regression_figures_round_half_up_as_the_browser_does() -> None:
     assert format_percent(0.005) == "+0.01%"
 
 
+def test_regression_a_price_past_28_digits_is_written_not_raised() -> None:
+    # Was: Decimal's default precision made quantize raise from 1e26 up, and one such
+    # tick took every page down with a 500.
+    assert format_price(1e30, 2) == "1,000,000,000,000,000,000,000,000,000,000.00"
+    assert format_price(1e20, 8).endswith(".00000000")
+    assert format_percent(1e27).startswith("+1,000,")
+    assert format_compact(1e30) == "1,000,000,000,000,000,000T"
+
+
 def test_regression_a_percentage_over_a_thousand_is_grouped_like_a_price() -> None:
     # It read "+1234.56%" beside a grouped change; Intl (static/format.js) groups it.
     assert format_percent(1234.56) == "+1,234.56%"
@@ -93,6 +102,8 @@ def test_regression_a_percentage_over_a_thousand_is_grouped_like_a_price() -> No
         (999_994_999.0, "999.99M"),  # the value's own unit: no early rounding up
         (999_999_999.0, "1B"),  # rounding carries into the next unit, as Intl's does
         (1.5e13, "15T"),
+        (2e15, "2000T"),  # Intl groups a compact figure's whole part from five digits
+        (1.2345e16, "12,345T"),
         (123_456_789_012_345_678.0, "123,456.79T"),
     ],
 )

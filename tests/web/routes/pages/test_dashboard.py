@@ -90,3 +90,16 @@ def test_a_dashboards_stream_names_its_watchlist_so_tabs_share_only_the_same_one
     watchlists.save(session=session, user_id=alice.id, symbols=["ACME", "GLBX"])
     both = stream_url()
     assert "watchlist=" in acme and "watchlist=" in both and acme != both
+
+
+def test_regression_a_price_of_1e30_shows_in_compact_notation_instead_of_a_500(
+    client: TestClient, session: Session
+) -> None:
+    # Was: formatting it raised (past Decimal's 28 digits) and every page gave 500.
+    huge = make_instrument(session, "HUGE")
+    add_tick(session, huge, 1e30)
+    client.app.state.runtime.price_poller.wake()  # type: ignore[attr-defined]
+    wait_until(lambda: "1,000,000,000,000,000,000T" in client.get("/").text)
+    page = client.get("/instruments/HUGE")
+    assert page.status_code == 200
+    assert "1,000,000,000,000,000,000,000,000,000,000.00" in page.text
