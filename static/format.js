@@ -104,6 +104,36 @@
     return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day)) / 86400000;
   }
 
+  // "3 min ago" in the viewer's language, by the server's clock; the date and time in
+  // their zone as its tooltip. Whole calendar days (the viewer's) past a day, as the
+  // inbox's headings count: by hours, something 30 h old on the day before yesterday
+  // said "yesterday" under a heading that named another day.
+  const relativeFormat = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
+  const STEPS = [["second", 60], ["minute", 60], ["hour", 24], ["day", 7], ["week", 4.35], ["month", 12], ["year", Infinity]];
+  const justNow = locale.startsWith("en") ? "just now" : relativeFormat.format(0, "second");
+  function ago(when) {
+    const now = serverNow();
+    // Never in the future: a time a moment ahead of the server's (rounding) is "just now".
+    let amount = Math.min(0, when.getTime() - now) / 1000;
+    if (-amount < 45) return justNow;
+    if (-amount >= 86400) {
+      const days = dayNumber(new Date(now)) - dayNumber(when);
+      if (days < 7) return relativeFormat.format(-days, "day");
+    }
+    for (const [unit, size] of STEPS) {
+      if (Math.abs(amount) < size) return relativeFormat.format(Math.round(amount), unit);
+      amount /= size;
+    }
+    return "";
+  }
+  function renderRelative(el) {
+    const when = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    if (!el.title) el.title = dateTime(when);
+    if (!locale.startsWith("en")) el.lang = locale;
+    el.textContent = ago(when);
+  }
+
   // ---- The canonical form, read back. "97,663.24", "+1.20", "−0.41%", "143.25M".
   const CANONICAL = /^([+\u2212-]?)(\d{1,3}(?:,\d{3})*)(?:\.(\d+))?(%|[KMBT])?$/;
   const UNITS = { K: 1e3, M: 1e6, B: 1e9, T: 1e12 };
@@ -141,6 +171,7 @@
     if (done.has(el)) return;
     done.add(el);
     values.set(el, value(el));
+    el.lang = locale;  // so a screen reader reads "1.234,50" as the viewer writes it
     el.textContent = relocalise(el.textContent);
     if (el.title) el.title = relocalise(el.title);
   }
@@ -149,16 +180,19 @@
     done.add(el);
     const when = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(when.getTime())) return;
+    el.lang = locale;
     if (el.id.startsWith("t-")) el.textContent = tickTime(when, serverNow());
-    else if (el.classList.contains("relative")) return;
     else el.textContent = dateTime(when);
   }
   const FIGURES = 'p[id^="q-"] > b:not(.empty), p[id^="q-"] > i, data[value]';
   const TIMES = "time[datetime]";
   const TYPED = "input[data-number][placeholder]";
-  const MARKED = `${FIGURES}, ${TIMES}, ${TYPED}`;
+  const RELATIVE = "time.relative[datetime]";
+  // "3 min ago" for every viewer; the rest only when their choice is not the canonical one.
+  const MARKED = canonical ? RELATIVE : `${FIGURES}, ${TIMES}, ${TYPED}`;
   function renderOne(el) {
-    if (el.matches(FIGURES)) renderFigure(el);
+    if (el.matches(RELATIVE)) renderRelative(el);
+    else if (el.matches(FIGURES)) renderFigure(el);
     else if (el.matches(TIMES)) renderTime(el);
     else if (!done.has(el)) {
       done.add(el);
@@ -188,15 +222,15 @@
     if (node.matches(MARKED)) visit(node);
     for (const el of node.querySelectorAll(MARKED)) visit(el);
   }
-  if (!canonical) {
-    new MutationObserver((mutations) => {
-      renderWaiting();
-      for (const m of mutations) {
-        for (const node of m.addedNodes) if (node.nodeType === 1) render(node);
-      }
-    }).observe(root, { childList: true, subtree: true });
-    document.addEventListener("DOMContentLoaded", renderWaiting);
-  }
+  new MutationObserver((mutations) => {
+    renderWaiting();
+    for (const m of mutations) {
+      // Only what was added: the whole page again, per arrival, made a burst of 1,000
+      // notifications quadratic (tasks of seconds).
+      for (const node of m.addedNodes) if (node.nodeType === 1) render(node);
+    }
+  }).observe(root, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", renderWaiting);
 
   // ---- Figures people type (input[data-number]): read as the viewer writes them, and sent
   // in the canonical form the server reads ("1.234,50" in German is 1234.50; a German
@@ -233,6 +267,6 @@
 
   window.dashboardFormat = {
     locale, timeZone, canonical, price, change, percent, compact, timeOfDay, date, dateTime, tickTime,
-    dayNumber, serverNow, relocalise, value, readNumber,
+    dayNumber, serverNow, relocalise, value, readNumber, renderRelative,
   };
 })();
