@@ -148,10 +148,9 @@
   function relocalise(text) {
     const n = parse(text);
     if (!n) return text;
-    const sign = n.sign === "-" ? "-" : n.sign;
-    if (n.suffix === "%") return sign + percentOf(n.magnitude, n.places);
-    if (n.suffix) return sign + compact(n.magnitude * UNITS[n.suffix]);
-    return sign + fixed(n.magnitude, n.places);
+    if (n.suffix === "%") return n.sign + percentOf(n.magnitude, n.places);
+    if (n.suffix) return n.sign + compact(n.magnitude * UNITS[n.suffix]);
+    return n.sign + fixed(n.magnitude, n.places);
   }
 
   // A figure's value, whatever the locale it now reads in (the list view sorts by it).
@@ -165,7 +164,8 @@
   }
 
   // ---- What the server marks: a tile's quote (price, change, %), <data value> figures,
-  // and <time datetime> (a tile's tick time, or a date and time; "3 min ago" is app.js's).
+  // <time datetime> (a tile's tick time, "3 min ago", or a date and time) and the
+  // placeholder of a figure people type.
   const done = new WeakSet();
   function renderFigure(el) {
     if (done.has(el)) return;

@@ -190,15 +190,12 @@
   const daily = () => TIMEFRAMES[timeframe].seconds >= 86400;
   const chartZone = () => (daily() ? "UTC" : display.timeZone);
   const utcDay = new Intl.DateTimeFormat(display.locale, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
-  const formatsIn = (timeZone) => {
-    const zone = { timeZone };
-    return {
-      day: new Intl.DateTimeFormat(display.locale, { day: "numeric", month: "short", ...zone }),
-      year: new Intl.DateTimeFormat(display.locale, { month: "short", year: "numeric", ...zone }),
-      hour: new Intl.DateTimeFormat(display.locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", ...zone }),
-      midnight: new Intl.DateTimeFormat("en-US", { hour: "numeric", minute: "numeric", hourCycle: "h23", ...zone }),
-    };
-  };
+  const formatsIn = (timeZone) => ({
+    day: new Intl.DateTimeFormat(display.locale, { day: "numeric", month: "short", timeZone }),
+    year: new Intl.DateTimeFormat(display.locale, { month: "short", year: "numeric", timeZone }),
+    hour: new Intl.DateTimeFormat(display.locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone }),
+    midnight: new Intl.DateTimeFormat("en-US", { hour: "numeric", minute: "numeric", hourCycle: "h23", timeZone }),
+  });
   const labelFormats = { UTC: formatsIn("UTC"), [display.timeZone]: formatsIn(display.timeZone) };
   function timeLabels(u, splits, axis, space, step) {
     const f = labelFormats[chartZone()];

@@ -127,7 +127,8 @@ def _compact_grouping(text: str) -> str:
     """Intl groups a compact figure's whole part only from five digits (CLDR's minimum
     grouping digits for compact notation): ``2000T``, ``12,345T``."""
     whole, dot, fraction = text.partition(".")
-    return text if len(whole) >= 6 else f"{whole.replace(',', '')}{dot}{fraction}"
+    digits = whole.replace(",", "")
+    return text if len(digits) >= 5 else f"{digits}{dot}{fraction}"
 
 
 def _without_trailing_zeros(text: str) -> str:

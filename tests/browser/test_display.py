@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, BrowserContext, expect
 from sqlmodel import Session, select
 
 from dashboard import display
@@ -96,6 +95,27 @@ def test_the_browser_and_the_server_write_the_same_canonical_form(
     context.close()
 
 
+def _alice_sees(
+    browser: Browser,
+    live_server: LiveServer,
+    session: Session,
+    *,
+    locale: str,
+    times: str,
+    browser_locale: str = "en-US",
+    timezone_id: str = "UTC",
+) -> BrowserContext:
+    """Alice, who chose ``locale`` and ``times``, signed in on a browser of
+    ``browser_locale`` in ``timezone_id``: the context (its page signed in)."""
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    display.set_display(session=session, user_id=alice.id, locale=locale, times=times)
+    live_server.runtime.price_poller.wake()
+    context = browser.new_context(locale=browser_locale, timezone_id=timezone_id)
+    log_in(context.new_page(), live_server.base_url, "alice", PASSWORD)
+    return context
+
+
 def _berlin(when: datetime) -> str:
     local = when.astimezone(ZoneInfo("Europe/Berlin"))
     zone = {"CET": "MEZ", "CEST": "MESZ"}[local.tzname() or ""]
@@ -111,13 +131,10 @@ def test_a_users_chosen_locale_and_time_zone_reach_every_figure_rendered_and_liv
     add_tick(session, acme, 1000.0, ts=utcnow() - timedelta(hours=2))
     add_tick(session, acme, 1234.5)
     add_tick(session, huge, 143_250_000.0)
-    alice = make_user(session, "alice")
-    assert alice.id is not None
-    display.set_display(session=session, user_id=alice.id, locale="de-CH", times="local")
-    live_server.runtime.price_poller.wake()
-    context = browser.new_context(locale="en-US", timezone_id="Europe/Berlin")
-    page = context.new_page()
-    log_in(page, live_server.base_url, "alice", PASSWORD)
+    context = _alice_sees(
+        browser, live_server, session, locale="de-CH", times="local", timezone_id="Europe/Berlin"
+    )
+    page = context.pages[0]
     expect(page.locator("#connection")).to_have_text("live")
     quote = page.locator("#q-ACME")
     expect(quote.locator("b")).to_have_text("1'234.50")
@@ -167,13 +184,11 @@ def test_the_browsers_language_is_the_default_and_a_list_sorted_by_price_stays_r
 def test_dates_and_times_outside_tiles_follow_the_choice_too(
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
-    alice = make_user(session, "alice")
-    assert alice.id is not None
-    display.set_display(session=session, user_id=alice.id, locale="de-DE", times="utc")
     add_notification(session, "Hello")
-    context = browser.new_context(locale="en-US", timezone_id="America/New_York")
-    page = context.new_page()
-    log_in(page, live_server.base_url, "alice", PASSWORD)
+    context = _alice_sees(
+        browser, live_server, session, locale="de-DE", times="utc", timezone_id="America/New_York"
+    )
+    page = context.pages[0]
     # The inbox groups by the chosen zone's days, in the chosen language.
     expect(page.locator("#inbox > li.inbox-day").first).to_have_text("Heute")
     page.goto(f"{live_server.base_url}/settings")
@@ -192,13 +207,8 @@ def test_regression_a_level_typed_the_way_the_page_shows_figures_is_read_that_wa
     # at 1.2345 and "1,0834" one at 10834, without a word.
     acme = make_instrument(session, "ACME", ttl_seconds=3600)
     add_tick(session, acme, 1500.25)
-    alice = make_user(session, "alice")
-    assert alice.id is not None
-    display.set_display(session=session, user_id=alice.id, locale="de-DE", times="utc")
-    live_server.runtime.price_poller.wake()
-    context = browser.new_context(locale="en-US")
-    page = context.new_page()
-    log_in(page, live_server.base_url, "alice", PASSWORD)
+    context = _alice_sees(browser, live_server, session, locale="de-DE", times="utc")
+    page = context.pages[0]
     page.goto(f"{live_server.base_url}/instruments/ACME")
     level = page.locator("#alert-level")
     expect(level).to_have_attribute("placeholder", "1.500,25")
@@ -213,13 +223,15 @@ def test_regression_a_level_typed_the_way_the_page_shows_figures_is_read_that_wa
 
 
 class _ChunkedPage(http.server.BaseHTTPRequestHandler):
-    """Serves ``page`` in two chunks, the first ending inside a figure, with a pause between
-    (a network's chunk boundary); anything else comes from the app at ``upstream``."""
+    """Serves ``page`` in two chunks, the first ending inside a figure, the second once
+    ``rest`` is set (a network's chunk boundary); anything else comes from the app at
+    ``upstream``."""
 
     protocol_version = "HTTP/1.1"  # chunked transfer
     page = b""
     split = 0
     upstream = ""
+    rest: threading.Event  # set once the browser has parsed the first chunk
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path != "/":
@@ -237,7 +249,7 @@ class _ChunkedPage(http.server.BaseHTTPRequestHandler):
         for part in (self.page[: self.split], self.page[self.split :]):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.flush()
-            time.sleep(0.5)
+            self.rest.wait(timeout=10)
         self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, *args: object) -> None:
@@ -254,16 +266,20 @@ def test_regression_a_figure_cut_by_a_network_chunk_is_rendered_whole(
     live_server.runtime.price_poller.wake()
     page_html = httpx.get(live_server.base_url + "/").content
     cut = page_html.index(b"9,876.54") + len(b"9,876")
+    rest = threading.Event()
     handler = type(
         "Handler",
         (_ChunkedPage,),
-        {"page": page_html, "split": cut, "upstream": live_server.base_url},
+        {"page": page_html, "split": cut, "upstream": live_server.base_url, "rest": rest},
     )
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         context = browser.new_context(locale="de-DE")
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{server.server_address[1]}/", wait_until="commit")
+        # The parser has the figure's first half, and not yet the rest.
+        expect(page.locator("#q-BIG > b")).to_be_attached()
+        rest.set()
         expect(page.locator("#q-BIG > b")).to_have_text("9.876,54")
         context.close()
         server.shutdown()
@@ -278,13 +294,10 @@ def test_regression_a_daily_bar_keeps_its_utc_date_for_a_viewer_west_of_utc(
     last_day = (utcnow() - timedelta(days=100)).replace(hour=2, minute=0)
     add_tick(session, old, 10.0, ts=last_day - timedelta(days=30))
     add_tick(session, old, 11.0, ts=last_day)
-    alice = make_user(session, "alice")
-    assert alice.id is not None
-    display.set_display(session=session, user_id=alice.id, locale="en-US", times="local")
-    live_server.runtime.price_poller.wake()
-    context = browser.new_context(locale="en-US", timezone_id="America/New_York")
-    page = context.new_page()
-    log_in(page, live_server.base_url, "alice", PASSWORD)
+    context = _alice_sees(
+        browser, live_server, session, locale="en-US", times="local", timezone_id="America/New_York"
+    )
+    page = context.pages[0]
     page.goto(f"{live_server.base_url}/instruments/OLD")
     expect(page.locator("#chart")).to_have_attribute("data-timeframe", "All")
     readout = page.locator("#chart-readout")
