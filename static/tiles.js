@@ -84,13 +84,15 @@
     return run;
   }
 
-  // Puts the tiles (and group headings) in order with the fewest moves: the longest run
-  // already in order stays, the rest is moved. A live re-sort of 500 rows then moves the
-  // few whose rank changed, not every row after the first change (a long task), and the
-  // element that has focus stays where it is unless its own row moves.
+  // The moves that put the tiles (and group headings) in order with the fewest of them:
+  // the longest run already in order stays, the rest is moved. A live re-sort of 500 rows
+  // then moves the few whose rank changed, not every row after the first change (a long
+  // task).
   //
-  // ``limit``: at most this many moves now (a live re-sort), and true when more remain.
-  function arrange(limit = Infinity) {
+  // Each move is [element, the element it goes before (null: the end)], to be made in
+  // this order: from the end, each element out of the run goes just before its successor,
+  // which is then in place (in the run, or moved just before).
+  function plan() {
     const value = columns[prefs.sort];
     const sorted = [...tiles()]
       .map((tile) => [tile, value ? value(tile) : undefined])
@@ -110,36 +112,58 @@
     }
     const now = new Map([...container.children].map((el, i) => [el, i]));
     const staying = longestIncreasing(wanted.map((el) => now.get(el) ?? -1));
-    // From the end: each element out of the run goes just before its successor, which is
-    // then in place (in the run, or moved just now): a later call carries on from there.
+    const moves = [];
     let next = null;
-    let moves = 0;
     for (let i = wanted.length - 1; i >= 0; i--) {
       const el = wanted[i];
-      if (!staying.has(i) || !el.isConnected) {
-        if (moves === limit) return true;
-        container.insertBefore(el, next ?? null);
-        moves += 1;
-      }
+      if (!staying.has(i) || !el.isConnected) moves.push([el, next]);
       next = el;
     }
-    if (headings.size) filter(); // a heading just added takes its group's visibility
-    return false;
+    return moves;
   }
 
-  // A live re-sort moves at most this many rows a frame: each moved row's style and
-  // layout are computed again, and 500 rows sorted by price moved a few hundred at once,
-  // frames of 40-90 ms. Spread over a few frames, the order settles within ~0.1 s.
-  const MOVES_PER_FRAME = 40;
-  let settling = false;
+  // A row moved with moveBefore keeps its state (the focus in it, a running mark); one
+  // taken out and put back (insertBefore, in browsers without it) loses focus to the page.
+  // A group heading just made is not in the page yet: inserted.
+  function move(el, next) {
+    if (container.moveBefore && el.isConnected) container.moveBefore(el, next);
+    else container.insertBefore(el, next);
+  }
+
+  // A live re-sort under way: its moves, until made (or overtaken by arrange()).
+  let live = null;
+  function arrange() {
+    live = null;
+    for (const [el, next] of plan()) move(el, next);
+    if (headings.size) filter(); // a heading just added takes its group's visibility
+  }
+
+  // A live re-sort is planned at once and made at most this many moves a frame: each
+  // moved row's style and layout are computed again, and 500 rows sorted by price moved
+  // ~380 at once, frames of 40-90 ms. At 20 a frame the order settles within ~0.4 s.
+  const MOVES_PER_FRAME = 20;
+  let rearrange = false;
   function arrangeLive() {
-    if (settling) return;
-    settling = true;
+    if (live) return;
+    const moves = plan();
+    live = moves;
+    let made = 0;
     const step = () => {
-      if (arrange(MOVES_PER_FRAME)) requestAnimationFrame(step);
-      else settling = false;
+      if (live !== moves) return;
+      for (const end = Math.min(made + MOVES_PER_FRAME, moves.length); made < end; made++) {
+        const [el, next] = moves[made];
+        if ((!el.isConnected && el.matches(".tile")) || (next && !next.isConnected)) {
+          // A tile was swapped whole meanwhile (stale, fresh again): plan again next time.
+          live = null;
+          rearrange = true;
+          return;
+        }
+        move(el, next);
+      }
+      if (made < moves.length) requestAnimationFrame(step);
+      else live = null;
     };
-    step();
+    requestAnimationFrame(step);
   }
 
   function filter() {
@@ -210,7 +234,6 @@
   // Live updates: a whole tile swapped in comes without its hidden flag, so filter at once;
   // a sort by a live column is kept, at most once a second, so rows do not jump on every
   // tick.
-  let rearrange = false;
   document.addEventListener("htmx:after:swap", () => {
     if (prefs.q || prefs.kind) filter();
     if (prefs.sort && prefs.sort !== "symbol" && prefs.sort !== "name") rearrange = true;

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument
 
 pytestmark = pytest.mark.browser
@@ -39,6 +39,44 @@ def test_regression_focus_on_a_tiles_link_survives_ticks_and_enter_follows_it(
             "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
         )
         assert focused == ["tile-ACME", "ACME"]
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
+    page.close()
+
+
+def test_regression_focus_stays_on_a_list_row_that_a_live_re_sort_moves(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: a live re-sort moved a row by taking it out of the document and putting it back
+    # (insertBefore), and the link in it that had focus lost it to the page.
+    instruments = {
+        symbol: make_instrument(session, symbol, ttl_seconds=3600)
+        for symbol in ("ACME", "BOLT", "CRAB")
+    }
+    for price, instrument in zip((10.0, 20.0, 30.0), instruments.values(), strict=True):
+        add_tick(session, instrument, price)
+    live_server.runtime.price_poller.wake()
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.get_by_role("button", name="List").click()
+    page.locator(".list-head [data-sort=last]").click()
+
+    def order() -> list[str]:
+        symbols: list[str] = page.locator("#tiles > .tile").evaluate_all(
+            "rows => rows.map(row => row.dataset.symbol)"
+        )
+        return symbols
+
+    assert order() == ["ACME", "BOLT", "CRAB"]  # by price
+    page.locator("#tile-ACME").get_by_role("link", name="ACME", exact=True).focus()
+
+    add_tick(session, instruments["ACME"], 500.0)
+    wait_until(lambda: order() == ["BOLT", "CRAB", "ACME"])
+    focused = page.evaluate(
+        "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
+    )
+    assert focused == ["tile-ACME", "ACME"]
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
     page.close()
