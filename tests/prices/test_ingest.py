@@ -206,6 +206,7 @@ def test_a_file_is_imported_in_batches_in_one_transaction(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "_WRITE_BATCH", 3)
+    monkeypatch.setattr(ingest, "_ROWS_PER_INSERT", 2)  # on SQLite: 2 rows in one, then 1
     make_instrument(session, "ACME")
     rows = "".join(f"ACME,{i + 1},2026-05-01T00:00:{i:02d}Z\n" for i in range(8))
     reached: list[int] = []
@@ -396,9 +397,11 @@ def test_the_iso_fast_path_reads_times_as_the_whole_way_does(written: str) -> No
     assert not isinstance(results[0], datetime) or results[0].tzinfo is UTC
 
 
+@pytest.mark.parametrize("rows_per_insert", [500, 4])  # on SQLite, 4: one INSERT, then 2
 def test_written_ticks_keep_their_times_and_get_consecutive_ids_in_order(
-    session: Session,
+    session: Session, monkeypatch: pytest.MonkeyPatch, rows_per_insert: int
 ) -> None:
+    monkeypatch.setattr(ingest, "_ROWS_PER_INSERT", rows_per_insert)
     make_instrument(session, "ACME")
     make_instrument(session, "GLBX")
     when = [
