@@ -160,8 +160,12 @@
         }
         move(el, next);
       }
-      if (made < moves.length) requestAnimationFrame(step);
-      else live = null;
+      if (made < moves.length) {
+        requestAnimationFrame(step);
+      } else {
+        live = null;
+        if (headings.size) filter(); // a kind renamed live may have brought a heading
+      }
     };
     requestAnimationFrame(step);
   }
