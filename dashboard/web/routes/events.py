@@ -1,11 +1,15 @@
-"""``GET /events``: the page's one SSE stream (tiles for everyone, the inbox for users)."""
+"""``GET /events``: the page's one SSE stream (tiles for everyone, the inbox for users).
+
+A plain Starlette route, not a FastAPI one: FastAPI's request handling (dependency
+solving, three exit stacks) stays alive as long as the response, which for a stream is
+all day, and cost each open page ~2.5 KiB more (docs/benchmarks.md). Its four query
+parameters are read here.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
-from sse_starlette import EventSourceResponse
+from fastapi import APIRouter, HTTPException, Request, status
+from starlette.responses import Response
 
 from dashboard.live import resume, sse
 from dashboard.live.resume import parse_cursor
@@ -15,16 +19,10 @@ from dashboard.web.deps import MAX_ROW_ID
 
 router = APIRouter()
 
+_CHART_MAX_LENGTH = 20
 
-@router.get("/events", include_in_schema=False)
-async def events(
-    request: Request,
-    after: str | None = None,
-    view: str | None = None,
-    chart: Annotated[str | None, Query(max_length=20)] = None,
-    user: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-    last_event_id: str | None = Header(default=None),
-) -> EventSourceResponse:
+
+async def events(request: Request) -> Response:
     """``?view=inbox`` (pages without tiles): the inbox, badge and toasts, no prices.
     ``?chart=SYMBOL`` (the instrument page): also that symbol's prices, as named ``price``
     events holding wire price objects, for the page's chart.
@@ -33,11 +31,23 @@ async def events(
     ``?user=`` is the user the page was rendered for: when the cookie's login has ended,
     or belongs to someone else now, the stream is only an ``end`` event ("signed-out"),
     so the page shows that instead of going on as an anonymous visitor.
+
+    Errors: 422 for a ``chart`` over 20 characters or a ``user`` that is not a row id;
+    429 past the streams one user may hold.
     """
     runtime: Runtime = request.app.state.runtime
-    cursor = parse_cursor(last_event_id)
+    query = request.query_params
+    view = query.get("view")
+    chart = query.get("chart")
+    if chart is not None and len(chart) > _CHART_MAX_LENGTH:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"chart: at most {_CHART_MAX_LENGTH} characters",
+        )
+    user = _row_id(query.get("user"))
+    cursor = parse_cursor(request.headers.get("last-event-id"))
     if cursor is None:
-        cursor = parse_cursor(after)
+        cursor = parse_cursor(query.get("after"))
     if cursor is None:
         cursor = resume.now(runtime)
     try:
@@ -63,3 +73,18 @@ async def events(
             watchlist=view != "inbox",
         )
     return sse.response(session, runtime)
+
+
+def _row_id(text: str | None) -> int | None:
+    """``?user=``: None when absent; 422 unless a whole number from 1 to MAX_ROW_ID."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ROW_ID:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"user: a whole number from 1 to {MAX_ROW_ID}",
+        )
+    return int(text)
+
+
+router.add_route("/events", events, methods=["GET"], include_in_schema=False)
