@@ -126,8 +126,15 @@
   // taken out and put back (insertBefore, in browsers without it) loses focus to the page.
   // A group heading just made is not in the page yet: inserted.
   function move(el, next) {
-    if (container.moveBefore && el.isConnected) container.moveBefore(el, next);
-    else container.insertBefore(el, next);
+    if (container.moveBefore && el.isConnected) {
+      try {
+        container.moveBefore(el, next);
+        return;
+      } catch {
+        // A state moveBefore refuses: the plain move below still works.
+      }
+    }
+    container.insertBefore(el, next);
   }
 
   // A live re-sort under way: its moves, until made (or overtaken by arrange()).
@@ -144,7 +151,10 @@
   const MOVES_PER_FRAME = 20;
   let rearrange = false;
   function arrangeLive() {
-    if (live) return;
+    if (live) {
+      rearrange = true; // still making the last one (a hidden tab has no frames): next time
+      return;
+    }
     const moves = plan();
     live = moves;
     let made = 0;

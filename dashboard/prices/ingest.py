@@ -13,6 +13,7 @@ import json
 import math
 import queue
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -556,8 +557,8 @@ _sqlite_writes = threading.Lock()
 _INSERT_TICKS = "INSERT INTO tick (instrument_id, price, ts, received_at) VALUES (?, ?, ?, ?)"
 # Rows per multi-row INSERT: one statement of 500 rows binds and inserts them about 1.4
 # times as fast as an executemany of 500 one-row statements (the tick table with its
-# three indexes; file imports as a whole gain ~8 %), and 2,000 parameters stay far under
-# SQLite's limit (32,766 since 3.32).
+# three indexes; file imports as a whole gain ~8 %). Fewer where SQLite binds fewer than
+# 2,000 parameters a statement (:func:`_variable_limit`).
 _ROWS_PER_INSERT = 500
 
 
@@ -565,7 +566,7 @@ def _insert_sqlite(connection: Connection, rows: Sequence[tuple[int, float, str,
     """INSERT ``(instrument id, price, ts, received_at)`` rows, times as SQLite text
     (:func:`_sqlite_time`), in their order: whole :data:`_ROWS_PER_INSERT` at a time, the
     rest one by one (two statement texts, each compiled once per connection)."""
-    size = _ROWS_PER_INSERT
+    size = min(_ROWS_PER_INSERT, _variable_limit(connection) // 4)
     whole = len(rows) - len(rows) % size
     if whole:
         statement = _INSERT_TICKS + ", (?, ?, ?, ?)" * (size - 1)
@@ -574,6 +575,14 @@ def _insert_sqlite(connection: Connection, rows: Sequence[tuple[int, float, str,
         connection.exec_driver_sql(statement, flat)
     if whole < len(rows):
         connection.exec_driver_sql(_INSERT_TICKS, list(rows[whole:]))
+
+
+def _variable_limit(connection: Connection) -> int:
+    """How many parameters one statement may bind on this SQLite (999 before 3.32, as
+    some Linux distributions still ship it; 32,766 since)."""
+    driver = connection.connection.driver_connection
+    getlimit = getattr(driver, "getlimit", None)  # sqlite3.Connection, Python 3.11+
+    return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if getlimit else 999
 
 
 def _sqlite_time(when: datetime) -> str:

@@ -32,9 +32,13 @@ async def events(request: Request) -> Response:
     or belongs to someone else now, the stream is only an ``end`` event ("signed-out"),
     so the page shows that instead of going on as an anonymous visitor.
 
-    Errors: 422 for a ``chart`` over 20 characters or a ``user`` that is not a row id;
-    429 past the streams one user may hold.
+    Errors: 405 for HEAD; 422 for a ``chart`` over 20 characters or a ``user`` that is
+    not a row id; 429 past the streams one user may hold.
     """
+    if request.method != "GET":
+        # Starlette adds HEAD to a GET route; a stream has no head to give, and answering
+        # one would take a look-up and a place under the stream limits for nothing.
+        return Response(status_code=status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": "GET"})
     runtime: Runtime = request.app.state.runtime
     query = request.query_params
     view = query.get("view")
@@ -79,7 +83,9 @@ def _row_id(text: str | None) -> int | None:
     """``?user=``: None when absent; 422 unless a whole number from 1 to MAX_ROW_ID."""
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ROW_ID:
+    # The length first: int() refuses strings of over 4,300 digits with a ValueError.
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ROW_ID))
+    if not digits or not 1 <= int(text) <= MAX_ROW_ID:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"user: a whole number from 1 to {MAX_ROW_ID}",
