@@ -200,3 +200,59 @@ def main_thread_tasks(trace: bytes) -> list[tuple[float, float]]:
         and (e["pid"], e["tid"]) in mains
         and "tdur" in e
     ]
+
+
+# Frames held until the test lets them run, and the tiles' once-a-second re-sort counted.
+_HELD_FRAMES = """
+window.__frames = [];
+window.requestAnimationFrame = (callback) => window.__frames.push(callback);
+window.__runFrames = () => {
+  const frames = window.__frames;
+  window.__frames = [];
+  for (const callback of frames) callback(performance.now());
+  return window.__frames.length;
+};
+const everyInterval = window.setInterval;
+window.__seconds = 0;
+window.setInterval = (callback, ms, ...rest) =>
+  everyInterval(() => { if (ms === 1000) window.__seconds += 1; callback(...rest); }, ms);
+"""
+
+
+def test_regression_a_re_sort_asked_for_while_one_is_being_made_is_not_lost(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the once-a-second check found a re-sort still being made (its frames had not
+    # run: a hidden tab, a slow device), dropped the new request, and the list stayed out
+    # of order until some later price changed.
+    instruments = {s: make_instrument(session, s, ttl_seconds=3600) for s in ("A", "B", "C")}
+    for price, instrument in zip((10.0, 20.0, 30.0), instruments.values(), strict=True):
+        add_tick(session, instrument, price)
+    live_server.runtime.price_poller.wake()
+    page = browser.new_page()
+    page.add_init_script(_HELD_FRAMES)
+    page.goto(live_server.base_url)
+    expect(page.locator("#connection")).to_have_text("live")
+    page.get_by_role("button", name="List").click()
+    page.locator(".list-head [data-sort=last]").click()
+
+    def order() -> list[str]:
+        symbols: list[str] = page.locator("#tiles > .tile").evaluate_all(
+            "rows => rows.map(row => row.dataset.symbol)"
+        )
+        return symbols
+
+    assert order() == ["A", "B", "C"]
+    add_tick(session, instruments["A"], 500.0)
+    wait_until(lambda: page.evaluate("window.__frames.length") > 0)  # a re-sort under way
+    add_tick(session, instruments["B"], 600.0)
+    expect(page.locator("#q-B > b")).to_have_text("600.00")
+    seconds = page.evaluate("window.__seconds")
+    wait_until(lambda: page.evaluate("window.__seconds") > seconds)  # asked while under way
+
+    def settled() -> bool:
+        page.evaluate("window.__runFrames()")
+        return order() == ["C", "A", "B"]
+
+    wait_until(settled)
+    page.close()
