@@ -581,8 +581,8 @@ def _variable_limit(connection: Connection) -> int:
     """How many parameters one statement may bind on this SQLite (999 before 3.32, as
     some Linux distributions still ship it; 32,766 since)."""
     driver = connection.connection.driver_connection
-    getlimit = getattr(driver, "getlimit", None)  # sqlite3.Connection, Python 3.11+
-    return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if getlimit else 999
+    assert isinstance(driver, sqlite3.Connection)
+    return driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
 
 
 def _sqlite_time(when: datetime) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from dashboard.models import Instrument, Tick, utcnow
+from tests.browser.price_list import open_list_by_price, priced_instruments, rows_in_order
 from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument
 
@@ -225,24 +226,9 @@ def test_regression_a_re_sort_asked_for_while_one_is_being_made_is_not_lost(
     # Was: the once-a-second check found a re-sort still being made (its frames had not
     # run: a hidden tab, a slow device), dropped the new request, and the list stayed out
     # of order until some later price changed.
-    instruments = {s: make_instrument(session, s, ttl_seconds=3600) for s in ("A", "B", "C")}
-    for price, instrument in zip((10.0, 20.0, 30.0), instruments.values(), strict=True):
-        add_tick(session, instrument, price)
-    live_server.runtime.price_poller.wake()
-    page = browser.new_page()
-    page.add_init_script(_HELD_FRAMES)
-    page.goto(live_server.base_url)
-    expect(page.locator("#connection")).to_have_text("live")
-    page.get_by_role("button", name="List").click()
-    page.locator(".list-head [data-sort=last]").click()
-
-    def order() -> list[str]:
-        symbols: list[str] = page.locator("#tiles > .tile").evaluate_all(
-            "rows => rows.map(row => row.dataset.symbol)"
-        )
-        return symbols
-
-    assert order() == ["A", "B", "C"]
+    instruments = priced_instruments(session, live_server, {"A": 10.0, "B": 20.0, "C": 30.0})
+    page = open_list_by_price(browser, live_server, init_script=_HELD_FRAMES)
+    assert rows_in_order(page) == ["A", "B", "C"]
     add_tick(session, instruments["A"], 500.0)
     wait_until(lambda: page.evaluate("window.__frames.length") > 0)  # a re-sort under way
     add_tick(session, instruments["B"], 600.0)
@@ -252,7 +238,7 @@ def test_regression_a_re_sort_asked_for_while_one_is_being_made_is_not_lost(
 
     def settled() -> bool:
         page.evaluate("window.__runFrames()")
-        return order() == ["C", "A", "B"]
+        return rows_in_order(page) == ["C", "A", "B"]
 
     wait_until(settled)
     page.close()

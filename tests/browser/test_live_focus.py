@@ -5,13 +5,22 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlmodel import Session
 
+from tests.browser.price_list import open_list_by_price, priced_instruments, rows_in_order
 from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument
 
 pytestmark = pytest.mark.browser
+
+
+def focused_link(page: Page) -> list[str]:
+    """[the id of the tile holding the focus, the focused element's text]."""
+    focused: list[str] = page.evaluate(
+        "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
+    )
+    return focused
 
 
 def test_regression_focus_on_a_tiles_link_survives_ticks_and_enter_follows_it(
@@ -35,10 +44,7 @@ def test_regression_focus_on_a_tiles_link_survives_ticks_and_enter_follows_it(
         # second it goes stale and is replaced once more.
         expect(tile).to_have_attribute("data-tick-id", str(tick.id))
         expect(tile).to_have_class(re.compile("is-stale"), timeout=10_000)
-        focused = page.evaluate(
-            "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
-        )
-        assert focused == ["tile-ACME", "ACME"]
+        assert focused_link(page) == ["tile-ACME", "ACME"]
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
     page.close()
@@ -49,34 +55,16 @@ def test_regression_focus_stays_on_a_list_row_that_a_live_re_sort_moves(
 ) -> None:
     # Was: a live re-sort moved a row by taking it out of the document and putting it back
     # (insertBefore), and the link in it that had focus lost it to the page.
-    instruments = {
-        symbol: make_instrument(session, symbol, ttl_seconds=3600)
-        for symbol in ("ACME", "BOLT", "CRAB")
-    }
-    for price, instrument in zip((10.0, 20.0, 30.0), instruments.values(), strict=True):
-        add_tick(session, instrument, price)
-    live_server.runtime.price_poller.wake()
-    page = browser.new_page()
-    page.goto(f"{live_server.base_url}/")
-    expect(page.locator("#connection")).to_have_text("live")
-    page.get_by_role("button", name="List").click()
-    page.locator(".list-head [data-sort=last]").click()
-
-    def order() -> list[str]:
-        symbols: list[str] = page.locator("#tiles > .tile").evaluate_all(
-            "rows => rows.map(row => row.dataset.symbol)"
-        )
-        return symbols
-
-    assert order() == ["ACME", "BOLT", "CRAB"]  # by price
+    instruments = priced_instruments(
+        session, live_server, {"ACME": 10.0, "BOLT": 20.0, "CRAB": 30.0}
+    )
+    page = open_list_by_price(browser, live_server)
+    assert rows_in_order(page) == ["ACME", "BOLT", "CRAB"]
     page.locator("#tile-ACME").get_by_role("link", name="ACME", exact=True).focus()
 
     add_tick(session, instruments["ACME"], 500.0)
-    wait_until(lambda: order() == ["BOLT", "CRAB", "ACME"])
-    focused = page.evaluate(
-        "[document.activeElement.closest('.tile')?.id, document.activeElement.textContent]"
-    )
-    assert focused == ["tile-ACME", "ACME"]
+    wait_until(lambda: rows_in_order(page) == ["BOLT", "CRAB", "ACME"])
+    assert focused_link(page) == ["tile-ACME", "ACME"]
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.base_url}/instruments/ACME")
     page.close()
