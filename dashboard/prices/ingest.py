@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dateutil import parser as dateutil_parser
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, bindparam, insert
 from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick, utcnow
@@ -446,14 +446,17 @@ def kind_of(path: Path) -> str:
     return {**kinds, ".json": "json"}.get(suffix, "ndjson")
 
 
+# Built once, run on the connection (no ORM layer): every write asks it, and building the
+# statement each time cost more than running it.
+_INSTRUMENTS = select(col(Instrument.symbol), col(Instrument.id), col(Instrument.retired_at)).where(
+    col(Instrument.symbol).in_(bindparam("symbols", expanding=True))
+)
+
+
 def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int]:
     """The instrument id of each symbol; IngestInvalid names each unknown or retired symbol
     once (at its first item, with how many items name it)."""
-    found = session.exec(
-        select(Instrument.symbol, Instrument.id, Instrument.retired_at).where(
-            col(Instrument.symbol).in_(set(symbols))
-        )
-    ).all()
+    found = session.connection().execute(_INSTRUMENTS, {"symbols": list(set(symbols))}).all()
     ids = {symbol: i for symbol, i, retired in found if i is not None and retired is None}
     retired = {symbol for symbol, _i, when in found if when is not None}
     first: dict[str, int] = {}

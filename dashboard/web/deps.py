@@ -100,6 +100,10 @@ def get_api_user(request: Request, session: SessionDep, login: LoginDep) -> User
 
 ApiUser = Annotated[User | None, Depends(get_api_user)]
 
+# For every API router but POST /api/ticks (which resolves its own caller: a token of scope
+# "feed" is good for nothing else), so a wrong token is a 401 even where none is needed.
+CALLER_RESOLVED = [Depends(get_api_user)]
+
 
 def require_csrf_for_session(request: Request) -> None:
     """A state-changing API call by session cookie needs the CSRF header; by token, not.
@@ -131,15 +135,15 @@ def require_api_admin(request: Request, user: ApiUser) -> User:
 ApiAdmin = Annotated[User, Depends(require_api_admin)]
 
 
-def require_feeder(request: Request, session: SessionDep, login: LoginDep) -> User:
-    """Who may write ticks: a token of scope "feed", an admin's token, or an admin's
-    session with the CSRF header."""
+def require_feeder(request: Request, session: SessionDep, login: LoginDep) -> None:
+    """Refuse (401, 403) all but who may write ticks: a token of scope "feed", an admin's
+    token, or an admin's session with the CSRF header."""
     token = bearer_token(request)
     if token is None:
-        return require_api_admin(request, get_current_user(login))
-    feeder = tokens.feeder_for(session=session, token=token)
-    if feeder is not None:
-        return feeder[0]
+        require_api_admin(request, get_current_user(login))
+        return
+    if tokens.feeder_for(session=session, token=token) is not None:
+        return
     if tokens.user_for(session=session, token=token) is not None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "This needs an administrator or a token of scope feed."

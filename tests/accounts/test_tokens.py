@@ -218,10 +218,12 @@ def test_a_feed_token_may_write_ticks_only_and_an_all_token_only_for_an_admin(
     # Streams, inbox and every other API route go through user_for/owner_of: not for feeds.
     assert tokens.user_for(session=session, token=feed_token) is None
     assert tokens.owner_of(session=session, token=feed_token) is None
-    found = tokens.feeder_for(session=session, token=feed_token)
-    assert found is not None and found[0].username == "feeder" and found[1] == feed_row.id
-    found = tokens.feeder_for(session=session, token=admin_token)
-    assert found is not None and found[1] == admin_row.id
+    assert tokens.feeder_for(session=session, token=feed_token) == tokens.Feeder(
+        username="feeder", token_id=token_id(feed_row)
+    )
+    assert tokens.feeder_for(session=session, token=admin_token) == tokens.Feeder(
+        username="root", token_id=token_id(admin_row)
+    )
     assert tokens.feeder_for(session=session, token=user_token) is None
 
     tokens.revoke(session=session, user_id=uid(feeder), token_id=token_id(feed_row))

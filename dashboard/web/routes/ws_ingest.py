@@ -214,7 +214,7 @@ def _feeder(runtime: Runtime, token: str) -> tuple[str, int] | str:
     with runtime.open_session() as session:
         found = tokens.feeder_for(session=session, token=token)
         if found is not None:
-            return found[0].username, found[1]
+            return found.username, found.token_id
         if tokens.user_for(session=session, token=token) is not None:
             return "token may not write ticks"  # live, but neither an admin's nor "feed"
         return "invalid token"

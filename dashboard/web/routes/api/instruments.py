@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from dashboard.models import Instrument
 from dashboard.prices import instruments
-from dashboard.web.deps import ApiAdmin, RuntimeDep, SessionDep
+from dashboard.web.deps import CALLER_RESOLVED, ApiAdmin, RuntimeDep, SessionDep
 
-router = APIRouter(tags=["instruments"])
+router = APIRouter(prefix="/api", tags=["instruments"], dependencies=CALLER_RESOLVED)
 
 
 class InstrumentOut(BaseModel):

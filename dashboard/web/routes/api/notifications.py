@@ -15,6 +15,7 @@ from dashboard.inbox import actions, compose, queries
 from dashboard.models import Notification, ScheduledNotification, User
 from dashboard.runtime import Runtime
 from dashboard.web.deps import (
+    CALLER_RESOLVED,
     MAX_ROW_ID,
     ApiAdmin,
     ApiUser,
@@ -25,7 +26,7 @@ from dashboard.web.deps import (
     require_csrf_for_session,
 )
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(prefix="/api", tags=["notifications"], dependencies=CALLER_RESOLVED)
 
 
 class NotificationOut(BaseModel):

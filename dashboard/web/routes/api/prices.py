@@ -13,9 +13,9 @@ from sqlmodel import Session, col, select
 from dashboard.models import Instrument, Tick
 from dashboard.prices import bars, stored_ticks
 from dashboard.store.db import dialect_of
-from dashboard.web.deps import RuntimeDep, SessionDep
+from dashboard.web.deps import CALLER_RESOLVED, RuntimeDep, SessionDep
 
-router = APIRouter(tags=["prices"])
+router = APIRouter(prefix="/api", tags=["prices"], dependencies=CALLER_RESOLVED)
 
 
 class PriceOut(BaseModel):

@@ -8,9 +8,9 @@ from sqlmodel import select
 
 from dashboard.inbox import topics
 from dashboard.models import Topic
-from dashboard.web.deps import ApiAdmin, SessionDep
+from dashboard.web.deps import CALLER_RESOLVED, ApiAdmin, SessionDep
 
-router = APIRouter(tags=["topics"])
+router = APIRouter(prefix="/api", tags=["topics"], dependencies=CALLER_RESOLVED)
 
 
 class TopicOut(BaseModel):

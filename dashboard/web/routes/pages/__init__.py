@@ -3,8 +3,6 @@ without JavaScript, and its forms are plain POSTs that htmx enhances."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from dashboard.web.routes.pages import (
     admin,
     admin_instruments,
@@ -15,6 +13,7 @@ from dashboard.web.routes.pages import (
     settings,
 )
 
-router = APIRouter()
-for area in (dashboard, login, settings, notifications, alerts, admin, admin_instruments):
-    router.include_router(area.router)
+routers = tuple(
+    area.router
+    for area in (dashboard, login, settings, notifications, alerts, admin, admin_instruments)
+)

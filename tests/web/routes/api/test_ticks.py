@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
+from starlette.types import Message
 
 from dashboard.accounts import tokens
 from dashboard.models import Tick
@@ -201,3 +204,60 @@ def test_regression_text_that_is_not_csv_is_a_422_not_a_500(
     headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "text/csv"}
     answer = client.post("/api/ticks", content=body, headers=headers)
     assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize(
+    "length_header",
+    [[(b"content-length", b"10000000")], [(b"transfer-encoding", b"chunked")]],
+    ids=["a big body", "a body of unannounced size"],
+)
+def test_an_unknown_caller_is_refused_before_a_big_body_is_read(
+    app: FastAPI, length_header: list[tuple[bytes, bytes]]
+) -> None:
+    # Bodies of a usual size are read first and checked with the write, in one hop to a
+    # worker thread; a caller may not make the server read megabytes before its 401.
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        raise AssertionError("the body was read before the caller was checked")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/ticks",
+        "raw_path": b"/api/ticks",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"authorization", b"Bearer dash_nope")]
+        + length_header,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    with TestClient(app):  # the lifespan: the app's runtime and store
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 401
+
+
+def test_a_small_body_from_an_unknown_caller_is_refused_and_nothing_is_written(
+    client: TestClient, session: Session, admin_token: str
+) -> None:
+    make_instrument(session, "ACME")
+    body = [{"symbol": "ACME", "price": 1}]
+    for token in ("dash_nope", admin_token + "x"):
+        refused = client.post("/api/ticks", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 401
+    # An unknown symbol is not looked at before the caller is: still a 401, not a 422.
+    unknown = client.post(
+        "/api/ticks",
+        json=[{"symbol": "NOPE", "price": 1}],
+        headers={"Authorization": "Bearer dash_nope"},
+    )
+    assert unknown.status_code == 401
+    assert session.exec(select(Tick)).all() == []
