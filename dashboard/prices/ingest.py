@@ -446,9 +446,12 @@ def kind_of(path: Path) -> str:
     return {**kinds, ".json": "json"}.get(suffix, "ndjson")
 
 
-# Built once, run on the connection (no ORM layer): every write asks it, and building the
-# statement each time cost more than running it.
-_INSTRUMENTS = select(col(Instrument.symbol), col(Instrument.id), col(Instrument.retired_at)).where(
+# Built once, run on the connection (no ORM layer): every write asks, and building the
+# statement each time cost more than running it. A batch of one symbol (a feed's usual
+# post) is asked with "=": an IN list is rewritten for its length at every execution.
+_INSTRUMENT_COLUMNS = (col(Instrument.symbol), col(Instrument.id), col(Instrument.retired_at))
+_INSTRUMENT = select(*_INSTRUMENT_COLUMNS).where(col(Instrument.symbol) == bindparam("symbol"))
+_INSTRUMENTS = select(*_INSTRUMENT_COLUMNS).where(
     col(Instrument.symbol).in_(bindparam("symbols", expanding=True))
 )
 
@@ -456,7 +459,11 @@ _INSTRUMENTS = select(col(Instrument.symbol), col(Instrument.id), col(Instrument
 def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int]:
     """The instrument id of each symbol; IngestInvalid names each unknown or retired symbol
     once (at its first item, with how many items name it)."""
-    found = session.connection().execute(_INSTRUMENTS, {"symbols": list(set(symbols))}).all()
+    distinct = list(set(symbols))
+    if len(distinct) == 1:
+        found = session.connection().execute(_INSTRUMENT, {"symbol": distinct[0]}).all()
+    else:
+        found = session.connection().execute(_INSTRUMENTS, {"symbols": distinct}).all()
     ids = {symbol: i for symbol, i, retired in found if i is not None and retired is None}
     retired = {symbol for symbol, _i, when in found if when is not None}
     first: dict[str, int] = {}
@@ -565,19 +572,30 @@ _INSERT_TICKS = "INSERT INTO tick (instrument_id, price, ts, received_at) VALUES
 _ROWS_PER_INSERT = 500
 
 
-def _insert_sqlite(connection: Connection, rows: Sequence[tuple[int, float, str, str]]) -> None:
+def _insert_sqlite(connection: Connection, rows: Sequence[tuple[int, float, str, str]]) -> int:
     """INSERT ``(instrument id, price, ts, received_at)`` rows, times as SQLite text
     (:func:`_sqlite_time`), in their order: whole :data:`_ROWS_PER_INSERT` at a time, the
-    rest one by one (two statement texts, each compiled once per connection)."""
+    rest one by one (two statement texts, each compiled once per connection). Returns the
+    id of the last row; ``rows`` must not be empty.
+    """
     size = min(_ROWS_PER_INSERT, _variable_limit(connection) // 4)
     whole = len(rows) - len(rows) % size
     if whole:
         statement = _INSERT_TICKS + ", (?, ?, ?, ?)" * (size - 1)
+    last: int | None = None
     for start in range(0, whole, size):
         flat = tuple(value for row in rows[start : start + size] for value in row)
-        connection.exec_driver_sql(statement, flat)
-    if whole < len(rows):
-        connection.exec_driver_sql(_INSERT_TICKS, list(rows[whole:]))
+        last = connection.exec_driver_sql(statement, flat).lastrowid
+    rest = rows[whole:]
+    if len(rest) == 1:
+        last = connection.exec_driver_sql(_INSERT_TICKS, rest[0]).lastrowid
+    elif rest:
+        # sqlite3 leaves lastrowid as it was after an executemany: ask.
+        connection.exec_driver_sql(_INSERT_TICKS, list(rest))
+        last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+    if last is None:
+        raise ValueError("no rows to insert")
+    return int(last)
 
 
 def _variable_limit(connection: Connection) -> int:
@@ -615,12 +633,12 @@ def _write_sqlite(
     received = _sqlite_time(received_at)
     rows = [(ids_by_symbol[t.symbol], t.price, _sqlite_time(t.ts), received) for t in ticks]
     connection = session.connection()
+    last = 0
     try:
         for start in range(0, len(rows), _WRITE_BATCH):
-            _insert_sqlite(connection, rows[start : start + _WRITE_BATCH])
+            last = _insert_sqlite(connection, rows[start : start + _WRITE_BATCH])
             if progress is not None:
                 progress(min(start + _WRITE_BATCH, len(rows)))
-        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
         session.commit()
     except BaseException:
         session.rollback()

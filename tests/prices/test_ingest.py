@@ -398,8 +398,9 @@ def test_the_iso_fast_path_reads_times_as_the_whole_way_does(written: str) -> No
     assert not isinstance(results[0], datetime) or results[0].tzinfo is UTC
 
 
-# On SQLite, of the 6 ticks: one by one; 4 in one INSERT, then 2; 3 and 3; all 6 in one.
-@pytest.mark.parametrize("rows_per_insert", [500, 4, 3, 6])
+# On SQLite, of the 6 ticks: one by one; 4 in one INSERT, then 2; 3 and 3; all 6 in one;
+# 5 in one, then 1 (the ids are read off the statements, or asked for after the 2).
+@pytest.mark.parametrize("rows_per_insert", [500, 4, 3, 6, 5])
 def test_written_ticks_keep_their_times_and_get_consecutive_ids_in_order(
     session: Session, monkeypatch: pytest.MonkeyPatch, rows_per_insert: int
 ) -> None:
@@ -418,11 +419,15 @@ def test_written_ticks_keep_their_times_and_get_consecutive_ids_in_order(
     assert [t.id for t in stored] == ids
     assert [(t.price, t.ts) for t in stored] == [(t.price, t.ts) for t in ticks]
     assert all(t.received_at is not None and t.received_at.tzinfo is UTC for t in stored)
+    # One tick more (a feed's usual post): its id is the row's, after the six.
+    one = ingest.write(session=session, ticks=[ingest.TickIn("GLBX", 9.0, when[0])])
+    assert one == [ids[-1] + 1]
+    assert session.exec(select(Tick.price).where(Tick.id == one[0])).one() == 9.0
     # A naive time is refused (ValueError on SQLite; wrapped by SQLAlchemy elsewhere).
     with pytest.raises((ValueError, StatementError), match="naive"):
         ingest.write(session=session, ticks=[ingest.TickIn("ACME", 1.0, datetime(2026, 5, 1))])
     session.rollback()
-    assert len(session.exec(select(Tick)).all()) == 6
+    assert len(session.exec(select(Tick)).all()) == 7
 
 
 def test_imports_in_one_session_after_a_refused_one_write_each_file_in_order(
