@@ -532,11 +532,13 @@ def ws_sender(
     window: int,
     rate: float,
     index: int,
+    sockets: int,
     out: str,
 ) -> None:
-    """One ingest socket: keep ``window`` messages unacknowledged for ``seconds``; write
-    each message's send time and the ids its ack carried to ``out``, and each tick's
-    "SYMBOL|price" as a page's quote shows it (price updates carry no tick id)."""
+    """One ingest socket (``index`` of ``sockets``): keep ``window`` messages unacknowledged
+    for ``seconds``; write each message's send time and the ids its ack carried to ``out``,
+    and each tick's "SYMBOL|price" as a page's quote shows it (price updates carry no tick
+    id)."""
     import uvloop
     from websockets.asyncio.client import connect
 
@@ -568,13 +570,20 @@ def ws_sender(
             stop_at = time.monotonic() + seconds
             receiver = asyncio.create_task(receive())
             seq = 0
+
+            def unique(k: int) -> int:  # this socket's numbers, interleaved with the others'
+                return (seq * batch + k) * sockets + index
+
             started = time.monotonic()
             while time.monotonic() < stop_at:
                 await slots.acquire()
                 now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                # Every price is one no other tick of the run has (as a page shows it, to
+                # two decimals), so the quote a page receives names its tick: with random
+                # prices, a quote seen again matched a later tick (negative latencies).
                 ticks = [
-                    {"symbol": rng.choice(SYMBOLS), "price": 100 + rng.random(), "ts": now}
-                    for _ in range(batch)
+                    {"symbol": rng.choice(SYMBOLS), "price": 100 + unique(k) / 100, "ts": now}
+                    for k in range(batch)
                 ]
                 message = json.dumps(ticks)
                 seq += 1
@@ -633,6 +642,7 @@ async def ws_run(
                 args.ws_window,
                 args.ws_rate / args.ws_clients,
                 i,
+                args.ws_clients,
                 outs[i],
             ),
         )

