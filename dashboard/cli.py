@@ -16,7 +16,6 @@ from typing import Annotated, NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-import uvicorn
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
@@ -38,7 +37,6 @@ from dashboard.prices import instruments, redis_feed
 from dashboard.settings import Settings
 from dashboard.store import schema
 from dashboard.store.db import make_engine, session_factory, session_scope
-from dashboard.web.http_protocol import BoundedHttpToolsProtocol
 
 app = typer.Typer(help="Live price tiles and a personal notification inbox.", no_args_is_help=True)
 
@@ -56,6 +54,11 @@ def serve(
     if no_feed:
         # Workers are separate processes: they read their settings from the environment.
         os.environ["DASHBOARD_FEED_ENABLED"] = "false"
+    # The server's own imports are made here: the other commands start without them.
+    import uvicorn
+
+    from dashboard.web.http_protocol import BoundedHttpToolsProtocol
+
     settings = Settings()
     _migrated_engine(settings).dispose()
     settings.session_secret()  # create the development key once, before workers race for it

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -326,3 +328,20 @@ def test_tail_tells_stderr_each_change_of_connection_and_stdout_only_events(
     assert "dash_t" not in result.stderr
     # The stream is taken for dead after two of the server's keep-alive intervals.
     assert (timeouts[0].connect, timeouts[0].read) == (1.0, 8.0)
+
+
+def test_regression_commands_start_without_the_web_server_or_the_postgresql_driver() -> None:
+    # Every command paid for importing FastAPI (through the logging set-up), uvicorn and
+    # psycopg: about half a second of a `dashboard ingest` or `instruments list`.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, dashboard.cli; "
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'psycopg') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"

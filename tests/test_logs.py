@@ -9,8 +9,7 @@ import logging.config
 
 import pytest
 
-from dashboard.logs import RedactCredentialsFilter, logging_config, redact
-from dashboard.web.middleware import request_id
+from dashboard.logs import RedactCredentialsFilter, logging_config, redact, request_id
 
 
 @pytest.mark.parametrize("log_format", ["json", "text"])

@@ -24,7 +24,6 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
@@ -67,6 +66,8 @@ async def listen(database_url: str, wake: Mapping[str, Callable[[], None]]) -> N
     Runs until cancelled; a lost connection is re-opened after a short pause (the pollers
     keep polling meanwhile, so nothing is missed, only later).
     """
+    import psycopg  # here: a SQLite store never needs it (an eighth of a second to import)
+
     by_channel = {CHANNELS[table]: callback for table, callback in wake.items()}
     while True:
         try:

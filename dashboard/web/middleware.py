@@ -5,7 +5,6 @@ Plain ASGI (not BaseHTTPMiddleware), so streaming responses pass through untouch
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import time
@@ -16,9 +15,9 @@ from fastapi import HTTPException, status
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-access_log = logging.getLogger("dashboard.access")
+from dashboard.logs import request_id
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+access_log = logging.getLogger("dashboard.access")
 
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 

@@ -16,11 +16,11 @@ from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashboard.logs import request_id
 from dashboard.web.middleware import (
     CONTENT_SECURITY_POLICY,
     BodySizeLimit,
     RequestContext,
-    request_id,
 )
 
 LIMIT = 1024
