@@ -128,12 +128,18 @@ def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
     searches twice (to match, then to handle), and this app's routers were nested: that
     was about 0.4 ms of CPU per request, most of what answering a 404 cost. The routers
     here carry their own prefix, tags and dependencies, so their routes are whole as
-    they are; a router that includes another would lose that one's routes, hence the check.
+    they are; a router that includes another would lose that one's routes, and one with
+    start-up or shut-down hooks would lose those, hence the checks. Not carried over
+    either: ``app.dependency_overrides`` (these routes keep their router's provider; the
+    app sets none). ``url_path_for`` of a name that a page and an API route share finds
+    the API's, which come first (nothing looks a route up by name).
     """
     for router in routers:
         for route in router.routes:
             if not isinstance(route, _LEAF_ROUTES):
                 raise TypeError(f"{route!r} is not a route: include its routes instead")
+        if router.on_startup or router.on_shutdown:
+            raise TypeError(f"{router!r} has start-up or shut-down hooks: run them in the lifespan")
         app.router.routes.extend(router.routes)
 
 

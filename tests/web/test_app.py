@@ -239,3 +239,9 @@ def test_a_router_that_includes_another_is_refused_rather_than_losing_its_routes
     outer.include_router(inner)
     with pytest.raises(TypeError, match="include its routes instead"):
         _add_routes(FastAPI(), outer)
+
+
+def test_a_router_with_start_up_hooks_is_refused_rather_than_losing_them() -> None:
+    router = APIRouter(on_startup=[lambda: None])
+    with pytest.raises(TypeError, match="start-up or shut-down hooks"):
+        _add_routes(FastAPI(), router)

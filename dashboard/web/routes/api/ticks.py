@@ -107,17 +107,18 @@ def _ingest(
     runtime: Runtime, unchecked: Request | None, body: bytes, kind: str, create_missing: bool
 ) -> list[int]:
     """Parse, check and write ``body``; who asks is checked first when ``unchecked``."""
-    try:
-        with runtime.open_session() as session:
-            if unchecked is not None:
-                _check_feeder(session, runtime, unchecked)
+    with runtime.open_session() as session:
+        if unchecked is not None:
+            # Outside the try below: whatever the check raises is not the body's fault.
+            _check_feeder(session, runtime, unchecked)
+        try:
             records, lines = ingest.read_records(body.decode("utf-8"), kind=kind)
             parsed = ingest.parse_records(records, lines=lines if kind == "csv" else None)
             return ingest.write(session=session, ticks=parsed, create_missing=create_missing)
-    except ingest.IngestInvalid as invalid:
-        detail = [e.as_dict() for e in invalid.errors]
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
-    except (UnicodeDecodeError, ValueError) as bad:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
-        ) from None
+        except ingest.IngestInvalid as invalid:
+            detail = [e.as_dict() for e in invalid.errors]
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+        except (UnicodeDecodeError, ValueError) as bad:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
+            ) from None

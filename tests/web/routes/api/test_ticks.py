@@ -253,11 +253,17 @@ def test_a_small_body_from_an_unknown_caller_is_refused_and_nothing_is_written(
     for token in ("dash_nope", admin_token + "x"):
         refused = client.post("/api/ticks", json=body, headers={"Authorization": f"Bearer {token}"})
         assert refused.status_code == 401
-    # An unknown symbol is not looked at before the caller is: still a 401, not a 422.
+    # Neither an unknown symbol nor an unreadable body is looked at before the caller is.
     unknown = client.post(
         "/api/ticks",
         json=[{"symbol": "NOPE", "price": 1}],
         headers={"Authorization": "Bearer dash_nope"},
     )
     assert unknown.status_code == 401
+    unreadable = client.post(
+        "/api/ticks",
+        content=b"\xff[{not json",
+        headers={"Authorization": "Bearer dash_nope", "Content-Type": "application/json"},
+    )
+    assert unreadable.status_code == 401
     assert session.exec(select(Tick)).all() == []
