@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 # Set by dashboard.web.middleware.RequestContext for each request. Here, not there, so that
-# a command that logs need not import the web stack (FastAPI: a quarter of a second).
+# a command that logs need not import the web stack (FastAPI takes a quarter of a second to import).
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 

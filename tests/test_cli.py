@@ -332,7 +332,7 @@ def test_tail_tells_stderr_each_change_of_connection_and_stdout_only_events(
 
 def test_regression_commands_start_without_the_web_server_or_the_postgresql_driver() -> None:
     # Every command paid for importing FastAPI (through the logging set-up), uvicorn and
-    # psycopg: about half a second of a `dashboard ingest` or `instruments list`.
+    # psycopg: about a third of a second of every command (`dashboard ingest`, say).
     loaded = subprocess.run(
         [
             sys.executable,
