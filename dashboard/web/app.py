@@ -126,7 +126,7 @@ def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
 
     Since FastAPI 0.137, an included router stays a node of its own that every request
     searches twice (to match, then to handle), and this app's routers were nested: that
-    was about 0.4 ms of CPU per request, most of what answering a 404 cost. The routers
+    was up to 0.2 ms of CPU per request (a 404: 460-560 µs before, 280-360 after). The routers
     here carry their own prefix, tags and dependencies, so their routes are whole as
     they are; a router that includes another would lose that one's routes, and one with
     start-up or shut-down hooks would lose those, hence the checks. Not carried over
