@@ -135,7 +135,8 @@
   // (a reconnect's replay, 1,000 notifications at once) was one task of a second or more,
   // the page frozen meanwhile. Past SLICE ms of one task it waits for a new task before
   // the next message (the extension's waitUntil), so the page paints and answers between.
-  // A message of 50 swaps can take 30 ms more on a slow machine: the task stays under 50.
+  // A message of 25 swaps (dashboard.live.fragments) takes up to ~20 ms on a machine at half
+  // speed: the task stays under 50.
   const SLICE = 10;
   let sliceStart = null;
   document.addEventListener("htmx:sse:before:message", (event) => {

@@ -23,8 +23,9 @@ from dashboard.prices.tiles import TileState
 _ITEM_CACHE_SIZE = 4096
 # Out-of-band swaps per SSE message at most. The page swaps a message's all in one task:
 # 500 quotes in one message (a slow poll, a snapshot, a catch-up) were a task over 50 ms,
-# as separate messages of 50 they are ten short ones.
-SWAPS_PER_MESSAGE = 50
+# as separate messages of 50 they were ten shorter ones; on a machine running at half its
+# speed a message of 50 took 30-40 ms of its own, so messages now hold 25.
+SWAPS_PER_MESSAGE = 25
 
 
 def raises_toast(notification: Notification) -> bool:

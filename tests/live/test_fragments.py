@@ -102,9 +102,9 @@ def test_critical_notifications_and_fired_alerts_raise_a_toast(
     assert b'hx-target="#toasts"' not in renderer().notice_message(notification, read=True)
 
 
-def test_many_swaps_are_split_into_messages_of_fifty(settings: Settings) -> None:
+def test_many_swaps_are_split_into_messages_of_twenty_five(settings: Settings) -> None:
     # The page swaps one message's all in one task: 500 quotes at once were a long task.
     message = renderer().tiles_message([f"<p id=q-S{i}></p>" for i in range(120)])
-    assert message.count(b"data: ") == 3
+    assert message.count(b"data: ") == 5
     assert message.startswith(b"data: <p id=q-S0></p>") and message.endswith(b"\r\n\r\n")
     assert message.count(b"<p id=q-") == 120
