@@ -85,6 +85,23 @@ def test_the_list_view_sorts_filters_groups_and_is_remembered(
 TICKING = 500
 TICKS_PER_SECOND_EACH = 2
 WATCH_SECONDS = 60.0
+LONG_TASK_MS = 50.0
+# CPU seconds of machine_slowdown's loop at this machine's usual speed, or less: the page's
+# thread time per task grows as the machine slows (a shared host, throttling). On
+# 2026-12-06 the machine slowed through the afternoon (the ingest bench's floor fell from
+# 150,000 to 79,000 ticks/s, then further), the test failed on code that had passed in the
+# morning, and the loop took 0.075 s at the slowest. The budget grows only past 0.05 s.
+USUAL_LOOP_SECONDS = 0.05
+
+
+def machine_slowdown() -> float:
+    """How many times slower than usual this machine runs now (at least 1): a fixed loop's
+    CPU time against :data:`USUAL_LOOP_SECONDS`."""
+    started = time.process_time()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    return max(1.0, (time.process_time() - started) / USUAL_LOOP_SECONDS)
 
 
 @pytest.mark.alone
@@ -126,6 +143,7 @@ def test_regression_five_hundred_ticking_instruments_cause_no_long_task(
         "window.__swaps = 0; new MutationObserver(ms => { window.__swaps += ms.length; })"
         ".observe(document.getElementById('tiles'), { childList: true, subtree: true });"
     )
+    slowdown = machine_slowdown()
     browser.start_tracing(page=page, categories=["toplevel"])
 
     stop = threading.Event()
@@ -163,6 +181,8 @@ def test_regression_five_hundred_ticking_instruments_cause_no_long_task(
         stop.set()
         writer.join(timeout=10)
     tasks = main_thread_tasks(browser.stop_tracing())
+    # The speed over the watch: the mean of before and after.
+    slowdown = (slowdown + machine_slowdown()) / 2
     swaps = page.evaluate("window.__swaps")
     # The live re-sort keeps up: once the prices stop, the rows settle in price order.
     wait_until(
@@ -175,9 +195,14 @@ def test_regression_five_hundred_ticking_instruments_cause_no_long_task(
     assert swaps > TICKING * TICKS_PER_SECOND_EACH * WATCH_SECONDS / 4  # it was busy
     assert len(tasks) > WATCH_SECONDS * 10  # the trace holds the page's work
     # The renderer's own work per task (thread time): what the page costs, not the time
-    # another process on this 2-core machine held the CPU meanwhile.
-    long_tasks = sorted(round(cpu_ms) for cpu_ms, _ in tasks if cpu_ms > 50)
-    assert long_tasks == [], f"tasks over 50 ms of main-thread work: {long_tasks}"
+    # another process on this 2-core machine held the CPU meanwhile; 50 ms at the
+    # machine's usual speed, as much more as it runs slower during the watch.
+    budget = LONG_TASK_MS * slowdown
+    long_tasks = sorted(round(cpu_ms) for cpu_ms, _ in tasks if cpu_ms > budget)
+    assert long_tasks == [], (
+        f"tasks over {budget:.0f} ms of main-thread work (50 ms at usual speed; the machine "
+        f"ran {slowdown:.2f} times slower): {long_tasks}"
+    )
     page.close()
 
 
