@@ -282,8 +282,8 @@ class PricePoller(Poller):
         with self._engine.connect() as connection:
             rows: list[_TickRow] = []
             last_id, read = None, 0
-            # .all(): fetched in one call; iterating the result fetched row by row, which
-            # cost a tenth of the server at 10,000 ticks/s.
+            # .all(): fetched in one call; iterating the result fetched row by row (1.14 µs
+            # a row against 0.90 here, and every tick written is read).
             for tick_id, instrument_id, price, ts in connection.execute(
                 self._new_ticks, {"cursor": cursor}
             ).all():
