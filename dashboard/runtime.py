@@ -30,6 +30,7 @@ from dashboard.prices.alerts import AlertEvaluator
 from dashboard.prices.bars import run_roll_up
 from dashboard.prices.feed import SimulatedFeed
 from dashboard.prices.retention import run_retention
+from dashboard.prices.tick_writer import TickWriter
 from dashboard.settings import Settings
 from dashboard.store import postgres, schema, wal
 from dashboard.store.db import SessionFactory, make_engine, session_factory
@@ -64,6 +65,7 @@ class Runtime:
     credential_poller: CredentialPoller
     login_limiter: LoginLimiter
     feed: SimulatedFeed | None
+    tick_writer: TickWriter
     # Set by sse-starlette when the server is told to exit; shared by every stream.
     shutdown_event: anyio.Event | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -168,6 +170,7 @@ class Runtime:
             except Exception:
                 logger.exception("could not release the feed lease")
         await self._let_queries_finish()
+        self.tick_writer.close()
         for poller in self.pollers().values():
             poller.close()
         self.engine.dispose()
@@ -269,4 +272,5 @@ def build_runtime(settings: Settings) -> Runtime:
             per_address=settings.login_limit_per_address,
         ),
         feed=feed,
+        tick_writer=TickWriter(open_session, on_written=price_poller.wake),
     )

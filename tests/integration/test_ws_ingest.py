@@ -111,28 +111,6 @@ def test_a_bad_message_gets_an_error_nothing_of_it_is_written_and_the_socket_goe
     assert [price for _id, price in stored(session)] == [1, 3]
 
 
-def test_in_a_group_commit_only_the_message_naming_an_unknown_symbol_is_refused(
-    live_server: LiveServer, session: Session
-) -> None:
-    # The writer commits every queued message in one transaction; one bad symbol must not
-    # take its neighbours down, and the error must name the right message.
-    make_instrument(session, "ACME")
-    _, token_id = feed_token(session)
-    batch = [
-        ws_ingest._Message(1, '[{"symbol": "ACME", "price": 1}]'),
-        ws_ingest._Message(2, '[{"symbol": "ACME", "price": 2}, {"symbol": "NOPE", "price": 1}]'),
-        ws_ingest._Message(3, '{"symbol": "ACME", "price": 3}'),
-    ]
-    replies = ws_ingest._write_batch(live_server.runtime, batch, token_id, False)
-    assert [r.get("ack", r.get("error")) for r in replies] == [1, 2, 3]
-    assert "ack" in replies[0] and "ack" in replies[2]
-    errors = replies[1]["errors"]
-    assert isinstance(errors, list) and len(errors) == 1
-    assert errors[0]["index"] == 1 and errors[0]["symbol"] == "NOPE"
-    assert errors[0]["error"].startswith("unknown symbol (1 item(s))")
-    assert [price for _id, price in stored(session)] == [1, 3]
-
-
 def test_create_missing_adds_the_instrument_with_decimals_from_the_data(
     live_server: LiveServer, session: Session
 ) -> None:

@@ -12,9 +12,11 @@ each, in order, with ``{"ack": n, "ids": [tick ids in the message's order]}`` or
 or not at all, and a bad one does not end the socket.
 
 Back-pressure: messages wait in a queue of :data:`QUEUE_MESSAGES`; while it is full the
-server reads no more, so TCP slows the sender. The writer takes every queued message at
-once and commits them in one transaction (group commit), so a client that keeps several
-messages unacknowledged gets far more ticks per second than one that waits for each ack.
+server reads no more, so TCP slows the sender. The writer hands every queued message at
+once to the process's tick writer, which commits them in one transaction with what other
+sockets and requests sent meanwhile (group commit, dashboard.prices.tick_writer), so a
+client that keeps several messages unacknowledged gets far more ticks per second than one
+that waits for each ack.
 A message without an ack when the socket drops may or may not have been written.
 
 Closes: 1008 without a token (``token required``), with one that is unknown or revoked
@@ -33,6 +35,7 @@ import logging
 from dataclasses import dataclass
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from sqlmodel import Session
 
 from dashboard.accounts import tokens
 from dashboard.prices import ingest
@@ -141,58 +144,42 @@ async def _write(
         batch = [first]
         while not queue.empty():
             batch.append(queue.get_nowait())
-        replies = await asyncio.to_thread(_write_batch, runtime, batch, token_id, create_missing)
-        if any("ack" in reply for reply in replies):
-            runtime.price_poller.wake()
-        for reply in replies:
-            await websocket.send_text(json.dumps(reply, separators=(",", ":")))
+        # Handed to the tick writer together, so that it commits them together.
+        outcomes = await asyncio.gather(
+            *(_write_message(runtime, message, token_id, create_missing) for message in batch),
+            return_exceptions=True,
+        )
+        # The replies in order, up to the first failure (a revoked token, say): what was
+        # written before it is acknowledged.
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            await websocket.send_text(json.dumps(outcome, separators=(",", ":")))
 
 
-def _write_batch(
-    runtime: Runtime, batch: list[_Message], token_id: int, create_missing: bool
-) -> list[dict[str, object]]:
-    """Parse each message, write the good ones in one transaction; one reply per message."""
-    replies: dict[int, dict[str, object]] = {}
-    parsed: list[tuple[_Message, list[ingest.TickIn]]] = []
-    for message in batch:
-        try:
-            parsed.append((message, _parse(message.text)))
-        except ingest.IngestInvalid as invalid:
-            replies[message.seq] = _error(message.seq, invalid)
-        except ValueError as unreadable:
-            replies[message.seq] = {
-                "error": message.seq,
-                "errors": [{"index": None, "symbol": None, "error": f"unreadable: {unreadable}"}],
-            }
-    with runtime.open_session() as session:
+async def _write_message(
+    runtime: Runtime, message: _Message, token_id: int, create_missing: bool
+) -> dict[str, object]:
+    """Write one message's ticks (all or none); its reply, an ack or its errors.
+
+    Raises :class:`_Revoked` once the token is revoked: nothing more is written.
+    """
+
+    def prepare(session: Session) -> list[ingest.TickIn]:
         if not tokens.is_live(session=session, token_id=token_id):
             raise _Revoked
-        try:
-            ids = ingest.write(
-                session=session,
-                ticks=[tick for _message, ticks in parsed for tick in ticks],
-                create_missing=create_missing,
-            )
-        except ingest.IngestInvalid:
-            # Some message names an unknown or retired symbol: each on its own, so the
-            # others are still written and the error names the right message.
-            session.rollback()
-            for message, ticks in parsed:
-                try:
-                    written = ingest.write(
-                        session=session, ticks=ticks, create_missing=create_missing
-                    )
-                except ingest.IngestInvalid as invalid:
-                    session.rollback()
-                    replies[message.seq] = _error(message.seq, invalid)
-                else:
-                    replies[message.seq] = {"ack": message.seq, "ids": written}
-        else:
-            start = 0
-            for message, ticks in parsed:
-                replies[message.seq] = {"ack": message.seq, "ids": ids[start : start + len(ticks)]}
-                start += len(ticks)
-    return [replies[message.seq] for message in batch]
+        return _parse(message.text)
+
+    try:
+        ids = await runtime.tick_writer.write(prepare, create_missing=create_missing)
+    except ingest.IngestInvalid as invalid:
+        return _error(message.seq, invalid)
+    except ValueError as unreadable:
+        return {
+            "error": message.seq,
+            "errors": [{"index": None, "symbol": None, "error": f"unreadable: {unreadable}"}],
+        }
+    return {"ack": message.seq, "ids": ids}
 
 
 def _parse(text: str) -> list[ingest.TickIn]:

@@ -10,4 +10,6 @@ from __future__ import annotations
 
 from dashboard.web.routes.api import instruments, notifications, prices, ticks, topics
 
-routers = (instruments.router, prices.router, notifications.router, topics.router, ticks.router)
+# Routes are matched in this order: the ticks a feed posts, many a second, first (behind
+# the other routers' routes, matching cost a single-tick POST 60 µs of its CPU).
+routers = (ticks.router, instruments.router, prices.router, notifications.router, topics.router)

@@ -72,10 +72,10 @@ async def ingest_ticks(
     admin's session with the ``X-CSRF-Token`` header. A 422 names every bad item by its
     index, and each unknown symbol once.
     """
-    # One hop to a worker thread for a body of a usual size: the check of who asks and the
-    # write share it and one store session (each hop and session cost about as much as
-    # the write of one tick). A bigger or unannounced body is checked first, before it is
-    # read: an unknown caller may not make the server hold megabytes.
+    # A body of a usual size is read first, and who sends it is checked on the tick
+    # writer's thread with the write (one hop and one store session for both: each cost
+    # about as much as the write of one tick). A bigger or unannounced body is checked
+    # first, before it is read: an unknown caller may not make the server hold megabytes.
     runtime: Runtime = request.app.state.runtime
     declared = request.headers.get("content-length", "")
     checked = not (declared.isascii() and declared.isdigit() and int(declared) <= _CHECK_WITH_WRITE)
@@ -85,10 +85,18 @@ async def ingest_ticks(
     body = await request.body()
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     kind = _KINDS.get(content_type.lower(), "json")
-    ids = await asyncio.to_thread(
-        _ingest, runtime, None if checked else request, body, kind, create_missing
-    )
-    runtime.price_poller.wake()
+    unchecked = None if checked else request
+
+    def prepare(session: Session) -> list[ingest.TickIn]:
+        if unchecked is not None:
+            # Outside the try below: whatever the check raises is not the body's fault.
+            _check_feeder(session, runtime, unchecked)
+        return _parse(body, kind)
+
+    try:
+        ids = await runtime.tick_writer.write(prepare, create_missing=create_missing)
+    except ingest.IngestInvalid as invalid:  # unknown or retired symbols
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _errors(invalid)) from None
     return IngestOut(ids=ids)
 
 
@@ -103,22 +111,18 @@ def _check_feeder(session: Session, runtime: Runtime, request: Request) -> None:
     require_feeder(request, session, login)
 
 
-def _ingest(
-    runtime: Runtime, unchecked: Request | None, body: bytes, kind: str, create_missing: bool
-) -> list[int]:
-    """Parse, check and write ``body``; who asks is checked first when ``unchecked``."""
-    with runtime.open_session() as session:
-        if unchecked is not None:
-            # Outside the try below: whatever the check raises is not the body's fault.
-            _check_feeder(session, runtime, unchecked)
-        try:
-            records, lines = ingest.read_records(body.decode("utf-8"), kind=kind)
-            parsed = ingest.parse_records(records, lines=lines if kind == "csv" else None)
-            return ingest.write(session=session, ticks=parsed, create_missing=create_missing)
-        except ingest.IngestInvalid as invalid:
-            detail = [e.as_dict() for e in invalid.errors]
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
-        except (UnicodeDecodeError, ValueError) as bad:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
-            ) from None
+def _parse(body: bytes, kind: str) -> list[ingest.TickIn]:
+    """The body's ticks; HTTPException 422 naming every bad item, or what is unreadable."""
+    try:
+        records, lines = ingest.read_records(body.decode("utf-8"), kind=kind)
+        return ingest.parse_records(records, lines=lines if kind == "csv" else None)
+    except ingest.IngestInvalid as invalid:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _errors(invalid)) from None
+    except (UnicodeDecodeError, ValueError) as bad:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
+        ) from None
+
+
+def _errors(invalid: ingest.IngestInvalid) -> list[dict[str, object]]:
+    return [e.as_dict() for e in invalid.errors]
