@@ -234,7 +234,7 @@ def build_runtime(settings: Settings) -> Runtime:
         renderer=renderer,
         interval=settings.price_poll_interval,
         min_spacing=settings.price_poll_min_spacing,
-        batch_size=settings.poll_batch_size,
+        batch_size=settings.price_poll_batch_size,
         reference_window=timedelta(hours=settings.reference_window_hours),
         alerts=AlertEvaluator(open_session=open_session),
         on_alerts_fired=notification_poller.wake,

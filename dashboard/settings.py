@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         0.5, gt=0, description="Seconds between looks for scheduled notifications that are due."
     )
     poll_batch_size: int = Field(500, ge=1)
+    price_poll_batch_size: int = Field(
+        5_000,
+        ge=1,
+        description="Ticks read per price poll at most. Each poll is one fan-out to every "
+        "stream: at 500, a feed of 20,000 ticks/s made two a poll.",
+    )
     keepalive_interval: float = Field(15.0, gt=0)
     sse_send_timeout: float = Field(
         30.0,

@@ -13,9 +13,10 @@ from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
 from dashboard.live.mailbox import Connection
 from dashboard.live.price_poller import SPARKLINES_PER_BATCH, PricePoller
-from dashboard.models import Notification, utcnow
+from dashboard.models import Notification, Tick, utcnow
 from dashboard.prices import alerts
 from dashboard.prices.alerts import AlertEvaluator, Move
+from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
 from dashboard.store.db import SessionFactory, session_factory
 from tests.factories import (
@@ -367,3 +368,22 @@ def test_when_a_bucket_closes_sparklines_are_spread_over_batches(
     assert sent(reader).count("<svg id=s-") == 5
     asyncio.run(poller.poll_once())
     assert "<svg" not in sent(reader)
+
+
+def test_the_ticks_of_a_fast_feed_between_two_polls_are_one_fan_out(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # 20,000 ticks/s between polls 50 ms apart: 1,000 ticks. Read 500 a poll, they were two
+    # fan-outs to every open stream, back to back (a third of the server's CPU).
+    acme = make_instrument(session, "ACME")
+    runtime = build_runtime(settings)
+    poller = runtime.price_poller
+    asyncio.run(poller.prime())
+    reader = runtime.hub.connect(user_id=None)
+    now = utcnow()
+    session.add_all(Tick(instrument_id=acme.id, price=100 + n / 100, ts=now) for n in range(1_000))
+    session.commit()
+    assert asyncio.run(poller.poll_once()) is False  # nothing left for a second poll
+    assert poller.ticks_seen == 1_000 and poller.states["ACME"].price == 100 + 999 / 100
+    assert reader.pending_message is not None
+    runtime.engine.dispose()
