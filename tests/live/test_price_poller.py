@@ -376,6 +376,7 @@ def test_the_ticks_of_a_fast_feed_between_two_polls_are_one_fan_out(
     # 20,000 ticks/s between polls 50 ms apart: 1,000 ticks. Read 500 a poll, they were two
     # fan-outs to every open stream, back to back (a third of the server's CPU).
     acme = make_instrument(session, "ACME")
+    assert acme.id is not None
     runtime = build_runtime(settings)
     poller = runtime.price_poller
     asyncio.run(poller.prime())
