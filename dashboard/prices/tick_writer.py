@@ -17,6 +17,7 @@ checkpoint would stall every open stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -80,7 +81,13 @@ class TickWriter:
             start = not self._draining
             self._draining = True
         if start:
-            self._executor.submit(self._drain)
+            try:
+                self._executor.submit(self._drain)
+            except RuntimeError:  # closed: the process is shutting down
+                with self._lock:
+                    self._waiting.remove(batch)
+                    self._draining = False
+                raise
         return await batch.future
 
     def close(self) -> None:
@@ -108,7 +115,9 @@ class TickWriter:
                         batch.error = error
             # One hop back per event loop (there is one, but for tests) for the whole group.
             for loop in {batch.loop for batch in batches}:
-                loop.call_soon_threadsafe(_settle, [b for b in batches if b.loop is loop])
+                # A loop closed meanwhile has nobody waiting for these.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, [b for b in batches if b.loop is loop])
 
     def _write_group(self, batches: list[_Batch]) -> None:
         if not batches:

@@ -207,3 +207,28 @@ def test_writes_from_another_event_loop_are_answered_on_it(
         thread.join(10)
     assert sorted(len(ids) for ids in outcomes) == [1, 1, 1]
     assert sorted(price for _s, price in stored(session)) == [1.0, 2.0, 3.0]
+
+
+def test_a_closed_writer_refuses_a_batch_at_once(writer: TickWriter, session: Session) -> None:
+    make_instrument(session, "ACME")
+    writer.close()
+    with pytest.raises(RuntimeError):
+        asyncio.run(writer.write(ticks("ACME", 1.0)))
+    assert stored(session) == []
+
+
+def test_a_caller_whose_event_loop_has_closed_does_not_stop_the_writer(
+    writer: TickWriter, session: Session
+) -> None:
+    make_instrument(session, "ACME")
+    gate, entered = threading.Event(), threading.Event()
+
+    async def hand_in_and_leave() -> None:
+        # Handed in, then its loop ends before the write is done.
+        asyncio.ensure_future(writer.write(held_until(gate, ticks("ACME", 1.0), entered)))
+        assert await asyncio.to_thread(entered.wait, 10)
+
+    asyncio.run(hand_in_and_leave())
+    gate.set()
+    assert asyncio.run(asyncio.wait_for(writer.write(ticks("ACME", 2.0)), 10))
+    assert stored(session) == [("ACME", 1.0), ("ACME", 2.0)]
