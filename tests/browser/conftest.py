@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Request, Response, expect, sync_playwright
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from dashboard.models import Tick
+from tests.conftest import LiveServer, wait_until
 
 CHROMIUM = os.environ.get("DASHBOARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -32,6 +37,18 @@ def log_in(page: Page, base_url: str, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base_url}/")
+
+
+def prices_taken(live_server: LiveServer, session: Session) -> None:
+    """Wake the server's price poller and wait until it has taken every tick written so far.
+
+    The dashboard page lists the tiles the poller holds: a page loaded before that poll
+    shows none of the instruments just added (CI once loaded one that fast).
+    """
+    newest = session.exec(select(func.max(Tick.id))).one()
+    poller = live_server.runtime.price_poller
+    poller.wake()
+    wait_until(lambda: newest is None or poller.cursor >= newest)
 
 
 class StreamWatch:

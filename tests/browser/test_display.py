@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from dashboard import display
 from dashboard.models import PriceAlert, utcnow
 from dashboard.prices import tiles
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, prices_taken
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
 
@@ -110,7 +110,7 @@ def _alice_sees(
     alice = make_user(session, "alice")
     assert alice.id is not None
     display.set_display(session=session, user_id=alice.id, locale=locale, times=times)
-    live_server.runtime.price_poller.wake()
+    prices_taken(live_server, session)
     context = browser.new_context(locale=browser_locale, timezone_id=timezone_id)
     log_in(context.new_page(), live_server.base_url, "alice", PASSWORD)
     return context
@@ -166,7 +166,7 @@ def test_the_browsers_language_is_the_default_and_a_list_sorted_by_price_stays_r
     # figures' values, not their text (1.234,50 is more than 9,50).
     for symbol, price in (("AAA", 1234.5), ("BBB", 9.5), ("CCC", 143_250_000.0)):
         add_tick(session, make_instrument(session, symbol, ttl_seconds=3600), price)
-    live_server.runtime.price_poller.wake()
+    prices_taken(live_server, session)
     context = browser.new_context(locale="de-DE", timezone_id="UTC")
     page = context.new_page()
     page.goto(live_server.base_url)

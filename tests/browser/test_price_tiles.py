@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, Locator, expect
 from sqlmodel import Session
 
 from dashboard.models import utcnow
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, prices_taken
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
 
@@ -77,7 +77,7 @@ def test_a_stale_tile_says_how_old_its_price_is(
 ) -> None:
     quiet = make_instrument(session, "QUIET", ttl_seconds=60)
     add_tick(session, quiet, 10.0, ts=utcnow() - timedelta(minutes=10))
-    live_server.runtime.price_poller.wake()
+    prices_taken(live_server, session)
     page = browser.new_page()
     page.goto(live_server.base_url)
     expect(page.locator("#tile-QUIET .stale-marker")).to_have_text("stale · 10 minutes ago")
