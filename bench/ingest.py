@@ -23,7 +23,9 @@ Sections (``--sections``, all by default):
     one importer, then four in parallel (separate processes, files and symbols), while a
     dashboard server runs on the same schema; afterwards its price poller's tick count
     (``dashboard_ticks_total`` on /metrics) is compared with the rows in the store, so a
-    tick the poller skipped shows.
+    tick the poller skipped shows. How many of the machine's cores were busy (importers,
+    PostgreSQL and the server together, from /proc/stat) tells how much faster more
+    writers could be at all.
 ``ws``
     ``WS /ws/ingest`` with ``--ws-streams`` ``/events`` streams open: ticks/s sustained by
     ``--ws-clients`` sockets keeping ``--ws-window`` messages of ``--ws-batch`` ticks
@@ -240,6 +242,7 @@ def run_workers(
         if profile_stem
         else []
     )
+    busy_before = machine_jiffies()
     for process in processes:
         assert process.stdin is not None
         process.stdin.write("go\n")
@@ -250,6 +253,7 @@ def run_workers(
         if process.returncode:
             raise SystemExit(f"a {kind} importer failed ({process.returncode})")
         reports.append(json.loads(out.strip().splitlines()[-1]))
+    busy_after = machine_jiffies()
     for profiler in profilers:
         stop_profile(profiler)
     wall = max(r["ended"] for r in reports) - min(r["started"] for r in reports)
@@ -260,7 +264,20 @@ def run_workers(
         "seconds": wall,
         "ticks_per_s": written / wall,
         "peak_rss_mib": max(r["rss_kib"] for r in reports) / 1024,
+        # The whole machine (importers, the store, the server): near the number of cores,
+        # more writers cannot go faster.
+        "machine_cores_busy": (busy_after[0] - busy_before[0])
+        / max(busy_after[1] - busy_before[1], 1)
+        * (os.cpu_count() or 1),
     }
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, all) CPU time of the whole machine so far, in jiffies (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def run_cli(url: str, file: Path) -> dict[str, float]:
@@ -736,14 +753,15 @@ def print_tables(results: list[dict[str, Any]]) -> None:
     pgs = [r for r in results if r["section"] == "postgres"]
     if pgs:
         print(
-            "\n| PostgreSQL import | ticks | seconds | ticks/s | rows in store "
-            "| poller saw | skipped |"
+            "\n| PostgreSQL import | ticks | seconds | ticks/s | machine cores busy "
+            "| rows in store | poller saw | skipped |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in pgs:
             print(
                 f"| {r['target']} | {r['ticks']:,} | {r['seconds']:.2f} | {r['ticks_per_s']:,.0f} "
-                f"| {r['rows_in_store']:,} | {r['poller_ticks_seen']:,.0f} | {r['skipped']:,.0f} |"
+                f"| {r['machine_cores_busy']:.2f} | {r['rows_in_store']:,} "
+                f"| {r['poller_ticks_seen']:,.0f} | {r['skipped']:,.0f} |"
             )
         if len(pgs) == 2:
             print(f"\nfour importers / one: {pgs[1]['speed_up']:.2f}x")
