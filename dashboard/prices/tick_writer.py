@@ -143,19 +143,22 @@ class TickWriter:
                     ticks=[tick for batch in ready for tick in batch.ticks],
                     create_missing=create_missing,
                 )
-            except Exception:
+            except Exception as error:
+                session.rollback()
+                if len(ready) == 1:
+                    ready[0].error = error
+                    return
                 # Some batch names an unknown or retired symbol, or holds what the store
                 # refuses: each on its own, so that the others are written and the error
                 # is told to the right one.
-                session.rollback()
                 for batch in ready:
                     try:
                         batch.ids = ingest.write(
                             session=session, ticks=batch.ticks, create_missing=create_missing
                         )
-                    except Exception as error:
+                    except Exception as refused:
                         session.rollback()
-                        batch.error = error
+                        batch.error = refused
             else:
                 start = 0
                 for batch in ready:
