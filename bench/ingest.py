@@ -29,7 +29,8 @@ Sections (``--sections``, all by default):
 ``ws``
     ``WS /ws/ingest`` with ``--ws-streams`` ``/events`` streams open: ticks/s sustained by
     ``--ws-clients`` sockets keeping ``--ws-window`` messages of ``--ws-batch`` ticks
-    unacknowledged, and tick -> tile latency (message sent -> the tile with that tick id
+    unacknowledged, offered at each ``--ws-rate`` in turn (20,000/s, then as fast as acks
+    come), and tick -> tile latency (message sent -> the tile with that tick id
     read on an SSE stream; ticks are conflated per poll, so only the newest tick of each
     symbol per poll is seen).
 
@@ -116,6 +117,27 @@ def prepare(url: str, symbols: list[str]) -> str:
         _, token = tokens.issue(session=session, user_id=admin.id, name="bench")
     engine.dispose()
     return token
+
+
+def give_prices(url: str) -> None:
+    """One tick of 99.0 for every instrument, as a running dashboard's store has: a first
+    price sends pages the whole tile (~1.1 KB) instead of its quote (~90 bytes), a
+    start-up burst to every stream that is not the steady state measured (see
+    bench/fanout.py's ``prepare``)."""
+    from sqlalchemy import text
+
+    from dashboard.store.db import make_engine
+
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO tick (instrument_id, price, ts, received_at) "
+                "SELECT id, 99.0, :now, :now FROM instrument"
+            ),
+            {"now": datetime.now(UTC).replace(tzinfo=None).isoformat(" ")},
+        )
+    engine.dispose()
 
 
 def tick_count(url: str) -> int:
@@ -635,7 +657,7 @@ def ws_sender(
 
 
 async def ws_run(
-    args: argparse.Namespace, port: int, pid: int, token: str, tmp: Path
+    args: argparse.Namespace, rate: float, port: int, pid: int, token: str, tmp: Path
 ) -> dict[str, Any]:
     import multiprocessing
 
@@ -645,9 +667,9 @@ async def ws_run(
         await asyncio.sleep(0.05)
     for client in clients:
         client.reads.clear()
-    profiler = profile(pid, args.profile / "ws") if args.profile else None
+    profiler = profile(pid, args.profile / f"ws-{rate:.0f}") if args.profile else None
     cpu_before = cpu_seconds(pid)
-    outs = [str(tmp / f"ws-{i}.json") for i in range(args.ws_clients)]
+    outs = [str(tmp / f"ws-{rate:.0f}-{i}.json") for i in range(args.ws_clients)]
     senders = [
         multiprocessing.Process(
             target=ws_sender,
@@ -657,7 +679,7 @@ async def ws_run(
                 args.seconds,
                 args.ws_batch,
                 args.ws_window,
-                args.ws_rate / args.ws_clients,
+                rate / args.ws_clients,
                 i,
                 args.ws_clients,
                 outs[i],
@@ -693,6 +715,7 @@ async def ws_run(
     return {
         "section": "ws",
         "target": "dashboard",
+        "offered_ticks_per_s": rate,
         "streams": args.ws_streams,
         "sockets": args.ws_clients,
         "ticks_per_message": args.ws_batch,
@@ -708,20 +731,24 @@ async def ws_run(
 
 
 def section_ws(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    """One run per ``--ws-rate``, each with a server and a store of its own."""
     import uvloop
 
-    url = f"sqlite:///{tmp / 'ws.db'}"
-    token = prepare(url, SYMBOLS)
-    port = free_port()
-    server = start_server("dashboard", url, port)
-    try:
-        result = uvloop.run(ws_run(args, port, server.pid, token, tmp))
-    finally:
-        stop_server(server)
-    stored = tick_count(url)
-    result["rows_in_store"] = stored
-    print(json.dumps(result), flush=True)
-    return [result]
+    results = []
+    for rate in args.ws_rate:
+        url = f"sqlite:///{tmp / f'ws-{rate:.0f}.db'}"
+        token = prepare(url, SYMBOLS)
+        give_prices(url)
+        port = free_port()
+        server = start_server("dashboard", url, port)
+        try:
+            result = uvloop.run(ws_run(args, rate, port, server.pid, token, tmp))
+        finally:
+            stop_server(server)
+        result["rows_in_store"] = tick_count(url)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    return results
 
 
 # -- the tables ------------------------------------------------------------------------
@@ -765,14 +792,18 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             )
         if len(pgs) == 2:
             print(f"\nfour importers / one: {pgs[1]['speed_up']:.2f}x")
-    for r in (r for r in results if r["section"] == "ws"):
+    websockets = [r for r in results if r["section"] == "ws"]
+    if websockets:
         print(
-            "\n| WS /ws/ingest | /events streams | sockets x window x ticks | ticks/s "
-            "| server CPU µs/tick | tick->tile p50 | p99 | errors |"
+            "\n| WS /ws/ingest | offered | /events streams | sockets x window x ticks "
+            "| ticks/s | server CPU µs/tick | tick->tile p50 | p99 | errors |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in websockets:
+        offered = r["offered_ticks_per_s"]
         print(
-            f"| dashboard | {r['streams']} | {r['sockets']} x {r['window']} x "
+            f"| dashboard | {f'{offered:,.0f}/s' if offered else 'as fast as acked'} "
+            f"| {r['streams']} | {r['sockets']} x {r['window']} x "
             f"{r['ticks_per_message']} | {r['ticks_per_s']:,.0f} "
             f"| {r['server_cpu_us_per_tick']:.1f} | {r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms "
             f"| {r['errors']} |"
@@ -805,7 +836,14 @@ def main() -> None:
     parser.add_argument("--ws-clients", type=int, default=2)
     parser.add_argument("--ws-window", type=int, default=8)
     parser.add_argument("--ws-batch", type=int, default=200)
-    parser.add_argument("--ws-rate", type=float, default=0.0, help="ticks/s (0: as fast as acked)")
+    parser.add_argument(
+        "--ws-rate",
+        type=float,
+        nargs="+",
+        default=[20_000.0, 0.0],
+        help="ticks/s offered, one run each (0: as fast as acked); by default the target "
+        "rate of issue 16, then saturation",
+    )
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     parser.add_argument("--profile", type=Path, help="py-spy profiles into this directory")
     args = parser.parse_args()

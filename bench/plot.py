@@ -14,18 +14,26 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"dashboard": "#2456d6", "naive": "#b3261e", "node": "#1a7f37"}
+COLOURS = {"dashboard": "#2456d6", "naive": "#b3261e", "node": "#1a7f37", "node-same": "#8a5a00"}
+# node-same is the dashboard's own design in Node.js (same bytes per update): dashed, as
+# the reference the dashboard's CPU is held to.
+DASHED = {"node-same"}
 
 
 def main(source: Path, target: Path) -> None:
     results = [r for r in json.loads(source.read_text()) if not r.get("frozen")]
     fig, (latency, cpu) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for name in ("dashboard", "naive", "node"):
+    for name in COLOURS:
         rows = sorted((r for r in results if r["target"] == name), key=lambda r: r["streams"])
         if not rows:
             continue
         streams = [r["streams"] for r in rows]
-        style = {"color": COLOURS[name], "marker": "o", "label": name}
+        style = {
+            "color": COLOURS[name],
+            "marker": "o",
+            "label": name,
+            "linestyle": "--" if name in DASHED else "-",
+        }
         latency.plot(streams, [r["p99_ms"] for r in rows], **style)
         cpu.plot(streams, [r["server_cpu_s_per_1000_client_s"] for r in rows], **style)
     latency.axhline(500, color="#888", linestyle="--", linewidth=1, label="500 ms target")
