@@ -169,8 +169,11 @@ class Runtime:
                 await asyncio.to_thread(self.feed.release)
             except Exception:
                 logger.exception("could not release the feed lease")
-        await self._let_queries_finish()
+        # Ticks handed in before now are still written and answered; none after.
         self.tick_writer.close()
+        if not await self.tick_writer.wait_idle(_QUERY_GRACE_SECONDS):
+            logger.warning("the tick writer was still writing when the store was closed")
+        await self._let_queries_finish()
         for poller in self.pollers().values():
             poller.close()
         self.engine.dispose()

@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from dashboard.prices import ingest
@@ -64,35 +65,43 @@ class TickWriter:
         self._lock = threading.Lock()
         self._waiting: list[_Batch] = []
         self._draining = False
+        self._closed = False
 
     async def write(self, prepare: Prepare, *, create_missing: bool = False) -> list[int]:
         """Write one batch: the ids of its ticks in their order, once committed.
 
         Raises what ``prepare`` raises, :class:`~dashboard.prices.ingest.IngestInvalid`
         for unknown or retired symbols (or instruments ``create_missing`` could not add),
-        and the store's own errors; a batch refused wrote nothing. Batches are written in
-        the order they are handed in. Cancelling the caller does not stop a write that
-        has started.
+        and the store's own errors; a batch refused wrote nothing. ``RuntimeError`` once
+        the writer is closed. Batches are written in the order they are handed in.
+        Cancelling the caller does not stop a write that has started.
         """
         loop = asyncio.get_running_loop()
         batch = _Batch(prepare, create_missing, loop.create_future(), loop)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the tick writer is closed: the server is shutting down")
             self._waiting.append(batch)
             start = not self._draining
             self._draining = True
         if start:
-            try:
-                self._executor.submit(self._drain)
-            except RuntimeError:  # closed: the process is shutting down
-                with self._lock:
-                    self._waiting.remove(batch)
-                    self._draining = False
-                raise
+            self._executor.submit(self._drain)
         return await batch.future
 
     def close(self) -> None:
-        """Stop taking batches; one being written is finished on its thread."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Take no more batches. Those already handed in are still written and answered,
+        on the writer's thread (Runtime.stop waits a moment for its store connection)."""
+        with self._lock:
+            self._closed = True
+        self._executor.shutdown(wait=False)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is being written or waits to be (at most ``timeout`` s);
+        whether that is so."""
+        deadline = time.monotonic() + timeout
+        while self._draining and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return not self._draining
 
     def _drain(self) -> None:
         """On the writer's thread: write what waits, group by group, until nothing does."""
@@ -103,11 +112,16 @@ class TickWriter:
                     self._draining = False
                     return
             try:
-                # Instruments created for one batch must not be rolled back by another's
-                # refusal: those batches are written on their own.
-                self._write_group([b for b in batches if not b.create_missing])
-                for batch in (b for b in batches if b.create_missing):
-                    self._write_group([batch])
+                # In the order handed in, a transaction per run of batches that do or do
+                # not add missing instruments (a later batch may name what an earlier
+                # one adds).
+                run: list[_Batch] = []
+                for batch in batches:
+                    if run and batch.create_missing != run[0].create_missing:
+                        self._write_group(run)
+                        run = []
+                    run.append(batch)
+                self._write_group(run)
             except BaseException as error:  # the store went away mid-group, say
                 logger.exception("tick writer failed")
                 for batch in batches:
@@ -143,14 +157,15 @@ class TickWriter:
                     ticks=[tick for batch in ready for tick in batch.ticks],
                     create_missing=create_missing,
                 )
-            except Exception as error:
+            except (ingest.IngestInvalid, IntegrityError, DataError) as error:
                 session.rollback()
                 if len(ready) == 1:
                     ready[0].error = error
                     return
-                # Some batch names an unknown or retired symbol, or holds what the store
-                # refuses: each on its own, so that the others are written and the error
-                # is told to the right one.
+                # Some batch names an unknown or retired symbol, holds what the store
+                # refuses, or could not add its instruments (their creation was rolled
+                # back with the group): each on its own, so that the others are written
+                # and the error is told to the right one.
                 for batch in ready:
                     try:
                         batch.ids = ingest.write(
@@ -159,6 +174,13 @@ class TickWriter:
                     except Exception as refused:
                         session.rollback()
                         batch.error = refused
+            except Exception as error:
+                # Not the data's fault (the store went away, maybe during the commit, which
+                # may then have happened): no batch is written again; each is told.
+                session.rollback()
+                for batch in ready:
+                    batch.error = error
+                return
             else:
                 start = 0
                 for batch in ready:
@@ -173,8 +195,7 @@ def _settle(batches: list[_Batch]) -> None:
     for batch in batches:
         if batch.future.done():  # the caller was cancelled
             continue
-        if batch.error is not None:
-            batch.future.set_exception(batch.error)
-        else:
-            assert batch.ids is not None
+        if batch.ids is not None:
             batch.future.set_result(batch.ids)
+        else:
+            batch.future.set_exception(batch.error or RuntimeError("the batch was not written"))

@@ -4,11 +4,11 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from sqlmodel import Session, col, select
 
 from dashboard.models import Instrument, Tick
@@ -231,4 +231,92 @@ def test_a_caller_whose_event_loop_has_closed_does_not_stop_the_writer(
     asyncio.run(hand_in_and_leave())
     gate.set()
     assert asyncio.run(asyncio.wait_for(writer.write(ticks("ACME", 2.0)), 10))
+    assert stored(session) == [("ACME", 1.0), ("ACME", 2.0)]
+
+
+def test_a_batch_naming_what_an_earlier_one_adds_is_written_after_it(
+    writer: TickWriter, commits: Commits, session: Session
+) -> None:
+    # Was: the batches adding instruments were written after all the others of a round,
+    # so the later batch was refused ("unknown symbol") though handed in after.
+    make_instrument(session, "ACME")
+    _first, adds, names = asyncio.run(
+        write_while_held(writer, [(ticks("NEWCO", 12.5), True), (ticks("NEWCO", 13.0), False)])
+    )
+    assert isinstance(adds, list) and isinstance(names, list), (adds, names)
+    assert stored(session) == [("ACME", 1.0), ("NEWCO", 12.5), ("NEWCO", 13.0)]
+
+
+def test_batches_adding_instruments_are_committed_together(
+    writer: TickWriter, commits: Commits, session: Session
+) -> None:
+    # Was: one transaction each (a socket with ?create_missing=true and 32 messages
+    # queued made 32 commits).
+    make_instrument(session, "ACME")
+    waiting = [(ticks("NEWA", 1.5), True), (ticks("NEWB", 2.5), True), (ticks("NEWA", 1.75), True)]
+    outcomes = asyncio.run(write_while_held(writer, waiting))
+    assert all(isinstance(o, list) for o in outcomes), outcomes
+    assert commits.count == 2  # the held batch, then the three in one transaction
+    assert stored(session) == [("ACME", 1.0), ("NEWA", 1.5), ("NEWB", 2.5), ("NEWA", 1.75)]
+
+
+def test_a_refusal_among_batches_adding_instruments_leaves_the_others_instruments(
+    writer: TickWriter, session: Session
+) -> None:
+    make_instrument(session, "ACME")
+    waiting = [
+        (ticks("NEWA", 1.5), True),
+        (ticks("not a symbol!", 2.0), True),  # cannot be an instrument
+        (ticks("NEWB", 2.5), True),
+    ]
+    _first, new_a, refused, new_b = asyncio.run(write_while_held(writer, waiting))
+    assert isinstance(refused, ingest.IngestInvalid)
+    assert isinstance(new_a, list) and isinstance(new_b, list)
+    assert stored(session) == [("ACME", 1.0), ("NEWA", 1.5), ("NEWB", 2.5)]
+
+
+def test_a_store_failure_not_of_the_data_writes_no_batch_twice(
+    writer: TickWriter, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection lost during COMMIT may have committed: writing each batch again on its
+    # own (as for a refused symbol) would store its ticks twice.
+    make_instrument(session, "ACME")
+    real_write = ingest.write
+    calls = []
+
+    def commits_then_fails(**kwargs: Any) -> list[int]:
+        calls.append(kwargs)
+        ids = real_write(**kwargs)
+        if len(kwargs["ticks"]) > 1:
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return ids
+
+    monkeypatch.setattr(ingest, "write", commits_then_fails)
+    _first, one, two = asyncio.run(
+        write_while_held(writer, [(ticks("ACME", 2.0), False), (ticks("ACME", 3.0), False)])
+    )
+    assert isinstance(one, OperationalError) and isinstance(two, OperationalError)
+    assert stored(session) == [("ACME", 1.0), ("ACME", 2.0), ("ACME", 3.0)]
+
+
+def test_closing_answers_what_was_handed_in_and_refuses_what_comes_after(
+    writer: TickWriter, session: Session
+) -> None:
+    make_instrument(session, "ACME")
+
+    async def scenario() -> tuple[list[int] | BaseException, ...]:
+        gate, entered = threading.Event(), threading.Event()
+        first = asyncio.ensure_future(writer.write(held_until(gate, ticks("ACME", 1.0), entered)))
+        assert await asyncio.to_thread(entered.wait, 10)
+        waiting = asyncio.ensure_future(writer.write(ticks("ACME", 2.0)))
+        await asyncio.sleep(0)
+        writer.close()
+        gate.set()
+        assert await writer.wait_idle(10)
+        with pytest.raises(RuntimeError, match="closed"):
+            await writer.write(ticks("ACME", 3.0))
+        return tuple(await asyncio.gather(first, waiting, return_exceptions=True))
+
+    first, waiting = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert isinstance(first, list) and isinstance(waiting, list)
     assert stored(session) == [("ACME", 1.0), ("ACME", 2.0)]

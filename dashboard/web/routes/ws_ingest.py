@@ -17,13 +17,15 @@ once to the process's tick writer, which commits them in one transaction with wh
 sockets and requests sent meanwhile (group commit, dashboard.prices.tick_writer), so a
 client that keeps several messages unacknowledged gets far more ticks per second than one
 that waits for each ack.
-A message without an ack when the socket drops may or may not have been written.
+A message without an ack when the socket closes or drops (the messages after one that
+failed included) may or may not have been written.
 
 Closes: 1008 without a token (``token required``), with one that is unknown or revoked
 (``invalid token``) or that may not feed (``token may not write ticks``), and once the
 token is revoked (``revoked``: checked before every write and every
 :data:`IDLE_CHECK_SECONDS` while idle, so nothing is written after the revocation is
-seen); 1009 for a message over ``max_ingest_bytes``; 1012 on shutdown.
+seen); 1009 for a message over ``max_ingest_bytes``; 1011 when the store fails; 1012 on
+shutdown.
 """
 
 from __future__ import annotations
