@@ -5,6 +5,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
+from unittest.mock import Mock
 
 import pytest
 from sqlalchemy import Engine
@@ -20,23 +21,14 @@ from tests.factories import make_instrument
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-class Commits:
-    """Counts the writer's ``on_written`` calls: one per transaction that wrote ticks."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self) -> None:
-        self.count += 1
+@pytest.fixture
+def commits() -> Mock:
+    """The writer's ``on_written``: called once per transaction that wrote ticks."""
+    return Mock()
 
 
 @pytest.fixture
-def commits() -> Commits:
-    return Commits()
-
-
-@pytest.fixture
-def writer(engine: Engine, commits: Commits) -> Iterator[TickWriter]:
+def writer(engine: Engine, commits: Mock) -> Iterator[TickWriter]:
     writer = TickWriter(session_factory(engine), on_written=commits)
     yield writer
     writer.close()
@@ -89,12 +81,12 @@ async def write_while_held(
 
 
 def test_batches_handed_in_while_one_is_written_are_committed_together(
-    writer: TickWriter, commits: Commits, session: Session
+    writer: TickWriter, commits: Mock, session: Session
 ) -> None:
     make_instrument(session, "ACME")
     waiting = [(ticks("ACME", float(n), float(n) + 0.5), False) for n in range(2, 7)]
     outcomes = asyncio.run(write_while_held(writer, waiting))
-    assert commits.count == 2  # the held batch, then the five in one transaction
+    assert commits.call_count == 2  # the held batch, then the five in one transaction
     assert not [o for o in outcomes if isinstance(o, BaseException)]
     # Each caller gets the ids of its own ticks, in the order the batches were handed in.
     flat = [i for ids in outcomes if isinstance(ids, list) for i in ids]
@@ -235,7 +227,7 @@ def test_a_caller_whose_event_loop_has_closed_does_not_stop_the_writer(
 
 
 def test_a_batch_naming_what_an_earlier_one_adds_is_written_after_it(
-    writer: TickWriter, commits: Commits, session: Session
+    writer: TickWriter, commits: Mock, session: Session
 ) -> None:
     # Was: the batches adding instruments were written after all the others of a round,
     # so the later batch was refused ("unknown symbol") though handed in after.
@@ -248,7 +240,7 @@ def test_a_batch_naming_what_an_earlier_one_adds_is_written_after_it(
 
 
 def test_batches_adding_instruments_are_committed_together(
-    writer: TickWriter, commits: Commits, session: Session
+    writer: TickWriter, commits: Mock, session: Session
 ) -> None:
     # Was: one transaction each (a socket with ?create_missing=true and 32 messages
     # queued made 32 commits).
@@ -256,7 +248,7 @@ def test_batches_adding_instruments_are_committed_together(
     waiting = [(ticks("NEWA", 1.5), True), (ticks("NEWB", 2.5), True), (ticks("NEWA", 1.75), True)]
     outcomes = asyncio.run(write_while_held(writer, waiting))
     assert all(isinstance(o, list) for o in outcomes), outcomes
-    assert commits.count == 2  # the held batch, then the three in one transaction
+    assert commits.call_count == 2  # the held batch, then the three in one transaction
     assert stored(session) == [("ACME", 1.0), ("NEWA", 1.5), ("NEWB", 2.5), ("NEWA", 1.75)]
 
 

@@ -89,7 +89,8 @@ async def ingest_ticks(
 
     def prepare(session: Session) -> list[ingest.TickIn]:
         if unchecked is not None:
-            # Outside the try below: whatever the check raises is not the body's fault.
+            # Before _parse, whose 422s are for the body: what the check raises (401, 403,
+            # or a failure of its own) is not the body's fault.
             _check_feeder(session, runtime, unchecked)
         return _parse(body, kind)
 
