@@ -208,8 +208,57 @@ def parse_records(
     optional ``ts`` (default: now; see :func:`_parse_ts`, with ``tz`` for times without a
     zone). ``lines`` gives each record's 1-based file line, for the errors.
     """
-    now = now or utcnow()
+    ticks, _indexes, errors = _check_records(
+        records, default_symbol, now or utcnow(), tz, dayfirst, lines, max_items
+    )
+    if errors:
+        raise IngestInvalid(errors)
+    return ticks
+
+
+def parse_batch(
+    records: Sequence[Any],
+    *,
+    session: Session,
+    lines: Sequence[int] | None = None,
+    check_symbols: bool = True,
+) -> list[TickIn]:
+    """:func:`parse_records` for a batch about to be written (``POST /api/ticks``,
+    ``WS /ws/ingest``): when some items are bad, the same IngestInvalid also names each
+    unknown or retired symbol the good items give (unless ``check_symbols`` is false, as
+    for a batch that adds its missing instruments), so a sender learns every kind of
+    problem in one reply instead of one kind a round.
+    """
+    ticks, indexes, errors = _check_records(records, None, utcnow(), None, False, lines, MAX_ITEMS)
+    if not errors:
+        return ticks
+    total = len(errors)
+    if check_symbols and ticks:
+        try:
+            instrument_ids(session=session, symbols=[tick.symbol for tick in ticks])
+        except IngestInvalid as unknown:
+            # instrument_ids counts in ``ticks``; the sender counts in ``records``.
+            for error in unknown.errors:
+                index = indexes[error.index]
+                line = lines[index] if lines is not None else None
+                errors.append(ItemError(index, error.error, error.symbol, line))
+            errors.sort(key=lambda error: error.index)
+            total += unknown.total
+    raise IngestInvalid(errors, total=total)
+
+
+def _check_records(
+    records: Iterable[Any],
+    default_symbol: str | None,
+    now: datetime,
+    tz: tzinfo | None,
+    dayfirst: bool,
+    lines: Sequence[int] | None,
+    max_items: int | None,
+) -> tuple[list[TickIn], list[int], list[ItemError]]:
+    """Each good record's tick and 0-based index, and each bad one's error."""
     ticks: list[TickIn] = []
+    indexes: list[int] = []
     errors: list[ItemError] = []
     for index, record in enumerate(records):
         line = lines[index] if lines is not None else None
@@ -218,14 +267,13 @@ def parse_records(
                 ItemError(index, f"too many items (at most {max_items} per batch)", line=line)
             )
             break
-        error = _check_record(record, index, line, default_symbol, now, tz, dayfirst)
-        if isinstance(error, ItemError):
-            errors.append(error)
+        checked = _check_record(record, index, line, default_symbol, now, tz, dayfirst)
+        if isinstance(checked, ItemError):
+            errors.append(checked)
         else:
-            ticks.append(error)
-    if errors:
-        raise IngestInvalid(errors)
-    return ticks
+            ticks.append(checked)
+            indexes.append(index)
+    return ticks, indexes, errors
 
 
 def _check_record(

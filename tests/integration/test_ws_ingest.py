@@ -111,6 +111,32 @@ def test_a_bad_message_gets_an_error_nothing_of_it_is_written_and_the_socket_goe
     assert [price for _id, price in stored(session)] == [1, 3]
 
 
+def test_one_error_names_every_kind_of_problem_of_a_message(
+    live_server: LiveServer, session: Session
+) -> None:
+    make_instrument(session, "ACME")
+    token, _ = feed_token(session, scope="all", admin=True)
+    sent = json.dumps(
+        [{"symbol": "NOPE", "price": 1}, {"symbol": "ACME", "price": "x"}, {"symbol": "NOPE"}]
+    )
+    with feed_socket(live_server, token) as ws:
+        ws.send(sent)
+        errors = reply(ws)["errors"]
+    # The unknown symbol is named with the bad items, not in a second round once they are
+    # fixed; it is named once, where it is first given, counting the good items naming it.
+    assert [(e["index"], e["symbol"]) for e in errors] == [(0, "NOPE"), (1, "ACME"), (2, "NOPE")]
+    assert errors[0]["error"].startswith("unknown symbol (1 item(s))")
+    assert [e["error"] for e in errors[1:]] == ["price must be a number"] * 2
+    with feed_socket(live_server, token, "?create_missing=true") as ws:
+        ws.send(sent)
+        errors = reply(ws)["errors"]
+    # Adding the missing instruments, a bad item is the only problem; nothing is added.
+    assert [e["index"] for e in errors] == [1, 2]
+    session.expire_all()
+    assert session.exec(select(Instrument).where(Instrument.symbol == "NOPE")).first() is None
+    assert stored(session) == []
+
+
 def test_create_missing_adds_the_instrument_with_decimals_from_the_data(
     live_server: LiveServer, session: Session
 ) -> None:

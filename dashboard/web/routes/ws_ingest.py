@@ -170,7 +170,7 @@ async def _write_message(
     def prepare(session: Session) -> list[ingest.TickIn]:
         if not tokens.is_live(session=session, token_id=token_id):
             raise _Revoked
-        return _parse(message.text)
+        return _parse(message.text, session, check_symbols=not create_missing)
 
     try:
         ids = await runtime.tick_writer.write(prepare, create_missing=create_missing)
@@ -184,14 +184,15 @@ async def _write_message(
     return {"ack": message.seq, "ids": ids}
 
 
-def _parse(text: str) -> list[ingest.TickIn]:
-    """A message's ticks: a JSON array, one object, or NDJSON lines."""
+def _parse(text: str, session: Session, *, check_symbols: bool) -> list[ingest.TickIn]:
+    """A message's ticks: a JSON array, one object, or NDJSON lines (errors as
+    :func:`ingest.parse_batch` gives them)."""
     stripped = text.lstrip("\ufeff \t\r\n")
     kind = "json" if stripped.startswith("[") else "ndjson"
     records, _lines = ingest.read_records(stripped, kind=kind)
     if not records:
         raise ingest.IngestInvalid([ingest.ItemError(0, "the message holds no tick")])
-    return ingest.parse_records(records)
+    return ingest.parse_batch(records, session=session, check_symbols=check_symbols)
 
 
 def _error(seq: int, invalid: ingest.IngestInvalid) -> dict[str, object]:

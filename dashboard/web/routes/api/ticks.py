@@ -92,7 +92,7 @@ async def ingest_ticks(
             # Before _parse, whose 422s are for the body: what the check raises (401, 403,
             # or a failure of its own) is not the body's fault.
             _check_feeder(session, runtime, unchecked)
-        return _parse(body, kind)
+        return _parse(body, kind, session, check_symbols=not create_missing)
 
     try:
         ids = await runtime.tick_writer.write(prepare, create_missing=create_missing)
@@ -112,11 +112,17 @@ def _check_feeder(session: Session, runtime: Runtime, request: Request) -> None:
     require_feeder(request, session, login)
 
 
-def _parse(body: bytes, kind: str) -> list[ingest.TickIn]:
-    """The body's ticks; HTTPException 422 naming every bad item, or what is unreadable."""
+def _parse(body: bytes, kind: str, session: Session, *, check_symbols: bool) -> list[ingest.TickIn]:
+    """The body's ticks; HTTPException 422 naming every bad item (and with them each unknown
+    symbol, see :func:`ingest.parse_batch`), or what is unreadable."""
     try:
         records, lines = ingest.read_records(body.decode("utf-8"), kind=kind)
-        return ingest.parse_records(records, lines=lines if kind == "csv" else None)
+        return ingest.parse_batch(
+            records,
+            session=session,
+            lines=lines if kind == "csv" else None,
+            check_symbols=check_symbols,
+        )
     except ingest.IngestInvalid as invalid:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _errors(invalid)) from None
     except (UnicodeDecodeError, ValueError) as bad:
