@@ -198,7 +198,8 @@
     }
     for (const [kind, h] of headings) h.hidden = !visibleKinds.has(kind);
     const count = form.querySelector(".tile-count");
-    if (count) count.textContent = shown === all ? `${all} instruments` : `${shown} of ${all} instruments`;
+    const noun = all === 1 ? "instrument" : "instruments";
+    if (count) count.textContent = shown === all ? `${all} ${noun}` : `${shown} of ${all} ${noun}`;
   }
 
   function render() {
@@ -246,11 +247,52 @@
     change({ sort, dir: prefs.sort === sort && prefs.dir === "asc" ? "desc" : "asc" });
   });
 
+  // Tiles this page has not got: an instrument added, or one given its first price, since
+  // the page loaded (the server sends its whole tile, swapped by id). Each gets an empty,
+  // hidden tile at the end for the swap to replace; the arrangement then moves it to its
+  // place. A retired instrument's tile is taken off by the server's delete swap.
+  const WHOLE_TILE = /<article id="(tile-[^"]+)" class="tile/g;
+  const entities = document.createElement("textarea"); // decodes the id's HTML escapes
+  const shown = container.getElementsByClassName("tile"); // live: its length is cheap
+  let count = shown.length;
+  document.addEventListener("htmx:sse:before:message", (event) => {
+    const data = event.detail.message?.data;
+    if (typeof data !== "string" || !data.includes('<article id="tile-')) return;
+    for (const [, escaped] of data.matchAll(WHOLE_TILE)) {
+      entities.innerHTML = escaped;
+      if (document.getElementById(entities.value)) continue;
+      const tile = document.createElement("article");
+      tile.id = entities.value;
+      tile.className = "tile";
+      tile.hidden = true;
+      container.append(tile);
+      container.querySelector(":scope > .empty")?.remove();
+    }
+  });
+  function tilesCameOrWent() {
+    const kinds = form.elements.kind;
+    const listed = new Set([...kinds.options].map((option) => option.value));
+    for (const tile of shown) {
+      const kind = tile.dataset.kind;
+      if (kind && !listed.has(kind)) {
+        listed.add(kind);
+        kinds.add(new Option(kind, kind));
+      }
+    }
+    filter(); // the count, and a new tile's visibility
+    if (prefs.sort || prefs.group) rearrange = true;
+  }
+
   // Live updates: a whole tile swapped in comes without its hidden flag, so filter at once;
   // a sort by a live column is kept, at most once a second, so rows do not jump on every
   // tick.
   document.addEventListener("htmx:after:swap", () => {
-    if (prefs.q || prefs.kind) filter();
+    if (shown.length !== count) {
+      count = shown.length;
+      tilesCameOrWent();
+    } else if (prefs.q || prefs.kind) {
+      filter();
+    }
     if (prefs.sort && prefs.sort !== "symbol" && prefs.sort !== "name") rearrange = true;
   });
   setInterval(() => {

@@ -54,6 +54,10 @@ class Renderer:
         """The whole tile (``oob``: as an out-of-band swap)."""
         return self._tile.render(tile=state, oob=oob)
 
+    def tile_removal(self, symbol: str) -> str:
+        """The out-of-band swap that takes a tile off the page (its instrument retired)."""
+        return str(Markup('<article id="tile-{}" hx-swap-oob="delete"></article>').format(symbol))
+
     def tile_quote(self, state: TileState) -> str:
         """The out-of-band swap of a tile's price, change and % change."""
         return str(self._parts.quote(state, True))  # type: ignore[attr-defined]

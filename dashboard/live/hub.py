@@ -205,6 +205,11 @@ class Hub:
         self._catch_ups.clear()
         self.latest_tiles.update(batch.tiles)
         self.latest_quotes.update(batch.quotes)
+        for symbol in batch.removed:
+            # A new stream's snapshot would otherwise bring a retired instrument's tile
+            # back onto its page (static/tiles.js adds the tiles it does not have).
+            self.latest_tiles.pop(symbol, None)
+            self.latest_quotes.pop(symbol, None)
         # Connections showing the same subset of symbols share one filtered mapping and,
         # for pages, one encoded message: per batch, work per distinct subset, not per reader.
         filtered: dict[tuple[PriceFormat, frozenset[str]], tuple[Mapping[str, Any], bytes | None]]

@@ -43,7 +43,9 @@ class PriceBatch:
 
     A reader that falls behind merges ``tile_updates`` by key (a plain dict merge: it runs
     for every reader behind, every batch), so it keeps the newest of each part; the parts
-    still pending of a symbol in ``whole`` (its whole tile is in this batch) are dropped.
+    still pending of a symbol in ``whole`` (its whole tile, or its removal, is in this
+    batch) are dropped. ``removed``: the symbols whose instruments were retired; their
+    tiles and quotes leave the hub's latest.
     """
 
     tiles: Tiles
@@ -51,6 +53,7 @@ class PriceBatch:
     tile_updates: Mapping[str, str] = field(default_factory=dict)
     quotes: Quotes = field(default_factory=dict)
     whole: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
 
     def updates(self, price_format: PriceFormat) -> Mapping[str, object]:
         return self.tile_updates if price_format == "html" else self.quotes

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -122,6 +122,10 @@ class PricePoller(Poller):
         self._shown_times: dict[str, str] = {}
         self._by_instrument: dict[int, TileState] = {}
         self.states: dict[str, TileState] = {}
+        # Tiles that came or went since the last batch, for the pages open meanwhile: a new
+        # instrument's tile is added to them, a retired one's taken off.
+        self._appeared: set[str] = set()
+        self._retired: set[str] = set()
         self.cursor = 0
         self.ticks_seen = 0
         # Rows skipped for breaking the store contract: counts by kind, and the last one.
@@ -141,6 +145,7 @@ class PricePoller(Poller):
             state.refresh_staleness(now)
         fragments = {s: self._render_whole(t) for s, t in self.states.items()}
         self._hub.set_latest(fragments, {s: _quote(t) for s, t in self.states.items()})
+        self._appeared.clear()  # no page is older than these tiles
 
     def tiles(self, symbols: Sequence[str] | None = None) -> list[TileState]:
         """Current tile states in dashboard order (or in the order of ``symbols``)."""
@@ -171,6 +176,8 @@ class PricePoller(Poller):
             if instrument_id not in self._by_instrument:
                 self._by_instrument[instrument_id] = state
                 self.states[state.symbol] = state
+                self._appeared.add(state.symbol)
+                self._retired.discard(state.symbol)
         if loaded:
             await self.in_thread(self._refresh_references)
 
@@ -268,6 +275,8 @@ class PricePoller(Poller):
             if instrument is None or instrument.retired_at is not None:
                 del self._by_instrument[instrument_id]
                 self.states.pop(state.symbol, None)
+                self._retired.add(state.symbol)
+                self._appeared.discard(state.symbol)
                 continue
             fields = (instrument.name, instrument.kind, instrument.decimals, instrument.ttl_seconds)
             if fields != (state.name, state.kind, state.decimals, state.ttl_seconds):
@@ -366,18 +375,27 @@ class PricePoller(Poller):
             if state.refresh_staleness(now):
                 changed[state.symbol] = state
                 whole.add(state.symbol)
-        self._publish(changed, whole, touched, now)
+        appeared, self._appeared = self._appeared, set()
+        retired, self._retired = self._retired, set()
+        self._publish(changed, whole | appeared, touched, now, appeared, retired)
         return fetched.read == self._batch_size
 
     def _bucket_of(self, now: datetime) -> int:
         return int(now.timestamp()) // self._sparkline_resolution
 
     def _publish(
-        self, changed: dict[str, TileState], whole: set[str], touched: set[str], now: datetime
+        self,
+        changed: dict[str, TileState],
+        whole: set[str],
+        touched: set[str],
+        now: datetime,
+        appeared: set[str],
+        retired: set[str],
     ) -> None:
         """Publish one batch: to programs, the quotes of the ``changed`` tiles; to pages, the
-        whole tile (``whole``) or, of the tiles ``touched`` by a tick, only the parts whose
-        text changed. Every sparkline is sent again when a bucket closes, at most
+        whole tile (``whole``, which holds the tiles that ``appeared``) or, of the tiles
+        ``touched`` by a tick, only the parts whose text changed, and the removal of each
+        ``retired`` tile. Every sparkline is sent again when a bucket closes, at most
         :data:`SPARKLINES_PER_BATCH` a batch."""
         bucket = self._bucket_of(now)
         if bucket != self._sparkline_bucket:
@@ -394,7 +412,9 @@ class PricePoller(Poller):
         tiles: dict[str, str] = {}  # whole tiles, for snapshots
         sent: list[str] = []  # what the batch's message swaps
         updates: dict[str, str] = {}  # the same, by element id, for readers behind
-        candidates = whole | touched | set(due)
+        candidates: Iterable[str] = whole | touched | set(due)
+        if appeared:  # open pages add new tiles in the order they come: the dashboard's
+            candidates = [symbol for symbol in self.states if symbol in candidates]
         for symbol in candidates:
             state = self.states.get(symbol)
             if state is None:
@@ -419,7 +439,14 @@ class PricePoller(Poller):
                 tiles[symbol] = self._renderer.tile(state, oob=True)
                 sent.extend(parts.values())
                 updates.update(parts)
-        if not tiles and not changed:
+        for symbol in retired:
+            self._shown_quotes.pop(symbol, None)
+            self._shown_times.pop(symbol, None)
+            self._sparklines_due.pop(symbol, None)
+            removal = self._renderer.tile_removal(symbol)
+            sent.append(removal)
+            updates[f"tile-{symbol}"] = removal
+        if not tiles and not changed and not retired:
             return
         self._hub.publish_prices(
             PriceBatch(
@@ -427,7 +454,8 @@ class PricePoller(Poller):
                 message=self._renderer.tiles_message(sent),
                 tile_updates=updates,
                 quotes={symbol: _quote(state) for symbol, state in changed.items()},
-                whole=frozenset(whole & tiles.keys()),
+                whole=frozenset(whole & tiles.keys()) | retired,
+                removed=frozenset(retired),
             )
         )
 

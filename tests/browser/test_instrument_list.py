@@ -14,6 +14,8 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from dashboard.models import Instrument, Tick, utcnow
+from dashboard.prices import instruments
+from tests.browser.conftest import prices_taken
 from tests.browser.price_list import open_list_by_price, priced_instruments, rows_in_order
 from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument
@@ -266,4 +268,62 @@ def test_regression_a_re_sort_asked_for_while_one_is_being_made_is_not_lost(
         return rows_in_order(page) == ["C", "A", "B"]
 
     wait_until(settled)
+    page.close()
+
+
+def test_an_instrument_added_while_the_page_is_open_gets_its_tile_and_a_retired_one_leaves(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: a page open before an instrument was added never showed its tile (until
+    # reloaded), and a retired instrument's tile stayed on open pages, its price frozen.
+    add_tick(session, make_instrument(session, "ACME", ttl_seconds=3600), 10.0)
+    prices_taken(live_server, session)
+    page = browser.new_page()
+    page.goto(live_server.base_url)
+    expect(page.locator("#connection")).to_have_text("live")
+    page.locator("select[name=sort]").select_option("symbol")
+    page.get_by_role("button", name="Sort ascending").click()  # now Z to A
+
+    newco = make_instrument(session, "NEWCO", kind="crypto", ttl_seconds=3600)
+    add_tick(session, newco, 42.5)
+    live_server.runtime.price_poller.wake()
+    expect(page.locator("#q-NEWCO > b")).to_have_text("42.50")
+    expect(page.locator(".tile-count")).to_have_text("2 instruments")
+    wait_until(lambda: symbols_shown(page) == ["NEWCO", "ACME"])  # in the sort's order
+    # Its kind is one the page did not know: it can be chosen in the filter.
+    page.locator("select[name=kind]").select_option("crypto")
+    assert symbols_shown(page) == ["NEWCO"]
+    page.locator("select[name=kind]").select_option("")
+
+    instruments.retire(session=session, symbol="NEWCO")
+    live_server.runtime.price_poller.instruments_changed()
+    expect(page.locator("#tile-NEWCO")).to_have_count(0)
+    expect(page.locator(".tile-count")).to_have_text("1 instrument")
+    # A page opened now does not get it back from its stream's first message either.
+    again = browser.new_page()
+    again.goto(live_server.base_url)
+    expect(again.locator("#connection")).to_have_text("live")
+    expect(again.locator("#tile-ACME")).to_be_visible()
+    expect(again.locator("#tiles > .tile")).to_have_count(1)
+    again.close()
+    page.close()
+
+
+def test_an_empty_dashboard_shows_the_first_instrument_as_its_price_arrives(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    page = browser.new_page()
+    page.goto(live_server.base_url)
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator("#tiles > .empty")).to_contain_text("No instruments yet")
+    expect(page.locator("#tile-tools")).to_be_hidden()
+    expect(page.locator(".legend")).to_be_hidden()
+
+    add_tick(session, make_instrument(session, "FIRST", ttl_seconds=3600), 7.25)
+    live_server.runtime.price_poller.wake()
+    expect(page.locator("#q-FIRST > b")).to_have_text("7.25")
+    expect(page.locator("#tiles > .empty")).to_have_count(0)
+    expect(page.locator("#tile-tools")).to_be_visible()
+    expect(page.locator(".legend")).to_be_visible()
+    expect(page.locator(".tile-count")).to_have_text("1 instrument")
     page.close()

@@ -14,7 +14,7 @@ from dashboard.live.hub import Hub
 from dashboard.live.mailbox import Connection
 from dashboard.live.price_poller import SPARKLINES_PER_BATCH, PricePoller
 from dashboard.models import Notification, Tick, utcnow
-from dashboard.prices import alerts
+from dashboard.prices import alerts, instruments
 from dashboard.prices.alerts import AlertEvaluator, Move
 from dashboard.runtime import build_runtime
 from dashboard.settings import Settings
@@ -193,6 +193,38 @@ def test_the_whole_tile_is_sent_when_it_goes_stale_or_gets_its_first_price(
     asyncio.run(poller.poll_once())
     message = sent(reader)
     assert '<article id="tile-ACME" class="tile is-stale"' in message
+
+
+def test_open_pages_are_given_a_new_instruments_tile_and_lose_a_retired_ones(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: a page open before an instrument was added never showed its tile (its swaps had
+    # no element to replace), and a retired instrument's tile stayed on open pages, frozen,
+    # and in every new stream's snapshot.
+    make_instrument(session, "ACME")
+    poller, reader = connected_poller(engine)
+    behind = poller._hub.connect(user_id=None)  # takes nothing until the end
+    newco = make_instrument(session, "NEWCO")  # no price yet
+    poller.instruments_changed()
+    asyncio.run(poller.poll_once())
+    assert '<article id="tile-NEWCO" class="tile' in sent(reader)
+    assert "NEWCO" in poller._hub.latest_tiles
+
+    add_tick(session, newco, 12.5)
+    asyncio.run(poller.poll_once())
+    assert "12.50" in sent(reader)  # its first price: the whole tile again
+    add_tick(session, newco, 13.0)
+    asyncio.run(poller.poll_once())
+    assert "<p id=q-NEWCO " in sent(reader)
+    instruments.retire(session=session, symbol="NEWCO")
+    poller.instruments_changed()
+    asyncio.run(poller.poll_once())
+    removal = '<article id="tile-NEWCO" hx-swap-oob="delete"></article>'
+    assert sent(reader) == make_renderer().tiles_message([removal]).decode()
+    # A reader that fell behind gets the removal, not the tile or price pending before it.
+    assert sent(behind) == make_renderer().tiles_message([removal]).decode()
+    assert "NEWCO" not in poller.states
+    assert "NEWCO" not in poller._hub.latest_tiles and "NEWCO" not in poller._hub.latest_quotes
 
 
 def test_regression_staleness_is_judged_on_arrival_not_the_feeds_clock(
