@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from dashboard.models import Audience, utcnow
-from dashboard.prices import watchlists
+from dashboard.prices import instruments, watchlists
 from dashboard.settings import Settings
 from tests.conftest import wait_until
 from tests.factories import (
@@ -103,3 +103,19 @@ def test_regression_a_price_of_1e30_shows_in_compact_notation_instead_of_a_500(
     page = client.get("/instruments/HUGE")
     assert page.status_code == 200
     assert "1,000,000,000,000,000,000,000,000,000,000.00" in page.text
+
+
+def test_a_watchlist_of_retired_instruments_points_to_the_settings_not_to_the_demo(
+    client: TestClient, session: Session, login_as: Callable[[str], str]
+) -> None:
+    alice = make_user(session, "alice")
+    assert alice.id is not None
+    make_instrument(session, "ACME")
+    make_instrument(session, "GONE")
+    watchlists.save(session=session, user_id=alice.id, symbols=["GONE"])
+    instruments.retire(session=session, symbol="GONE")
+    login_as("alice")
+    page = client.get("/").text
+    assert "None of the instruments on your watchlist is listed any more" in page
+    assert 'href="/settings#watchlist"' in page
+    assert "No instruments yet" not in page
