@@ -736,7 +736,7 @@ def section_ws(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 
     results = []
     for rate in args.ws_rate:
-        url = f"sqlite:///{tmp / f'ws-{rate:.0f}.db'}"
+        url = f"sqlite:///{tmp / f'ws-{len(results)}-{rate:.0f}.db'}"
         token = prepare(url, SYMBOLS)
         give_prices(url)
         port = free_port()

@@ -41,7 +41,7 @@ SPARKLINES_PER_BATCH = 25
 _REFRESH_MIN_SECONDS = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per tick read, see ingest.TickIn
 class _TickRow:
     id: int
     instrument_id: int

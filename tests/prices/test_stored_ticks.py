@@ -25,6 +25,12 @@ WHEN = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
         (3, "2026-11-29T11:00:00+01:00", (3.0, WHEN)),
         (3, WHEN.replace(tzinfo=None), (3.0, WHEN)),
         (3, WHEN.astimezone(timezone(timedelta(hours=-5))), (3.0, WHEN)),
+        # A float and text: the usual row, on a path of its own.
+        (10.5, "2026-11-29 10:00:00.000000", (10.5, WHEN)),
+        (10.5, "2026-11-29 10:00", (10.5, WHEN)),
+        (10.5, "2026-11-29T11:00:00+01:00", (10.5, WHEN)),
+        (10.5, "2026-11-29 10:00:00Z", (10.5, WHEN)),
+        (10.5, "2026-11-29", (10.5, WHEN.replace(hour=0))),  # aware, not a naive midnight
     ],
 )
 def test_rows_that_keep_the_contract_come_back_as_utc(
@@ -47,6 +53,10 @@ def test_rows_that_keep_the_contract_come_back_as_utc(
         (-1.0, WHEN, "price -1.0 is not a finite number above zero"),
         (0, WHEN, "price 0 is not a finite number above zero"),
         ("x" * 100, WHEN, f"price is str {repr('x' * 100)[:37]}..., not a number"),
+        (11.5, "yesterday", "ts 'yesterday' is not a time"),
+        (math.inf, "2026-11-29 10:00:00", "price inf is not a finite number above zero"),
+        (math.nan, "2026-11-29 10:00:00", "price nan is not a finite number above zero"),
+        (-1.0, "2026-11-29 10:00:00", "price -1.0 is not a finite number above zero"),
     ],
 )
 def test_rows_that_break_it_say_why(price: object, ts: object, reason: str) -> None:
