@@ -118,14 +118,18 @@ def inbox(
 
 
 def missed(*, session: Session, user_id: int, after: int, limit: int) -> list[InboxItem]:
-    """The user's notifications after the cursor ``after``, oldest first (for replay)."""
+    """The user's notifications after the cursor ``after``, oldest first, with their read
+    and archived states (for replay)."""
     rows = session.exec(
-        select(Notification, is_read(user_id))
+        select(Notification, is_read(user_id), is_archived(user_id))
         .where(visible_to(user_id), col(Notification.id) > after)
         .order_by(col(Notification.id))
         .limit(limit)
     ).all()
-    return [InboxItem(notification=n, read=bool(read)) for n, read in rows]
+    return [
+        InboxItem(notification=n, read=bool(read), archived=bool(archived))
+        for n, read, archived in rows
+    ]
 
 
 def find(*, session: Session, user_id: int, notification_id: int) -> InboxItem | None:

@@ -280,6 +280,10 @@ class LiveSession:
             if user_id is not None:
                 sent = await resume.start(runtime, self._cursor)
                 async for item in resume.missed(runtime, user_id, sent):
+                    if item.archived and self.kind == "sse":
+                        # Archived in another tab while this page was away: its inbox
+                        # shows none (programs get them all, with their state).
+                        continue
                     connection.sending()
                     yield Notice(notification=item.notification, read=item.read, replayed=True)
                 badge = await resume.badge_up_to(runtime, user_id, sent)

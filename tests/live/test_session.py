@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import Session
 from starlette.requests import HTTPConnection
 
+from dashboard.inbox import read_state
 from dashboard.live.mailbox import PriceBatch
 from dashboard.live.session import (
     End,
@@ -245,5 +246,39 @@ def test_a_stream_without_a_cookie_login_is_anonymous_without_a_worker_thread(
             subscriber = await authenticate(runtime, conn, token=None)
         assert subscriber == Subscriber(user_id=None, address="10.0.0.9")
         assert "_login_row" not in hops
+
+    run(settings, scenario)
+
+
+@pytest.mark.parametrize("kind", ["sse", "ndjson"])
+def test_a_page_replays_no_notification_archived_meanwhile_a_program_gets_it(
+    settings: Settings, session: Session, kind: Any
+) -> None:
+    # Was: a page away while its reader archived a notification in another tab put it back
+    # at the top of its inbox on reconnecting.
+    alice = make_user(session, "alice")
+    archived, kept = add_notification(session, "archived"), add_notification(session, "kept")
+    assert archived.id is not None
+    read_state.set_archived(
+        session=session, user_id=user_id(alice), notification_id=archived.id, archived=True
+    )
+    session.commit()
+
+    async def scenario(runtime: Runtime) -> None:
+        live = LiveSession(
+            runtime, Subscriber(user_id=user_id(alice)), kind=kind, cursor=0, symbols=[]
+        )
+        events = live.events()
+        replayed: list[tuple[int | None, bool]] = []
+        while not isinstance(event := await next_event(events), Ready):
+            if isinstance(event, Notice):
+                replayed.append((event.id, event.read))
+        # The cursor moves past it either way: it is not sent later.
+        assert event.after == kept.id
+        await events.aclose()
+        if kind == "sse":
+            assert replayed == [(kept.id, False)]
+        else:
+            assert replayed == [(archived.id, True), (kept.id, False)]
 
     run(settings, scenario)
