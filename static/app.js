@@ -91,13 +91,13 @@
   }
   function markStale(tile) {
     tile.classList.add("is-stale");
-    const foot = tile.querySelector(".tile-foot");
-    if (!foot || foot.querySelector(".stale-marker")) return;
+    const head = tile.querySelector(".tile-head");
+    if (!head || head.querySelector(".stale-marker")) return;
     const marker = document.createElement("span");
     marker.className = "stale-marker";
     marker.title = "No connection to the server: this price may be out of date";
     marker.textContent = "stale";
-    foot.insertBefore(marker, foot.querySelector(".tile-alert"));
+    head.append(marker); // where the server puts its own (partials/tile.html)
   }
 
   // htmx hands /events to the SSE extension only when it answers with an event stream,

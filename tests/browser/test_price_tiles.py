@@ -84,6 +84,48 @@ def test_a_stale_tile_says_how_old_its_price_is(
     page.close()
 
 
+def _overlap(a: Locator, b: Locator) -> bool:
+    first, second = a.bounding_box(), b.bounding_box()
+    assert first is not None and second is not None
+    return not (
+        first["x"] + first["width"] <= second["x"]
+        or second["x"] + second["width"] <= first["x"]
+        or first["y"] + first["height"] <= second["y"]
+        or second["y"] + second["height"] <= first["y"]
+    )
+
+
+@pytest.mark.parametrize(
+    "viewport",
+    [{"width": 1400, "height": 900}, {"width": 700, "height": 900}, {"width": 360, "height": 740}],
+)
+def test_regression_the_stale_marker_lies_over_neither_symbol_nor_name(
+    browser: Browser, live_server: LiveServer, session: Session, viewport: dict[str, int]
+) -> None:
+    # Was: the marker sat at the tile's top right, over "BTC-USD" as soon as it said
+    # "stale · 2 minutes ago", and over any symbol of seven letters or more.
+    for symbol in ("BTC-USD", "BTCUSDT", "VERYLONGSYMBOL.X"):
+        add_tick(
+            session,
+            make_instrument(session, symbol, ttl_seconds=60),
+            10.0,
+            ts=utcnow() - timedelta(days=800),
+        )
+    prices_taken(live_server, session)
+    page = browser.new_page(viewport=viewport)
+    page.goto(live_server.base_url)
+    for symbol in ("BTC-USD", "BTCUSDT", "VERYLONGSYMBOL.X"):
+        tile = page.locator(f'[id="tile-{symbol}"]')
+        marker = tile.locator(".stale-marker")
+        expect(marker).to_have_text("stale · 2 years ago")
+        assert not _overlap(marker, tile.locator(".tile-symbol"))
+        assert not _overlap(marker, tile.locator(".tile-name"))
+        head, card = tile.locator(".tile-head").bounding_box(), tile.bounding_box()
+        assert head is not None and card is not None
+        assert head["x"] + head["width"] <= card["x"] + card["width"]  # inside its tile
+    page.close()
+
+
 @pytest.mark.parametrize(
     "viewport", [{"width": 1440, "height": 900}, {"width": 360, "height": 740}]
 )
