@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Browser, Locator, expect
+from playwright.sync_api import Browser, Locator, ViewportSize, expect
 from sqlmodel import Session
 
 from dashboard.models import utcnow
@@ -100,7 +100,7 @@ def _overlap(a: Locator, b: Locator) -> bool:
     [{"width": 1400, "height": 900}, {"width": 700, "height": 900}, {"width": 360, "height": 740}],
 )
 def test_regression_the_stale_marker_lies_over_neither_symbol_nor_name(
-    browser: Browser, live_server: LiveServer, session: Session, viewport: dict[str, int]
+    browser: Browser, live_server: LiveServer, session: Session, viewport: ViewportSize
 ) -> None:
     # Was: the marker sat at the tile's top right, over "BTC-USD" as soon as it said
     # "stale · 2 minutes ago", and over any symbol of seven letters or more.
