@@ -26,6 +26,7 @@
     "1W": { resolution: "1h", seconds: 3600, span: 7 * 86400 },
     "1M": { resolution: "1h", seconds: 3600, span: 30 * 86400 },
     "1Y": { resolution: "1d", seconds: 86400, span: 365 * 86400 },
+    // Its resolution follows the history's length (fetchAll): daily, hourly or 5-minute.
     "All": { resolution: "1d", seconds: 86400, span: null },
   };
   const STORAGE_KEY = "dashboard.chart-timeframe";
@@ -69,7 +70,8 @@
     const now = Date.now() / 1000;
     if (frame.span) return [now - frame.span, now + frame.seconds];
     if (min == null) return [now - frame.seconds, now + frame.seconds];
-    return min === max ? [min - frame.seconds, max + frame.seconds] : [min, max];
+    // To the end of the last bar: its candle is drawn across its whole length of time.
+    return min === max ? [min - frame.seconds, max + frame.seconds] : [min, max + frame.seconds];
   }
 
   // The bars within the x range shown: [first, last] indexes, or null.
@@ -280,15 +282,44 @@
     else if (action === "right") zoomTo([min + span / 3, max + span / 3]);
   });
 
-  async function fetchBars(name) {
-    const frame = TIMEFRAMES[name];
-    const params = new URLSearchParams({ resolution: frame.resolution, limit: "5000" });
-    if (frame.span) params.set("from", new Date(Date.now() - frame.span * 1000).toISOString());
+  async function getBars(resolution, from) {
+    const params = new URLSearchParams({ resolution, limit: "5000" });
+    if (from) params.set("from", from);
     const response = await fetch(`/api/prices/${encodeURIComponent(symbol)}/bars?${params}`);
     return response.ok ? response.json() : null;
   }
 
-  function show(name, bars) {
+  // A timeframe's bars: { bars, resolution, seconds }, or null when they could not be had.
+  async function fetchBars(name) {
+    const frame = TIMEFRAMES[name];
+    if (!frame.span) return fetchAll();
+    const from = new Date(Date.now() - frame.span * 1000).toISOString();
+    const bars = await getBars(frame.resolution, from);
+    return bars && { bars, resolution: frame.resolution, seconds: frame.seconds };
+  }
+
+  // All of the history, in bars that suit its length: a day of imported trades was one
+  // daily candle. Up to two days: 5-minute bars; up to two months: hourly; longer: daily.
+  // Minute bars (and so 5-minute ones) are pruned after a while (the retention settings):
+  // a day from long ago has hourly bars only.
+  const FINER = [[2 * 86400, [["5m", 300], ["1h", 3600]]], [62 * 86400, [["1h", 3600]]]];
+  async function fetchAll() {
+    const daily = await getBars("1d");
+    if (!daily) return null;
+    const result = { bars: daily, resolution: "1d", seconds: 86400 };
+    if (daily.length === 0) return result;
+    const span = (Date.parse(daily[daily.length - 1].start) - Date.parse(daily[0].start)) / 1000 + 86400;
+    const finer = FINER.find(([longest]) => span <= longest);
+    for (const [resolution, seconds] of finer ? finer[1] : []) {
+      const bars = await getBars(resolution, daily[0].start);
+      if (bars && bars.length >= 2) return { bars, resolution, seconds };
+    }
+    return result;
+  }
+
+  function show(name, { bars, resolution, seconds }) {
+    if (name === "All") Object.assign(TIMEFRAMES.All, { resolution, seconds });
+    el.dataset.resolution = resolution;
     timeframe = name;
     view = null;
     xs = bars.map((bar) => Date.parse(bar.start) / 1000);
@@ -305,22 +336,25 @@
   async function load(name) {
     const mine = ++loading;
     el.setAttribute("aria-busy", "true");
-    const bars = await fetchBars(name);
+    const found = await fetchBars(name);
     if (mine !== loading) return;  // a later choice won
     el.removeAttribute("aria-busy");
-    if (bars) show(name, bars);
+    if (found) show(name, found);
   }
 
-  // Without a remembered choice: the last day if it holds a line, else the last hour (a
-  // store that started minutes ago), else all of the history (imported from long ago).
-  async function loadFirst() {
+  // The timeframe the viewer last chose (on any instrument) if it holds a line here, else
+  // the last day, else the last hour (a store that started minutes ago), else all of the
+  // history (imported from long ago): a remembered "1W" drew an empty chart for history
+  // that ended last year.
+  async function loadFirst(remembered) {
     const mine = ++loading;
     let best = null;
-    for (const name of ["1D", "1H", "All"]) {
-      const bars = await fetchBars(name);
+    const order = [remembered, "1D", "1H", "All"].filter((name, i, all) => name in TIMEFRAMES && all.indexOf(name) === i);
+    for (const name of order) {
+      const found = await fetchBars(name);
       if (mine !== loading) return;  // the viewer chose a timeframe meanwhile
-      if (bars && bars.length >= 2) return show(name, bars);
-      if (bars && (!best || bars.length > best[1].length)) best = [name, bars];
+      if (found && found.bars.length >= 2) return show(name, found);
+      if (found && (!best || found.bars.length > best[1].bars.length)) best = [name, found];
     }
     if (best) show(...best);
   }
@@ -353,6 +387,9 @@
     lastTickId = tickId;
     const frame = TIMEFRAMES[timeframe];
     const bucket = Math.floor(Date.parse(ts) / 1000 / frame.seconds) * frame.seconds;
+    // A price from before the window (the last one of an instrument quiet for a year) is
+    // no bar of it: drawn, it stood alone outside the axis and hid "No prices".
+    if (frame.span && bucket + frame.seconds <= Date.now() / 1000 - frame.span) return;
     const last = xs.length - 1;
     if (last >= 0 && bucket === xs[last]) {
       ys[last] = price;
@@ -465,5 +502,5 @@
     button.setAttribute("aria-pressed", String(button.dataset.chartStyle === style));
   }
   connect();
-  (chosen in TIMEFRAMES ? load(chosen) : loadFirst()).finally(applyEarly);
+  loadFirst(chosen).finally(applyEarly);
 })();

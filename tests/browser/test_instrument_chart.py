@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, expect
 from sqlmodel import Session
 
 from dashboard.models import utcnow
-from dashboard.prices import alerts
+from dashboard.prices import alerts, bars
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, add_tick, make_instrument, make_user
@@ -92,6 +92,54 @@ def test_regression_history_imported_from_long_ago_is_charted_whole(
     expect(chart).to_have_attribute("data-count", "0")
     expect(page.locator("#chart-empty")).to_have_text("No prices in this timeframe.")
     page.close()
+
+
+def test_regression_a_day_of_trades_from_long_ago_is_charted_in_five_minute_bars(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: "All" drew daily bars only, so a day's trade dump was one candle, and every
+    # other timeframe (counted back from now) was empty.
+    btc = make_instrument(session, "BTCUSDT")
+    day = utcnow().replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=400)
+    for minute in range(0, 6 * 60, 2):  # 09:00 to 14:58: 72 five-minute bars
+        add_tick(session, btc, 97_000.0 + minute, ts=day + timedelta(minutes=minute))
+    page = browser.new_page()
+    page.goto(f"{live_server.base_url}/instruments/BTCUSDT")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-timeframe", "All")
+    expect(chart).to_have_attribute("data-resolution", "5m")
+    expect(chart).to_have_attribute("data-count", "72")
+    expect(chart).to_have_attribute("data-last-close", "97358")
+    # Once minute bars are pruned (retention), the day is drawn in hours.
+    bars.roll_up(session=session)
+    bars.prune_minute_bars(session=session, older_than=utcnow())
+    page.reload()
+    expect(chart).to_have_attribute("data-resolution", "1h")
+    expect(chart).to_have_attribute("data-count", "6")
+    page.close()
+
+
+def test_regression_a_remembered_timeframe_empty_here_gives_way_to_one_with_prices(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: "1W", chosen on another instrument, opened this one's year-old history on an
+    # empty chart, with the last price drawn as a lone bar off the axis.
+    old = make_instrument(session, "OLDCO")
+    start = utcnow() - timedelta(days=800)
+    for month in range(12):
+        add_tick(session, old, 50.0 + month, ts=start + timedelta(days=30 * month))
+    context = browser.new_context()
+    context.add_init_script("localStorage.setItem('dashboard.chart-timeframe', '1W')")
+    page = context.new_page()
+    page.goto(f"{live_server.base_url}/instruments/OLDCO")
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-timeframe", "All")
+    expect(chart).to_have_attribute("data-count", "12")
+    page.get_by_role("button", name="1W").click()
+    expect(chart).to_have_attribute("data-timeframe", "1W")
+    expect(chart).to_have_attribute("data-count", "0")
+    expect(page.locator("#chart-empty")).to_be_visible()
+    context.close()
 
 
 def test_regression_live_and_rendered_figures_share_one_format_in_any_browser_locale(
