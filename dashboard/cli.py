@@ -201,9 +201,15 @@ def ingest(
     dayfirst: Annotated[
         bool, typer.Option("--dayfirst", help="Read 01/02/2016 as 1 February, not January 2.")
     ] = False,
-    symbol_column: Annotated[str | None, typer.Option(help="CSV header of the symbol.")] = None,
-    price_column: Annotated[str | None, typer.Option(help="CSV header of the price.")] = None,
-    time_column: Annotated[str | None, typer.Option(help="CSV header of the time.")] = None,
+    symbol_column: Annotated[
+        str | None, typer.Option(help="CSV header of the symbol, or its position (1: first).")
+    ] = None,
+    price_column: Annotated[
+        str | None, typer.Option(help="CSV header of the price, or its position (1: first).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="CSV header of the time, or its position (1: first).")
+    ] = None,
 ) -> None:
     """Write the ticks in FILE (CSV/TSV, NDJSON, or a JSON array): all of them, or none.
 
@@ -261,7 +267,8 @@ def ingest(
                 progress=advance,
             )
     if imported.created:
-        typer.echo(f"created {len(imported.created)} instruments: {', '.join(imported.created)}")
+        noun = "instrument" if len(imported.created) == 1 else "instruments"
+        typer.echo(f"created {len(imported.created)} {noun}: {', '.join(imported.created)}")
     typer.echo(f"wrote {imported.written} ticks")
     if imported.older:
         # Said now, not found out later: what retention keeps of old history, and how.
@@ -677,6 +684,12 @@ def _report_invalid(invalid: ingest_ticks.IngestInvalid) -> NoReturn:
         typer.echo(f"{places}{more}: {problem}", err=True)
     if len(kinds) > shown_kinds:
         typer.echo(f"… and {len(kinds) - shown_kinds} more kinds of problem", err=True)
+    if "symbol is missing" in kinds:
+        typer.echo(
+            "hint: for a file of one series, say its symbol with --symbol SYMBOL; "
+            "for a column of symbols, name it with --symbol-column",
+            err=True,
+        )
     typer.echo(f"error: {invalid}", err=True)
     raise typer.Exit(code=1)
 

@@ -105,6 +105,24 @@ def test_ingest_writes_a_file_all_or_nothing(cli_env: str, tmp_path: Path) -> No
     assert rejected == []
 
 
+def test_ingest_reads_a_headerless_dump_by_column_positions_and_hints_at_a_missing_symbol(
+    cli_env: str, tmp_path: Path
+) -> None:
+    runner.invoke(app, ["migrate"])
+    dump = tmp_path / "trades.csv"
+    dump.write_text("1733500000123,ETHUSD,3901.53,0.01\n1733500000456,ETHUSD,3902.5,0.2\n")
+    columns = ["--time-column", "1", "--symbol-column", "2", "--price-column", "3"]
+    result = runner.invoke(app, ["ingest", str(dump), *columns, "--create-missing"])
+    assert result.exit_code == 0, result.output
+    assert "created 1 instrument: ETHUSD\n" in result.output and "wrote 2 ticks" in result.output
+    binance = tmp_path / "binance.csv"
+    binance.write_text("1,97000.10,0.01,970.0,1733500000123,true,true\n")
+    result = runner.invoke(app, ["ingest", str(binance), "--create-missing"])
+    assert result.exit_code == 1
+    assert "line 1: symbol is missing" in result.output
+    assert "hint: for a file of one series, say its symbol with --symbol SYMBOL" in result.output
+
+
 def test_replay_plays_a_small_file_in_order(cli_env: str, tmp_path: Path) -> None:
     runner.invoke(app, ["migrate"])
     runner.invoke(app, ["demo"])

@@ -323,6 +323,8 @@ def _checked(
     raw_price = record.get("price")
     if raw_price is None:
         raw_price = record.get("value") if "price" not in record else None
+    if raw_price is None or raw_price == "":
+        return ItemError(index, "price is missing", symbol, line)
     try:
         if type(raw_price) not in _PRICE_TYPES and (
             isinstance(raw_price, bool) or raw_price is None
@@ -414,14 +416,21 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
     header = next(reader, None)
     if header is None:
         return
-    dump = _headerless_layout(header) if not columns else None
+    positions = _positions(columns)
+    if positions is not None:
+        where = positions
+        price_cell = header[positions["price"]] if positions["price"] < len(header) else ""
+        price_cell = price_cell.strip()
+        first_is_data = bool(_CELL.match(price_cell) or _DECIMAL_COMMA.match(price_cell))
+    else:
+        dump = _headerless_layout(header) if not columns else None
+        first_is_data = dump is not None
+        where = dump if dump is not None else _columns(header, columns)
     rows: Iterable[list[str]] = reader
-    if dump is not None:
-        where = dump  # the first line is data: read it again as a row
+    if first_is_data:  # no header: read the first line again, as a row
         rows = itertools.chain([header], reader)
         line = 0
     else:
-        where = _columns(header, columns)
         line = reader.line_num
     decimal_comma = dialect.delimiter != ","
     fields = tuple(where.items())
@@ -450,6 +459,12 @@ HEADERLESS_LAYOUTS = {6: (1, 4), 7: (1, 4), 8: (1, 5), 12: (4, 6)}
 _CELL = re.compile(r"^([+-]?\d+(\.\d+)?([eE][+-]?\d+)?|true|false|True|False)$")
 
 
+_BY_POSITION = (
+    "give the columns by position (1 = the first), e.g. --price-column 3 --time-column 1 "
+    "--symbol-column 2"
+)
+
+
 def _headerless_layout(first_row: Sequence[str]) -> dict[str, int] | None:
     """Where price and time are, when the first row is data (all numbers and flags) of a
     known exchange layout; None for a header row."""
@@ -459,9 +474,28 @@ def _headerless_layout(first_row: Sequence[str]) -> dict[str, int] | None:
     if layout is None:
         raise ValueError(
             f"the first line has no header and {len(first_row)} columns, not a known "
-            "exchange layout: add a header row (symbol,price,ts)"
+            f"exchange layout: add a header row (symbol,price,ts), or {_BY_POSITION}"
         )
     return {"price": layout[0], "ts": layout[1]}
+
+
+def _positions(columns: Mapping[str, str]) -> dict[str, int] | None:
+    """The 0-based column of each field when the columns are given by 1-based position
+    (``{"price": "3"}``); None when they are given by header name, or not at all.
+
+    ValueError for a mix of the two, a position below 1, or positions without the price's.
+    """
+    numbered = {field: name.strip() for field, name in columns.items()}
+    digits = [field for field, name in numbered.items() if name.isdigit()]
+    if not digits:
+        return None
+    if len(digits) != len(numbered):
+        raise ValueError("give every column by header name, or every one by position")
+    if "price" not in numbered:
+        raise ValueError("columns given by position need the price's too (--price-column N)")
+    if any(int(name) < 1 for name in numbered.values()):
+        raise ValueError("column positions start at 1 (the first column)")
+    return {field: int(name) - 1 for field, name in numbered.items()}
 
 
 def _columns(header: Sequence[str], columns: Mapping[str, str]) -> dict[str, int]:
@@ -478,7 +512,8 @@ def _columns(header: Sequence[str], columns: Mapping[str, str]) -> dict[str, int
     if "price" not in where:
         raise ValueError(
             f"no price column in the header ({', '.join(header)}): name one of "
-            f"{', '.join(HEADER_ALIASES['price'])}, or say which with --price-column"
+            f"{', '.join(HEADER_ALIASES['price'])}, or say which with --price-column; "
+            f"if that line is data, not a header, {_BY_POSITION}"
         )
     return where
 

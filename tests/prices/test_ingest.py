@@ -373,6 +373,46 @@ def test_exchange_trade_dumps_without_a_header_row_are_recognised() -> None:
     assert [e.where for e in raised.value.errors] == ["line 2"]
 
 
+def test_a_dump_in_a_layout_of_its_own_is_read_by_column_positions() -> None:
+    # Was: "no price column in the header (1733500000123, ETHUSD, …)", and --price-column 3
+    # looked for a header named "3".
+    may = datetime(2016, 5, 31, tzinfo=UTC)
+    dump = "1464652800000,ETHUSD,3901.53,0.01\n1464652800000,BTCUSD,97123.5,0.2\n"
+    by_position = {"ts": "1", "symbol": "2", "price": "3"}
+    records, lines = ingest.read_records(dump, kind="csv", columns=by_position)
+    assert lines == [1, 2]  # the first line is data
+    ticks = ingest.parse_records(records, lines=lines, now=NOW, max_items=None)
+    assert [(t.symbol, t.price, t.ts) for t in ticks] == [
+        ("ETHUSD", 3901.53, may),
+        ("BTCUSD", 97123.5, may),
+    ]
+    # The same with a header row, whose price cell is no number: it is passed over.
+    records, lines = ingest.read_records(
+        "time;sym;px\n" + dump.replace(",", ";"), kind="csv", columns=by_position
+    )
+    assert lines == [2, 3] and len(records) == 2
+    for columns, problem in (
+        ({"price": "3", "ts": "time"}, "every column by header name, or every one by position"),
+        ({"ts": "1"}, "need the price's too"),
+        ({"price": "0"}, "start at 1"),
+    ):
+        with pytest.raises(ValueError, match=problem):
+            ingest.read_records(dump, kind="csv", columns=columns)
+    with pytest.raises(ValueError, match="if that line is data, not a header, give the columns"):
+        ingest.read_records(dump, kind="csv")
+
+
+def test_a_missing_price_says_so_rather_than_that_it_is_no_number() -> None:
+    records, lines = ingest.read_records("symbol,price\nACME,\nACME\nACME,x\n", kind="csv")
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records(records, lines=lines, now=NOW)
+    assert [(e.where, e.error) for e in raised.value.errors] == [
+        ("line 2", "price is missing"),
+        ("line 3", "price is missing"),
+        ("line 4", "price must be a number"),
+    ]
+
+
 @pytest.mark.parametrize(
     "written",
     [
