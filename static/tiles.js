@@ -5,7 +5,7 @@
 (() => {
   "use strict";
   const container = document.getElementById("tiles");
-  const form = document.getElementById("tile-tools");
+  const form = document.getElementById("dashboard-tools");
   if (!container || !form) return;
   const storageKey = `dashboard.tiles.${container.dataset.user || "anonymous"}`;
   const defaults = { view: "tiles", sort: "", dir: "asc", q: "", kind: "", group: false };
@@ -250,26 +250,50 @@
   // Tiles this page has not got: an instrument added, or one given its first price, since
   // the page loaded (the server sends its whole tile, swapped by id). Each gets an empty,
   // hidden tile at the end for the swap to replace; the arrangement then moves it to its
-  // place. A retired instrument's tile is taken off by the server's delete swap.
+  // place. A retired instrument's tile is taken off by the server's delete swap, or, when
+  // it was retired while the stream was down, by the next connection's snapshot: it holds
+  // the whole tile of every instrument the page shows, before its "ready" event.
   const WHOLE_TILE = /<article id="(tile-[^"]+)" class="tile/g;
   const entities = document.createElement("textarea"); // decodes the id's HTML escapes
   const shown = container.getElementsByClassName("tile"); // live: its length is cheap
   let count = shown.length;
+  let cameOrWent = false; // a message added or removed a tile: count them again after it
+  let snapshot = null; // the tile ids of this connection's snapshot, until "ready"
   document.addEventListener("htmx:sse:before:message", (event) => {
     const data = event.detail.message?.data;
     if (typeof data !== "string" || !data.includes('<article id="tile-')) return;
+    if (data.includes('hx-swap-oob="delete"')) cameOrWent = true;
     for (const [, escaped] of data.matchAll(WHOLE_TILE)) {
       entities.innerHTML = escaped;
-      if (document.getElementById(entities.value)) continue;
+      const id = entities.value;
+      snapshot?.add(id);
+      if (document.getElementById(id)) continue;
       const tile = document.createElement("article");
-      tile.id = entities.value;
+      tile.id = id;
       tile.className = "tile";
       tile.hidden = true;
       container.append(tile);
       container.querySelector(":scope > .empty")?.remove();
+      cameOrWent = true;
     }
   });
+  const stream = document.getElementById("live");
+  stream?.addEventListener("htmx:sse:after:connection", () => {
+    snapshot = new Set();
+  });
+  stream?.addEventListener("ready", () => {
+    // An empty snapshot says nothing (a tab that joined another tab's stream mid-way).
+    if (snapshot?.size) {
+      for (const tile of [...shown]) {
+        if (!snapshot.has(tile.id)) tile.remove();
+      }
+      if (shown.length !== count) tilesCameOrWent();
+    }
+    snapshot = null;
+  });
   function tilesCameOrWent() {
+    cameOrWent = false;
+    count = shown.length;
     const kinds = form.elements.kind;
     const listed = new Set([...kinds.options].map((option) => option.value));
     for (const tile of shown) {
@@ -287,8 +311,7 @@
   // a sort by a live column is kept, at most once a second, so rows do not jump on every
   // tick.
   document.addEventListener("htmx:after:swap", () => {
-    if (shown.length !== count) {
-      count = shown.length;
+    if (cameOrWent || shown.length !== count) {
       tilesCameOrWent();
     } else if (prefs.q || prefs.kind) {
       filter();

@@ -420,8 +420,11 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
     if positions is not None:
         where = positions
         price_cell = header[positions["price"]] if positions["price"] < len(header) else ""
-        price_cell = price_cell.strip()
-        first_is_data = bool(_CELL.match(price_cell) or _DECIMAL_COMMA.match(price_cell))
+        # A header names its price column; a blank there is a row missing its price (an
+        # error at line 1 to see, rather than a line passed over unseen).
+        first_is_data = not price_cell.strip() or _reads_as_price(
+            price_cell, decimal_comma=dialect.delimiter != ","
+        )
     else:
         dump = _headerless_layout(header) if not columns else None
         first_is_data = dump is not None
@@ -479,6 +482,18 @@ def _headerless_layout(first_row: Sequence[str]) -> dict[str, int] | None:
     return {"price": layout[0], "ts": layout[1]}
 
 
+def _reads_as_price(cell: str, *, decimal_comma: bool) -> bool:
+    """Whether a cell is a number as the price of a row is read (``.5``, ``1.234,56``)."""
+    text = cell.strip()
+    if decimal_comma and _DECIMAL_COMMA.match(text):
+        text = text.replace(".", "").replace(",", ".")
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _positions(columns: Mapping[str, str]) -> dict[str, int] | None:
     """The 0-based column of each field when the columns are given by 1-based position
     (``{"price": "3"}``); None when they are given by header name, or not at all.
@@ -486,7 +501,7 @@ def _positions(columns: Mapping[str, str]) -> dict[str, int] | None:
     ValueError for a mix of the two, a position below 1, or positions without the price's.
     """
     numbered = {field: name.strip() for field, name in columns.items()}
-    digits = [field for field, name in numbered.items() if name.isdigit()]
+    digits = [field for field, name in numbered.items() if name.isascii() and name.isdecimal()]
     if not digits:
         return None
     if len(digits) != len(numbered):

@@ -62,7 +62,9 @@ def check(price: object, ts: object) -> tuple[float, datetime] | str:
     ``fromisoformat(ts + "+00:00")`` costs a seventh of ``fromisoformat(ts)`` and then
     ``.replace(tzinfo=UTC)`` (0.16 µs against 1.2 on this machine).
     """
-    if type(price) is float and type(ts) is str and 0.0 < price < math.inf:
+    # Text ending in a digit: fromisoformat takes "12:00:00 " or "12:00:00." with the
+    # offset after it, where alone it refuses them.
+    if type(price) is float and type(ts) is str and 0.0 < price < math.inf and ts[-1:].isdigit():
         try:
             parsed = _fromisoformat(ts + "+00:00")
         except ValueError:

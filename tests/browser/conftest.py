@@ -51,6 +51,21 @@ def prices_taken(live_server: LiveServer, session: Session) -> None:
     wait_until(lambda: newest is None or poller.cursor >= newest)
 
 
+# Counts the stream's "ready" events on the page (each connection's snapshot and replay
+# are applied before it): add with page.add_init_script, then wait with ready_seen().
+NOTE_READY = """
+window.__ready = 0;
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("live").addEventListener("ready", () => { window.__ready += 1; });
+});
+"""
+
+
+def ready_seen(page: Page, times: int = 1) -> None:
+    """Wait until the page's stream has said "ready" ``times`` times (needs NOTE_READY)."""
+    page.wait_for_function(f"() => window.__ready >= {times}")  # a function: no eval (CSP)
+
+
 class StreamWatch:
     """What a page's ``/events`` requests got, and what its console said, for a failure
     message: a page whose chip never goes live should say why."""

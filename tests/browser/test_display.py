@@ -263,7 +263,7 @@ def test_regression_a_figure_cut_by_a_network_chunk_is_rendered_whole(
     # inside it, "9,876" was rendered alone and ".54" appended after: "9.876.54".
     big = make_instrument(session, "BIG", ttl_seconds=3600)
     add_tick(session, big, 9876.54)
-    live_server.runtime.price_poller.wake()
+    prices_taken(live_server, session)
     page_html = httpx.get(live_server.base_url + "/").content
     cut = page_html.index(b"9,876.54") + len(b"9,876")
     rest = threading.Event()
@@ -292,7 +292,8 @@ def test_regression_a_daily_bar_keeps_its_utc_date_for_a_viewer_west_of_utc(
     # in New York the Dec 6 bar read "Dec 5, 19:00".
     old = make_instrument(session, "OLD", ttl_seconds=3600)
     last_day = (utcnow() - timedelta(days=100)).replace(hour=2, minute=0)
-    add_tick(session, old, 10.0, ts=last_day - timedelta(days=30))
+    # A history over two months long: "All" draws it in daily bars (shorter ones, finer).
+    add_tick(session, old, 10.0, ts=last_day - timedelta(days=90))
     add_tick(session, old, 11.0, ts=last_day)
     context = _alice_sees(
         browser, live_server, session, locale="en-US", times="local", timezone_id="America/New_York"

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from dashboard.models import Instrument, Tick, utcnow
 from dashboard.prices import instruments
-from tests.browser.conftest import prices_taken
+from tests.browser.conftest import NOTE_READY, prices_taken, ready_seen
 from tests.browser.price_list import open_list_by_price, priced_instruments, rows_in_order
 from tests.conftest import LiveServer, wait_until
 from tests.factories import add_tick, make_instrument
@@ -301,11 +301,38 @@ def test_an_instrument_added_while_the_page_is_open_gets_its_tile_and_a_retired_
     expect(page.locator(".tile-count")).to_have_text("1 instrument")
     # A page opened now does not get it back from its stream's first message either.
     again = browser.new_page()
+    again.add_init_script(NOTE_READY)
     again.goto(live_server.base_url)
-    expect(again.locator("#connection")).to_have_text("live")
-    expect(again.locator("#tile-ACME")).to_be_visible()
+    ready_seen(again)  # the snapshot has been applied
     expect(again.locator("#tiles > .tile")).to_have_count(1)
     again.close()
+    page.close()
+
+
+def test_a_tile_retired_while_the_stream_was_down_leaves_with_the_next_snapshot(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: the delete went out while the page was disconnected, and the new connection's
+    # snapshot only left the tile out, so it stayed on the page, frozen, until a reload.
+    for symbol in ("ACME", "GONE"):
+        add_tick(session, make_instrument(session, symbol, ttl_seconds=3600), 10.0)
+    prices_taken(live_server, session)
+    page = browser.new_page()
+    page.add_init_script(NOTE_READY)
+    page.goto(live_server.base_url)
+    ready_seen(page)
+    expect(page.locator(".tile-count")).to_have_text("2 instruments")
+    page.route("**/events?*", lambda route: route.abort())
+    page.evaluate("document.getElementById('live')._htmx.sse.reader.cancel()")
+    expect(page.locator("#connection")).not_to_have_text("live")
+    instruments.retire(session=session, symbol="GONE")
+    live_server.runtime.price_poller.instruments_changed()
+    wait_until(lambda: "GONE" not in live_server.runtime.hub.latest_tiles)
+    page.unroute("**/events?*")
+    ready_seen(page, 2)
+    expect(page.locator("#tile-GONE")).to_have_count(0)
+    expect(page.locator("#tile-ACME")).to_be_visible()
+    expect(page.locator(".tile-count")).to_have_text("1 instrument")
     page.close()
 
 
@@ -316,14 +343,14 @@ def test_an_empty_dashboard_shows_the_first_instrument_as_its_price_arrives(
     page.goto(live_server.base_url)
     expect(page.locator("#connection")).to_have_text("live")
     expect(page.locator("#tiles > .empty")).to_contain_text("No instruments yet")
-    expect(page.locator("#tile-tools")).to_be_hidden()
+    expect(page.locator("#dashboard-tools")).to_be_hidden()
     expect(page.locator(".legend")).to_be_hidden()
 
     add_tick(session, make_instrument(session, "FIRST", ttl_seconds=3600), 7.25)
     live_server.runtime.price_poller.wake()
     expect(page.locator("#q-FIRST > b")).to_have_text("7.25")
     expect(page.locator("#tiles > .empty")).to_have_count(0)
-    expect(page.locator("#tile-tools")).to_be_visible()
+    expect(page.locator("#dashboard-tools")).to_be_visible()
     expect(page.locator(".legend")).to_be_visible()
     expect(page.locator(".tile-count")).to_have_text("1 instrument")
     page.close()

@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, Locator, ViewportSize, expect
 from sqlmodel import Session
 
 from dashboard.models import utcnow
-from tests.browser.conftest import log_in, prices_taken
+from tests.browser.conftest import NOTE_READY, log_in, prices_taken, ready_seen
 from tests.conftest import LiveServer
 from tests.factories import PASSWORD, add_notification, add_tick, make_instrument, make_user
 
@@ -113,7 +113,9 @@ def test_regression_the_stale_marker_lies_over_neither_symbol_nor_name(
         )
     prices_taken(live_server, session)
     page = browser.new_page(viewport=viewport)
+    page.add_init_script(NOTE_READY)
     page.goto(live_server.base_url)
+    ready_seen(page)  # the snapshot's whole tiles have replaced the page's
     for symbol in ("BTC-USD", "BTCUSDT", "VERYLONGSYMBOL.X"):
         tile = page.locator(f'[id="tile-{symbol}"]')
         marker = tile.locator(".stale-marker")

@@ -391,7 +391,11 @@ def test_a_dump_in_a_layout_of_its_own_is_read_by_column_positions() -> None:
         "time;sym;px\n" + dump.replace(",", ";"), kind="csv", columns=by_position
     )
     assert lines == [2, 3] and len(records) == 2
+    # A first price written as .5, or left blank, is data too (a header names its column).
+    records, lines = ingest.read_records("x,.5\nx,\n", kind="csv", columns={"price": "2"})
+    assert lines == [1, 2] and [r["price"] for r in records] == [".5", ""]
     for columns, problem in (
+        ({"price": "²"}, "no column '²'"),  # not a position: a header name
         ({"price": "3", "ts": "time"}, "every column by header name, or every one by position"),
         ({"ts": "1"}, "need the price's too"),
         ({"price": "0"}, "start at 1"),

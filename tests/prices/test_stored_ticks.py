@@ -54,6 +54,10 @@ def test_rows_that_keep_the_contract_come_back_as_utc(
         (0, WHEN, "price 0 is not a finite number above zero"),
         ("x" * 100, WHEN, f"price is str {repr('x' * 100)[:37]}..., not a number"),
         (11.5, "yesterday", "ts 'yesterday' is not a time"),
+        # What fromisoformat takes with "+00:00" after it, and refuses alone.
+        (11.5, "2026-11-29 10:00:00 ", "ts '2026-11-29 10:00:00 ' is not a time"),
+        (11.5, "2026-11-29 10:00:00.", "ts '2026-11-29 10:00:00.' is not a time"),
+        (11.5, "2026-11-29 10:00:00\t", "ts '2026-11-29 10:00:00\\t' is not a time"),
         (math.inf, "2026-11-29 10:00:00", "price inf is not a finite number above zero"),
         (math.nan, "2026-11-29 10:00:00", "price nan is not a finite number above zero"),
         (-1.0, "2026-11-29 10:00:00", "price -1.0 is not a finite number above zero"),
