@@ -70,16 +70,23 @@ def test_the_chart_shows_bars_of_the_timeframe_and_its_last_bar_moves_live(
     page.close()
 
 
+def monthly_history(
+    session: Session, symbol: str, *, days_ago: int, months: int, first_price: float
+) -> None:
+    """An instrument with a tick a month from ``days_ago``, its price one more each month."""
+    instrument = make_instrument(session, symbol)
+    start = utcnow() - timedelta(days=days_ago)
+    for month in range(months):
+        add_tick(session, instrument, first_price + month, ts=start + timedelta(days=30.4 * month))
+
+
 def test_regression_history_imported_from_long_ago_is_charted_whole(
     browser: Browser, live_server: LiveServer, session: Session
 ) -> None:
     # Was: the chart drew the newest 600 ticks, and retention then deleted imported history;
     # ten years of monthly prices showed as nothing. The last day holds no bar here, so the
     # chart shows all of the history, one bar a month.
-    msft = make_instrument(session, "MSFT")
-    start = utcnow() - timedelta(days=3650)
-    for month in range(120):
-        add_tick(session, msft, 20.0 + month, ts=start + timedelta(days=30.4 * month))
+    monthly_history(session, "MSFT", days_ago=3650, months=120, first_price=20.0)
     page = browser.new_page()
     page.goto(f"{live_server.base_url}/instruments/MSFT")
     chart = page.locator("#chart")
@@ -124,10 +131,7 @@ def test_regression_a_remembered_timeframe_empty_here_gives_way_to_one_with_pric
 ) -> None:
     # Was: "1W", chosen on another instrument, opened this one's year-old history on an
     # empty chart, with the last price drawn as a lone bar off the axis.
-    old = make_instrument(session, "OLDCO")
-    start = utcnow() - timedelta(days=800)
-    for month in range(12):
-        add_tick(session, old, 50.0 + month, ts=start + timedelta(days=30 * month))
+    monthly_history(session, "OLDCO", days_ago=800, months=12, first_price=50.0)
     context = browser.new_context()
     context.add_init_script("localStorage.setItem('dashboard.chart-timeframe', '1W')")
     page = context.new_page()
