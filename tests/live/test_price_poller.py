@@ -85,7 +85,7 @@ def test_price_poller_pushes_stale_without_a_new_tick(
     asyncio.run(poller.poll_once())
     message = reader.take_prices(make_renderer().tiles_message)
     assert message is not None and b"is-stale" in message
-    assert "stale · <time".encode() in message  # with its age
+    assert 'stale<span class="stale-age"> · <time'.encode() in message  # with its age
 
 
 def connected_poller(engine: Engine) -> tuple[PricePoller, Connection]:
