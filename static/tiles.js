@@ -255,8 +255,7 @@
   // the whole tile of every instrument the page shows, before its "ready" event.
   const WHOLE_TILE = /<article id="(tile-[^"]+)" class="tile/g;
   const entities = document.createElement("textarea"); // decodes the id's HTML escapes
-  const shown = container.getElementsByClassName("tile"); // live: its length is cheap
-  let count = shown.length;
+  const pageTiles = container.getElementsByClassName("tile"); // live: always the page's tiles
   let cameOrWent = false; // a message added or removed a tile: count them again after it
   let snapshot = null; // the tile ids of this connection's snapshot, until "ready"
   document.addEventListener("htmx:sse:before:message", (event) => {
@@ -284,19 +283,17 @@
   stream?.addEventListener("ready", () => {
     // An empty snapshot says nothing (a tab that joined another tab's stream mid-way).
     if (snapshot?.size) {
-      for (const tile of [...shown]) {
-        if (!snapshot.has(tile.id)) tile.remove();
-      }
-      if (shown.length !== count) tilesCameOrWent();
+      const gone = [...pageTiles].filter((tile) => !snapshot.has(tile.id));
+      for (const tile of gone) tile.remove();
+      if (gone.length) tilesCameOrWent();
     }
     snapshot = null;
   });
   function tilesCameOrWent() {
     cameOrWent = false;
-    count = shown.length;
     const kinds = form.elements.kind;
     const listed = new Set([...kinds.options].map((option) => option.value));
-    for (const tile of shown) {
+    for (const tile of pageTiles) {
       const kind = tile.dataset.kind;
       if (kind && !listed.has(kind)) {
         listed.add(kind);
@@ -311,7 +308,7 @@
   // a sort by a live column is kept, at most once a second, so rows do not jump on every
   // tick.
   document.addEventListener("htmx:after:swap", () => {
-    if (cameOrWent || shown.length !== count) {
+    if (cameOrWent) {
       tilesCameOrWent();
     } else if (prefs.q || prefs.kind) {
       filter();

@@ -326,9 +326,7 @@ def _checked(
     if raw_price is None or raw_price == "":
         return ItemError(index, "price is missing", symbol, line)
     try:
-        if type(raw_price) not in _PRICE_TYPES and (
-            isinstance(raw_price, bool) or raw_price is None
-        ):
+        if type(raw_price) not in _PRICE_TYPES and isinstance(raw_price, bool):
             raise ValueError
         price = float(raw_price)
     except (TypeError, ValueError, OverflowError):
@@ -416,6 +414,7 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
     header = next(reader, None)
     if header is None:
         return
+    decimal_comma = dialect.delimiter != ","
     positions = _positions(columns)
     if positions is not None:
         where = positions
@@ -423,7 +422,7 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
         # A header names its price column; a blank there is a row missing its price (an
         # error at line 1 to see, rather than a line passed over unseen).
         first_is_data = not price_cell.strip() or _reads_as_price(
-            price_cell, decimal_comma=dialect.delimiter != ","
+            price_cell, decimal_comma=decimal_comma
         )
     else:
         dump = _headerless_layout(header) if not columns else None
@@ -435,7 +434,6 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
         line = 0
     else:
         line = reader.line_num
-    decimal_comma = dialect.delimiter != ","
     fields = tuple(where.items())
     widest = max(where.values())
     for row in rows:
