@@ -179,7 +179,7 @@ class PricePoller(Poller):
                 self._appeared.add(state.symbol)
                 self._retired.discard(state.symbol)
         if loaded:
-            await self.in_thread(self._refresh_references)
+            await self.in_thread(self._refresh_references, list(self._by_instrument.items()))
 
     def _read_new_instruments(self, known: set[int], cursor: int) -> list[tuple[int, TileState]]:
         """Tiles of the instruments not in ``known``: the newest tick by time up to
@@ -217,24 +217,25 @@ class PricePoller(Poller):
                 loaded.append((instrument.id, state))
         return loaded
 
-    def _refresh_references(self) -> None:
+    def _refresh_references(self, states: Sequence[tuple[int, TileState]]) -> None:
+        """Every tile's reference price read again (``states``: every instrument's)."""
         with self._open_session() as session:
-            self._read_references(session)
+            self._read_references(session, states)
+        self._references_read_at = time.monotonic()
 
-    def _read_references(self, session: Session, only: set[int] | None = None) -> None:
-        """The reference price of each tile (of the instruments in ``only``, when given): the
-        price at the start of the reference window, by event time. That is the last tick
-        at or before the window's start; for an instrument younger than the window, its
-        first tick. Imported history then gives a change over the window, not over the
-        file (its first row was the reference, ten years back), and an instrument whose
-        newest tick is older than the window shows no change.
+    def _read_references(self, session: Session, states: Sequence[tuple[int, TileState]]) -> None:
+        """The reference price of each tile in ``states`` ((instrument id, tile) pairs,
+        taken on the event loop: this runs in a thread while the loop adds and retires
+        instruments): the price at the start of the reference window, by event time. That
+        is the last tick at or before the window's start; for an instrument younger than
+        the window, its first tick. Imported history then gives a change over the window,
+        not over the file (its first row was the reference, ten years back), and an
+        instrument whose newest tick is older than the window shows no change.
 
         At most two index seeks per instrument on (instrument_id, ts), not a scan.
         """
         cutoff = utcnow() - self._reference_window
-        for instrument_id, state in self._by_instrument.items():
-            if only is not None and instrument_id not in only:
-                continue
+        for instrument_id, state in states:
             mine = (Tick.instrument_id == instrument_id, self._usable)
             at_start = session.exec(
                 select(Tick.price)
@@ -250,12 +251,10 @@ class PricePoller(Poller):
                     .limit(1)
                 ).first()
             state.reference_price = at_start if at_start is not None else state.price
-        if only is None:
-            self._references_read_at = time.monotonic()
 
-    def _read_references_of(self, instrument_ids: set[int]) -> None:
+    def _read_references_of(self, states: Sequence[tuple[int, TileState]]) -> None:
         with self._open_session() as session:
-            self._read_references(session, only=instrument_ids)
+            self._read_references(session, states)
 
     def instruments_changed(self) -> None:
         """An instrument was added, changed or retired in this process: apply it at the
@@ -284,10 +283,13 @@ class PricePoller(Poller):
                 changed.add(state.symbol)
         return changed
 
-    def _fetch(self, cursor: int) -> _Fetched:
-        """The ticks after ``cursor``, and which of their instruments have armed alerts."""
-        if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
-            self._refresh_references()
+    def _fetch(
+        self, cursor: int, references_due: Sequence[tuple[int, TileState]] | None
+    ) -> _Fetched:
+        """The ticks after ``cursor``, and which of their instruments have armed alerts;
+        first, when ``references_due`` (every instrument's tile), the reference prices."""
+        if references_due is not None:
+            self._refresh_references(references_due)
         with self._engine.connect() as connection:
             rows: list[_TickRow] = []
             last_id, read = None, 0
@@ -321,7 +323,10 @@ class PricePoller(Poller):
                 await self.in_thread(self._read_instrument_fields)
             )
             await self._refresh_instruments()
-        fetched = await self.in_thread(self._fetch, self.cursor)
+        references_due = None
+        if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
+            references_due = list(self._by_instrument.items())
+        fetched = await self.in_thread(self._fetch, self.cursor, references_due)
         rows, armed = fetched.rows, fetched.armed
         if any(row.instrument_id not in self._by_instrument for row in rows):
             await self._refresh_instruments()  # a tick names an instrument added since start
@@ -333,7 +338,7 @@ class PricePoller(Poller):
         # A tile's first ticks (an instrument just added, or history just imported) take
         # their reference from the store, not from whichever of them came first.
         unreferenced = {
-            row.instrument_id
+            row.instrument_id: state
             for row in rows
             if (state := self._by_instrument.get(row.instrument_id)) is not None
             and state.reference_price is None
@@ -358,7 +363,7 @@ class PricePoller(Poller):
                     whole.add(state.symbol)
             self.ticks_seen += 1
         if unreferenced:
-            await self.in_thread(self._read_references_of, unreferenced)
+            await self.in_thread(self._read_references_of, list(unreferenced.items()))
         if fetched.last_id is not None:
             # Advanced before alerts are checked: a failed check must not make the next
             # poll apply these ticks again (and read their price as the "previous" one).

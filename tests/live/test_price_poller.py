@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from time import time
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -12,8 +13,8 @@ from sqlmodel import Session, select
 from dashboard.live.fragments import Renderer
 from dashboard.live.hub import Hub
 from dashboard.live.mailbox import Connection
-from dashboard.live.price_poller import SPARKLINES_PER_BATCH, PricePoller
-from dashboard.models import Notification, Tick, utcnow
+from dashboard.live.price_poller import SPARKLINES_PER_BATCH, PricePoller, tile_for
+from dashboard.models import Instrument, Notification, Tick, utcnow
 from dashboard.prices import alerts, instruments
 from dashboard.prices.alerts import AlertEvaluator, Move
 from dashboard.runtime import build_runtime
@@ -303,6 +304,40 @@ def test_an_instrument_added_after_start_does_not_get_its_ticks_twice(
     add_tick(session, late, 123.45)
     asyncio.run(poller.poll_once())
     assert (poller.ticks_seen, poller.states["LATE"].price) == (2, 123.45)
+
+
+def test_regression_an_instrument_picked_up_during_a_reference_read_does_not_fail_the_poll(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: the reference read walked the poller's instrument map in its worker thread
+    # while the event loop could add to it (a page asking for a symbol added since):
+    # "dictionary changed size during iteration", and the whole poll failed.
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 50.0, ts=utcnow() - timedelta(hours=30))
+    add_tick(session, acme, 100.0)
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer())
+    asyncio.run(poller.prime())
+    instrument = Instrument(symbol="LATE", name="Late", kind="equity", seed_price=10.0)
+    late = tile_for(instrument, window=timedelta(hours=24))
+    open_session = poller._open_session
+
+    def session_whose_reference_reads_let_the_loop_run() -> Session:
+        opened = open_session()
+        execute = opened.exec
+
+        def exec_(statement: Any, *args: Any, **kwargs: Any) -> Any:
+            if str(statement).startswith("SELECT tick.price"):  # a reference price
+                poller._by_instrument.setdefault(-1, late)  # what the loop did meanwhile
+            return execute(statement, *args, **kwargs)
+
+        opened.exec = exec_  # type: ignore[method-assign]
+        return opened
+
+    poller._open_session = session_whose_reference_reads_let_the_loop_run
+    poller.instruments_changed()  # every reference is read again at the next poll
+    asyncio.run(poller.poll_once())
+    assert poller.states["ACME"].reference_price == 50.0
+    assert poller._by_instrument[-1] is late
 
 
 def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
