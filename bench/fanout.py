@@ -12,7 +12,9 @@ Targets: the dashboard; "naive", the tutorial pattern (bench/baselines/naive_sse
 "node", a broadcaster sent every tick as its own event (bench/baselines/node_sse.js); and
 "node-same", a Node.js server of the dashboard's own design and bytes: it reads the same
 store every 100 ms and writes one message of quote parts per poll to every stream
-(bench/baselines/node/fanout.js, better-sqlite3 12).
+(bench/baselines/node/fanout.js, better-sqlite3 12); and "python-same", that server on the
+customer's required stack, FastAPI, uvicorn and sse-starlette, and nothing more
+(bench/baselines/python_same.py): the floor of that stack.
 
 Not collected by pytest. Prices are conflated per poll, so a client sees the newest tick
 of each symbol per batch, not every tick: "delivered" counts the tick ids that arrived.
@@ -477,12 +479,13 @@ def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.
             subprocess.run(["npm", "install", "--no-audit", "--no-fund"], cwd=node_dir, check=True)
         database = url.removeprefix("sqlite:///")
         command = ["node", str(node_dir / "fanout.js"), str(port), database]
-    elif target == "naive":
+    elif target in ("naive", "python-same"):
+        module = "naive_sse" if target == "naive" else "python_same"
         command = [
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.baselines.naive_sse:app",
+            f"bench.baselines.{module}:app",
             "--port",
             str(port),
             "--log-level",
@@ -493,7 +496,7 @@ def start_server(target: str, url: str, port: int, workdir: Path) -> subprocess.
     server = subprocess.Popen(
         command,
         env=env,
-        cwd=ROOT if target == "naive" else workdir,
+        cwd=ROOT if target in ("naive", "python-same") else workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -611,16 +614,18 @@ def print_tables(results: list[dict[str, Any]], streams: list[int]) -> None:
             )
     by_key = {(r["target"], r["streams"]): r for r in results if not r["frozen"]}
     print()
+    # The dashboard against each reference; the stack's floor against Node of the same design.
+    pairs = [("dashboard", other) for other in ("naive", "node", "node-same", "python-same")]
+    pairs.append(("python-same", "node-same"))
     for n in streams:
-        ours = by_key.get(("dashboard", n))
-        for other in ("naive", "node", "node-same"):
-            theirs = by_key.get((other, n))
+        for target, other in pairs:
+            ours, theirs = by_key.get((target, n)), by_key.get((other, n))
             if ours and theirs:
                 ratio = (
                     ours["server_cpu_s_per_1000_client_s"]
                     / theirs["server_cpu_s_per_1000_client_s"]
                 )
-                print(f"{n} streams: dashboard CPU per client-second = {ratio:.2f} x {other}")
+                print(f"{n} streams: {target} CPU per client-second = {ratio:.2f} x {other}")
     for target in dict.fromkeys(r["target"] for r in results):
         for limit in (500, 1000):
             largest = largest_holding(results, target, limit)
@@ -645,8 +650,8 @@ def main() -> None:
     parser.add_argument(
         "--targets",
         nargs="+",
-        default=["dashboard", "naive", "node", "node-same"],
-        choices=["dashboard", "naive", "node", "node-same"],
+        default=["dashboard", "naive", "node", "node-same", "python-same"],
+        choices=["dashboard", "naive", "node", "node-same", "python-same"],
     )
     parser.add_argument(
         "--frozen",

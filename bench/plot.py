@@ -14,10 +14,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"dashboard": "#2456d6", "naive": "#b3261e", "node": "#1a7f37", "node-same": "#8a5a00"}
-# node-same is the dashboard's own design in Node.js (same bytes per update): dashed, as
-# the reference the dashboard's CPU is held to.
-DASHED = {"node-same"}
+COLOURS = {
+    "dashboard": "#2456d6",
+    "naive": "#b3261e",
+    "node": "#1a7f37",
+    "node-same": "#8a5a00",
+    "python-same": "#6b3fa0",
+}
+# node-same is the dashboard's own design in Node.js (same bytes per update), python-same
+# that design on the dashboard's stack alone: dashed, as the references its CPU is held to.
+DASHED = {"node-same", "python-same"}
 
 
 def main(source: Path, target: Path) -> None:
