@@ -139,6 +139,7 @@ class PricePoller(Poller):
         """Load instruments, recent ticks and reference prices; render every tile."""
         self.cursor = await self.in_thread(self._newest_tick_id)
         await self._refresh_instruments()
+        self._references_read_at = time.monotonic()  # every tile's, as it was loaded
         now = utcnow()
         self._sparkline_bucket = self._bucket_of(now)
         for state in self.states.values():
@@ -178,12 +179,11 @@ class PricePoller(Poller):
                 self.states[state.symbol] = state
                 self._appeared.add(state.symbol)
                 self._retired.discard(state.symbol)
-        if loaded:
-            await self.in_thread(self._refresh_references, list(self._by_instrument.items()))
 
     def _read_new_instruments(self, known: set[int], cursor: int) -> list[tuple[int, TileState]]:
         """Tiles of the instruments not in ``known``: the newest tick by time up to
-        ``cursor`` (the poll loop applies the ones after it) and the sparkline's closes."""
+        ``cursor`` (the poll loop applies the ones after it), the sparkline's closes and
+        the reference price, so that a tile is whole when a page first shows it."""
         loaded: list[tuple[int, TileState]] = []
         with self._open_session() as session:
             instruments = session.exec(
@@ -215,6 +215,7 @@ class PricePoller(Poller):
                     state.apply_tick(tick_id=newest.id, price=newest.price, ts=newest.ts)
                 state.sparkline_changed = False
                 loaded.append((instrument.id, state))
+            self._read_references(session, loaded)
         return loaded
 
     def _refresh_references(self, states: Sequence[tuple[int, TileState]]) -> None:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from time import time
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -26,6 +26,8 @@ from tests.factories import (
     make_user,
 )
 from tests.live.renderers import CountingRenderer, make_renderer
+
+T = TypeVar("T")
 
 
 def price_poller(
@@ -338,6 +340,30 @@ def test_regression_an_instrument_picked_up_during_a_reference_read_does_not_fai
     asyncio.run(poller.poll_once())
     assert poller.states["ACME"].reference_price == 50.0
     assert poller._by_instrument[-1] is late
+
+
+def test_regression_a_new_instruments_tile_has_its_change_when_it_first_appears(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: the poll put a new instrument's tile in place and then read its reference price
+    # in a worker thread; a page rendered meanwhile showed the tile with no change.
+    poller = price_poller(engine, Hub(mailbox_size=8), make_renderer())
+    asyncio.run(poller.prime())
+    acme = make_instrument(session, "ACME")
+    add_tick(session, acme, 40.0, ts=utcnow() - timedelta(hours=30))
+    add_tick(session, acme, 50.0)
+    shown: list[tuple[str, float | None]] = []  # what a page rendered at each thread hop saw
+    in_thread = poller.in_thread
+
+    async def noting_the_tiles(function: Callable[..., T], *args: Any) -> T:
+        shown.extend((state.symbol, state.reference_price) for state in poller.states.values())
+        return await in_thread(function, *args)
+
+    poller.in_thread = noting_the_tiles  # type: ignore[method-assign]
+    asyncio.run(poller.poll_once())
+    asyncio.run(poller.poll_once())
+    assert poller.states["ACME"].reference_price == 40.0
+    assert ("ACME", 40.0) in shown and ("ACME", None) not in shown
 
 
 def test_regression_a_failed_alert_check_does_not_apply_ticks_twice(
