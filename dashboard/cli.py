@@ -174,7 +174,7 @@ def ingest(
         typer.Option(
             "--follow",
             help="Keep reading (a feed piped in): write each tick as it comes, skip and "
-            "report bad lines, stop when the input ends.",
+            "report bad lines, stop when the input ends (exit 1 if any line was skipped).",
         ),
     ] = False,
     format: Annotated[
@@ -307,6 +307,9 @@ def _follow(
             on_skipped=skipped,
         )
     typer.echo(f"wrote {followed.written} ticks, skipped {followed.skipped} lines")
+    if followed.skipped:
+        # A script piping a feed in learns that ticks were lost, not only a person reading.
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -88,7 +88,7 @@ def test_ingest_writes_a_file_all_or_nothing(cli_env: str, tmp_path: Path) -> No
     assert result.exit_code == 1
     # Every kind of problem in one pass, at its 1-based line (the header is line 1).
     assert "line 4 (EUR-USD): price must be a finite number above 0" in result.output
-    assert "line 3 (NOPE): unknown symbol (1 item(s))" in result.output
+    assert "line 3 (NOPE): unknown symbol (1 item(s) of this symbol)" in result.output
     assert "nothing was written" in result.output
     engine = make_engine(cli_env)
     with Session(engine) as session:
@@ -204,8 +204,8 @@ def test_instruments_are_added_listed_changed_and_retired_without_sql(
     )
     refused = runner.invoke(app, ["ingest", str(prices)])
     assert refused.exit_code == 1
-    assert "line 2 (AAPL): unknown symbol (2 item(s))" in refused.output
-    assert "line 3 (GOOG): unknown symbol (1 item(s))" in refused.output
+    assert "line 2 (AAPL): unknown symbol (2 item(s) of this symbol)" in refused.output
+    assert "line 3 (GOOG): unknown symbol (1 item(s) of this symbol)" in refused.output
     assert "error: 3 bad item(s); nothing was written" in refused.output  # was "2"
     created = runner.invoke(app, ["ingest", str(prices), "--create-missing"])
     assert created.exit_code == 0 and "wrote 3 ticks" in created.output
@@ -281,9 +281,13 @@ def test_ingest_reads_stdin_whole_or_follows_it(cli_env: str) -> None:
         ["ingest", "-", "--follow"],
         input='{"symbol": "ACME", "price": 2}\nnot json\n{"symbol": "ACME", "price": 3}\n',
     )
-    assert followed.exit_code == 0, followed.output
+    assert followed.exit_code == 1, followed.output  # was 0: a script could not tell
     assert "skipped line 2: not JSON" in followed.output
     assert "wrote 2 ticks, skipped 1 lines" in followed.output
+    clean = runner.invoke(
+        app, ["ingest", "-", "--follow"], input='{"symbol": "ACME", "price": 4}\n'
+    )
+    assert clean.exit_code == 0 and "wrote 1 ticks, skipped 0 lines" in clean.output
     missing = runner.invoke(app, ["ingest", "nope.csv"])
     assert missing.exit_code == 1 and "no file 'nope.csv'" in missing.output
     unknown = runner.invoke(app, ["ingest", "-", "--format", "xml"], input="")

@@ -13,6 +13,7 @@ import json
 import math
 import queue
 import re
+import shlex
 import sqlite3
 import threading
 import time
@@ -105,7 +106,9 @@ _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime:
     """An event time: epoch s/ms/µs/ns (by magnitude), ISO 8601, or a date as people write
     it ("Jan 29, 2016", "29.01.2016", "01/29/2016"; ``dayfirst`` for "29/01/2016"). A date
-    alone is midnight; a time without a zone is in ``tz`` (an error when there is none)."""
+    alone is that calendar day, 00:00 UTC, whatever ``tz`` says: daily bars are UTC days,
+    and a daily close dated 28 June belongs in 28 June's bar, not (at midnight in Berlin)
+    in the 27th's. A time without a zone is in ``tz`` (an error when there is none)."""
     if (
         type(value) is str
         and len(value) >= 19
@@ -142,8 +145,8 @@ def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime
         except ValueError:
             parsed, date_only = _written_time(text, dayfirst)
         if parsed.tzinfo is None:
-            if date_only:  # a date: midnight, in tz or else UTC
-                return parsed.replace(tzinfo=tz or UTC).astimezone(UTC)
+            if date_only:  # a date: its day (see above)
+                return parsed.replace(tzinfo=UTC)
             if tz is None:
                 raise ValueError(
                     "ts has no time zone: add one (2026-01-01T12:00:00Z) or say which (--tz)"
@@ -297,6 +300,12 @@ def _check_record(
 _PRICE_TYPES = frozenset((str, float, int))
 
 
+def _shown(value: Any) -> str:
+    """A value from the input, quoted and cut short, for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _checked(
     record: Any,
     index: int,
@@ -318,6 +327,16 @@ def _checked(
     if not isinstance(symbol, str) or not symbol.strip():
         return ItemError(index, "symbol is missing", None, line)
     symbol = symbol.strip()
+    if default_symbol is not None and symbol != default_symbol.strip():
+        # A file with a symbol column and --symbol: which one was meant is not for the
+        # reader to guess (the column won, and --symbol's instrument was never written).
+        return ItemError(
+            index,
+            f"the symbol column says {_shown(symbol)}, --symbol says {_shown(default_symbol)}: "
+            "--symbol is for a file of one series without a symbol column",
+            symbol,
+            line,
+        )
     if len(symbol) > 20 or not symbol.isprintable():
         return ItemError(index, "symbol is not a valid symbol", None, line)
     raw_price = record.get("price")
@@ -339,7 +358,14 @@ def _checked(
     except (ValueError, OverflowError, OSError) as problem:
         return ItemError(index, str(problem) or "ts is not a valid time", symbol, line)
     if ts - now > MAX_FUTURE:
-        return ItemError(index, "ts is too far in the future", symbol, line)
+        minutes = MAX_FUTURE.total_seconds() / 60
+        return ItemError(
+            index,
+            f"ts is too far in the future (more than {minutes:g} minutes ahead of the "
+            "server's clock)",
+            symbol,
+            line,
+        )
     return symbol, price, ts
 
 
@@ -436,11 +462,29 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
         line = reader.line_num
     fields = tuple(where.items())
     widest = max(where.values())
+    width = len(header)  # the header's, or the first row's when there is none
+    # Without a time column every tick is stamped "now": refused when the file has a
+    # column of times under a name not known here (Datum), rather than imported wrong.
+    look_for_times = "ts" not in where and not first_is_data
     for row in rows:
         start, line = line + 1, max(reader.line_num, line + 1)
         joined = "".join(row)
         if not joined or joined.isspace():  # every cell blank
             continue
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            # Most often a number with an unquoted thousands separator (1,240.00): read
+            # by position, its row would be stored with a price of 1.
+            yield (
+                start,
+                Unreadable(
+                    f"{len(row)} fields where the first line has {width}: a comma in a number "
+                    "or a text? Quote that field, or leave out thousands separators"
+                ),
+            )
+            continue
+        if look_for_times:
+            look_for_times = False
+            _refuse_unnamed_times(header, row, set(where.values()))
         if len(row) > widest:  # every column there: no bounds check per cell
             record = {f: row[i].strip() for f, i in fields}
         else:
@@ -450,6 +494,30 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
             if _DECIMAL_COMMA.match(price):
                 record["price"] = price.replace(".", "").replace(",", ".")
         yield start, record
+
+
+def _refuse_unnamed_times(header: Sequence[str], row: Sequence[str], used: set[int]) -> None:
+    """ValueError when a column the header does not name as the time holds times in
+    ``row`` (the first row): the file has event times that would otherwise be lost."""
+    for index, cell in enumerate(row):
+        text = cell.strip()
+        if (
+            index in used
+            or index >= len(header)
+            or not text
+            or _reads_as_price(text, decimal_comma=True)
+        ):
+            continue  # a number is a count or an amount more often than a time
+        try:
+            _parse_ts(text, UTC)
+        except (ValueError, OverflowError, OSError):
+            continue
+        name = header[index].strip()
+        raise ValueError(
+            f"no time column found, but column {name!r} holds times ({text!r}): say so "
+            f"with --time-column {shlex.quote(name)}, or every tick would be stamped with "
+            "the time of import"
+        )
 
 
 # Exchange dumps without a header row, by their number of columns: (price, time) columns.
@@ -584,10 +652,10 @@ def instrument_ids(*, session: Session, symbols: Sequence[str]) -> dict[str, int
 def _symbol_problem(count: int, *, retired: bool) -> str:
     """What is wrong with a symbol ``count`` items name: retired, or unknown."""
     if retired:
-        return f"instrument retired ({count} item(s))"
+        return f"instrument retired ({count} item(s) of this symbol)"
     return (
-        f"unknown symbol ({count} item(s)): add it first (`dashboard instruments add`, "
-        "/admin/instruments), or let the import add it (--create-missing; "
+        f"unknown symbol ({count} item(s) of this symbol): add it first (`dashboard "
+        "instruments add`, /admin/instruments), or let the import add it (--create-missing; "
         "?create_missing=true on the API and /ws/ingest)"
     )
 

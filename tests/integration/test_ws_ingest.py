@@ -125,7 +125,7 @@ def test_one_error_names_every_kind_of_problem_of_a_message(
     # The unknown symbol is named with the bad items, not in a second round once they are
     # fixed; it is named once, where it is first given, counting the good items naming it.
     assert [(e["index"], e["symbol"]) for e in errors] == [(0, "NOPE"), (1, "ACME"), (2, "NOPE")]
-    assert errors[0]["error"].startswith("unknown symbol (1 item(s))")
+    assert errors[0]["error"].startswith("unknown symbol (1 item(s) of this symbol)")
     assert [e["error"] for e in errors[1:]] == ["price must be a number", "price is missing"]
     with feed_socket(live_server, token, "?create_missing=true") as ws:
         ws.send(sent)

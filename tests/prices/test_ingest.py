@@ -26,7 +26,7 @@ def test_records_accept_price_or_value_iso_or_epoch_times_and_a_default_symbol()
         [
             {"symbol": "ACME", "price": 10.5, "ts": "2026-06-01T11:00:00Z"},
             {"value": "11.25", "ts": 1780311600},
-            {"symbol": "GLBX", "price": 3},
+            {"symbol": "ACME", "price": 3},
         ],
         default_symbol="ACME",
         now=NOW,
@@ -34,7 +34,7 @@ def test_records_accept_price_or_value_iso_or_epoch_times_and_a_default_symbol()
     assert ticks == [
         ingest.TickIn("ACME", 10.5, datetime(2026, 6, 1, 11, 0, tzinfo=UTC)),
         ingest.TickIn("ACME", 11.25, datetime.fromtimestamp(1780311600, UTC)),
-        ingest.TickIn("GLBX", 3.0, NOW),
+        ingest.TickIn("ACME", 3.0, NOW),
     ]
 
 
@@ -100,8 +100,8 @@ def test_each_unknown_symbol_is_named_once_with_how_many_items_name_it(
     with pytest.raises(ingest.IngestInvalid) as raised:
         ingest.write(session=session, ticks=ticks)
     assert [(e.index, e.symbol, e.error.split(":")[0]) for e in raised.value.errors] == [
-        (0, "NOPE", "unknown symbol (3 item(s))"),
-        (3, "ZED", "unknown symbol (1 item(s))"),
+        (0, "NOPE", "unknown symbol (3 item(s) of this symbol)"),
+        (3, "ZED", "unknown symbol (1 item(s) of this symbol)"),
     ]
     assert session.exec(select(Tick)).all() == []
 
@@ -111,7 +111,7 @@ def test_a_retired_instrument_takes_no_new_ticks(session: Session) -> None:
     instruments.retire(session=session, symbol="ACME")
     with pytest.raises(ingest.IngestInvalid) as raised:
         ingest.write(session=session, ticks=[ingest.TickIn("ACME", 1.0, NOW)])
-    assert raised.value.errors[0].error == "instrument retired (1 item(s))"
+    assert raised.value.errors[0].error == "instrument retired (1 item(s) of this symbol)"
 
 
 def test_create_missing_adds_instruments_and_ticks_together_or_neither(
@@ -167,17 +167,81 @@ def test_epoch_times_are_told_apart_by_magnitude(epoch: object) -> None:
     assert tick.ts == datetime(2016, 5, 31, tzinfo=UTC)
 
 
-def test_times_without_a_zone_need_one_said_and_dates_are_midnight() -> None:
+def test_times_without_a_zone_need_one_said_and_a_date_alone_is_its_utc_day() -> None:
     record = {"symbol": "ACME", "price": 1, "ts": "2016-05-31 09:30"}
     with pytest.raises(ingest.IngestInvalid, match="1 bad item") as raised:
         ingest.parse_records([record], now=NOW)
     assert "--tz" in raised.value.errors[0].error
     (tick,) = ingest.parse_records([record], now=NOW, tz=ZoneInfo("America/New_York"))
     assert tick.ts == datetime(2016, 5, 31, 13, 30, tzinfo=UTC)
-    (day,) = ingest.parse_records(
-        [{"symbol": "ACME", "price": 1, "ts": "2016-05-31"}], now=NOW, tz=ZoneInfo("Asia/Tokyo")
+    # Was midnight in the zone given: 30 May 15:00 UTC, a close dated the 31st drawn in the
+    # 30th's daily bar (daily bars are UTC days). Every zone now leaves a date on its day.
+    for zone in ("Asia/Tokyo", "Europe/Berlin", "America/New_York"):
+        (day,) = ingest.parse_records(
+            [{"symbol": "ACME", "price": 1, "ts": "2016-05-31"}], now=NOW, tz=ZoneInfo(zone)
+        )
+        assert day.ts == datetime(2016, 5, 31, tzinfo=UTC)
+    (dotted,) = ingest.parse_records(
+        [{"symbol": "ACME", "price": 1, "ts": "28.06.2024"}], now=NOW, tz=ZoneInfo("Europe/Berlin")
     )
-    assert day.ts == datetime(2016, 5, 30, 15, 0, tzinfo=UTC)
+    assert dotted.ts == datetime(2024, 6, 28, tzinfo=UTC)
+
+
+def test_regression_a_row_with_more_fields_than_the_header_is_an_error_at_its_line() -> None:
+    # Was: "1,240.00" (a thousands separator, unquoted) made a fourth field, and the row
+    # was read by position and stored with a price of 1.
+    text = "symbol,date,price\nTEST1,2024-12-30,1234.50\nTEST1,2025-01-02,1,240.00\n"
+    records, lines = ingest.read_records(text, kind="csv")
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records(records, lines=lines, now=NOW)
+    ((where, error),) = [(e.where, e.error) for e in raised.value.errors]
+    assert where == "line 3"
+    assert error.startswith("4 fields where the first line has 3")
+    # Empty cells past the header's width (a spreadsheet's trailing separators) are fine,
+    # and so is a header-less dump whose rows are as wide as its first.
+    (tick,) = ingest.parse_records(
+        ingest.read_records("symbol,price\nACME,1.5,,\n", kind="csv")[0], now=NOW
+    )
+    assert tick.price == 1.5
+    dump = (
+        "1,97000.10,0.01,970.0,1733500000123,true,true\n"
+        "2,97001.5,0.02,1940.0,1733500000456,true,true,x\n"
+    )
+    records, lines = ingest.read_records(dump, kind="csv")
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records(records, lines=lines, now=NOW, default_symbol="BTCUSDT")
+    assert [e.where for e in raised.value.errors] == ["line 2"]
+
+
+def test_regression_a_column_of_times_under_an_unknown_name_is_not_dropped() -> None:
+    # Was: a German export's "Datum" column was not a known time header, so every row was
+    # stamped with the time of import, without a word.
+    text = "\ufeffDatum;Kurs;Volumen\n02.01.2024;121,72;2921077\n03.01.2024;120,10;1000\n"
+    with pytest.raises(
+        ValueError, match=r"column 'Datum' holds times \('02.01.2024'\).*--time-column Datum"
+    ):
+        ingest.read_records(text, kind="csv", columns={"price": "Kurs"})
+    records, lines = ingest.read_records(text, kind="csv", columns={"price": "Kurs", "ts": "Datum"})
+    ticks = ingest.parse_records(records, lines=lines, now=NOW, default_symbol="SAP")
+    assert [(t.price, t.ts) for t in ticks] == [
+        (121.72, datetime(2024, 1, 2, tzinfo=UTC)),
+        (120.10, datetime(2024, 1, 3, tzinfo=UTC)),
+    ]
+    # Without any column of times, ticks are stamped now; numbers are not taken for times.
+    records, _ = ingest.read_records("Symbol,Price,Volume\nACME,7,1733500000\n", kind="csv")
+    assert [t.ts for t in ingest.parse_records(records, now=NOW)] == [NOW]
+
+
+def test_regression_symbol_given_for_a_file_that_names_another_is_an_error() -> None:
+    # Was: the file's symbol column won silently, and --symbol's instrument got nothing.
+    records = [{"symbol": "AAPL", "price": 1}, {"symbol": "XYZ", "price": 2}, {"price": 3}]
+    with pytest.raises(ingest.IngestInvalid) as raised:
+        ingest.parse_records(records, now=NOW, default_symbol="XYZ")
+    assert [(e.index, e.symbol) for e in raised.value.errors] == [(0, "AAPL")]
+    assert raised.value.errors[0].error == (
+        "the symbol column says 'AAPL', --symbol says 'XYZ': --symbol is for a file of one "
+        "series without a symbol column"
+    )
 
 
 def test_file_errors_name_1_based_lines_and_a_missing_price_column_says_what_to_do() -> None:
@@ -239,8 +303,8 @@ def test_a_bad_file_writes_nothing_and_counts_every_problem_past_the_listed_ones
     assert [(e.where, e.error.split(":")[0]) for e in invalid.errors] == [
         ("line 5", "price must be a number"),
         ("line 6", "price must be a number"),
-        ("line 10", "unknown symbol (2 item(s))"),
-        ("line 11", "instrument retired (1 item(s))"),
+        ("line 10", "unknown symbol (2 item(s) of this symbol)"),
+        ("line 11", "instrument retired (1 item(s) of this symbol)"),
     ]
     assert invalid.counts["price must be a number"] == 5
     assert session.exec(select(Tick)).all() == []  # the first batch was rolled back too
@@ -496,11 +560,17 @@ def test_imports_in_one_session_after_a_refused_one_write_each_file_in_order(
     assert [t.ts.second for t in stored] == list(range(5)) * 2
 
 
-def test_blank_and_short_csv_rows() -> None:
+def test_blank_short_and_long_csv_rows() -> None:
     text = "symbol,price,ts\nACME,1\n , \t,\n,,\nACME,2,2026-05-01T00:00:00Z,extra\n"
     assert lines_of(text) == [
         (2, {"symbol": "ACME", "price": "1"}),
-        (5, {"symbol": "ACME", "price": "2", "ts": "2026-05-01T00:00:00Z"}),
+        (
+            5,
+            ingest.Unreadable(
+                "4 fields where the first line has 3: a comma in a number or a text? "
+                "Quote that field, or leave out thousands separators"
+            ),
+        ),
     ]
 
 

@@ -110,7 +110,7 @@ def test_a_batch_naming_an_unknown_symbol_is_refused_and_its_group_is_written(
     assert isinstance(bad, ingest.IngestInvalid)
     # The error counts the refused batch's own items, not the group's.
     assert [(e.index, e.symbol) for e in bad.errors] == [(0, "NOPE")]
-    assert bad.errors[0].error.startswith("unknown symbol (1 item(s))")
+    assert bad.errors[0].error.startswith("unknown symbol (1 item(s) of this symbol)")
     assert stored(session) == [("ACME", 1.0), ("ACME", 2.0), ("ACME", 4.0)]
 
 

@@ -65,10 +65,10 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each(
     # Every kind of problem in one reply: the unknown symbol with the bad items (it once
     # came only after they were fixed, a second round).
     assert [(d["index"], d["symbol"]) for d in detail] == [(1, "NOPE"), (2, "ACME"), (3, "ACME")]
-    assert detail[0]["error"].startswith("unknown symbol (1 item(s))")
+    assert detail[0]["error"].startswith("unknown symbol (1 item(s) of this symbol)")
     assert [d["error"] for d in detail[1:]] == [
         "price must be a finite number above 0",
-        "ts is too far in the future",
+        "ts is too far in the future (more than 5 minutes ahead of the server's clock)",
     ]
     assert session.exec(select(Tick)).all() == []
     unknown = client.post(
@@ -79,7 +79,7 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each(
     assert unknown.status_code == 422
     (detail,) = unknown.json()["detail"]
     assert (detail["index"], detail["symbol"]) == (1, "NOPE")
-    assert detail["error"].startswith("unknown symbol (1 item(s))")
+    assert detail["error"].startswith("unknown symbol (1 item(s) of this symbol)")
     assert session.exec(select(Tick)).all() == []
 
 
