@@ -58,6 +58,7 @@ class _Fetched:
     last_id: int | None
     read: int
     armed: set[int]
+    references_changed: list[TileState]
 
 
 def tile_for(instrument: Instrument, *, window: timedelta) -> TileState:
@@ -218,13 +219,17 @@ class PricePoller(Poller):
             self._read_references(session, loaded)
         return loaded
 
-    def _refresh_references(self, states: Sequence[tuple[int, TileState]]) -> None:
-        """Every tile's reference price read again (``states``: every instrument's)."""
+    def _refresh_references(self, states: Sequence[tuple[int, TileState]]) -> list[TileState]:
+        """Every tile's reference price read again (``states``: every instrument's); the
+        tiles whose reference moved."""
         with self._open_session() as session:
-            self._read_references(session, states)
+            moved = self._read_references(session, states)
         self._references_read_at = time.monotonic()
+        return moved
 
-    def _read_references(self, session: Session, states: Sequence[tuple[int, TileState]]) -> None:
+    def _read_references(
+        self, session: Session, states: Sequence[tuple[int, TileState]]
+    ) -> list[TileState]:
         """The reference price of each tile in ``states`` ((instrument id, tile) pairs,
         taken on the event loop: this runs in a thread while the loop adds and retires
         instruments): the price at the start of the reference window, by event time. That
@@ -233,8 +238,10 @@ class PricePoller(Poller):
         not over the file (its first row was the reference, ten years back), and an
         instrument whose newest tick is older than the window shows no change.
 
-        At most two index seeks per instrument on (instrument_id, ts), not a scan.
+        At most two index seeks per instrument on (instrument_id, ts), not a scan. Returns
+        the tiles whose reference moved (older history imported, the window slid on).
         """
+        moved: list[TileState] = []
         cutoff = utcnow() - self._reference_window
         for instrument_id, state in states:
             mine = (Tick.instrument_id == instrument_id, self._usable)
@@ -251,7 +258,11 @@ class PricePoller(Poller):
                     .order_by(col(Tick.ts), col(Tick.id))
                     .limit(1)
                 ).first()
-            state.reference_price = at_start if at_start is not None else state.price
+            reference = at_start if at_start is not None else state.price
+            if reference != state.reference_price:
+                state.reference_price = reference
+                moved.append(state)
+        return moved
 
     def _read_references_of(self, states: Sequence[tuple[int, TileState]]) -> None:
         with self._open_session() as session:
@@ -289,8 +300,7 @@ class PricePoller(Poller):
     ) -> _Fetched:
         """The ticks after ``cursor``, and which of their instruments have armed alerts;
         first, when ``references_due`` (every instrument's tile), the reference prices."""
-        if references_due is not None:
-            self._refresh_references(references_due)
+        moved = self._refresh_references(references_due) if references_due is not None else []
         with self._engine.connect() as connection:
             rows: list[_TickRow] = []
             last_id, read = None, 0
@@ -308,7 +318,7 @@ class PricePoller(Poller):
             armed: set[int] = set()
             if self._alerts is not None and rows:
                 armed = armed_among(connection, {row.instrument_id for row in rows})
-            return _Fetched(rows=rows, last_id=last_id, read=read, armed=armed)
+            return _Fetched(rows, last_id, read, armed, references_changed=moved)
 
     def _reject(self, tick_id: int, reason: str, *, kind: str) -> None:
         """Skip a tick row: logged once (the cursor moves past it) and counted."""
@@ -363,6 +373,12 @@ class PricePoller(Poller):
                 if first_price:
                     whole.add(state.symbol)
             self.ticks_seen += 1
+        for state in fetched.references_changed:
+            # Its change and % moved with no tick (older history imported, the window
+            # slid on): pages get the quote, programs the price, new streams the tile.
+            if self.states.get(state.symbol) is state:  # not retired meanwhile
+                changed[state.symbol] = state
+                touched.add(state.symbol)
         if unreferenced:
             await self.in_thread(self._read_references_of, list(unreferenced.items()))
         if fetched.last_id is not None:

@@ -122,6 +122,31 @@ def test_regression_a_price_change_sends_pages_only_the_quote(
     assert f'data-tick-id="{tick.id}"' in whole and "101.50" in whole and "<svg" in whole
 
 
+def test_regression_a_reference_that_moves_without_a_tick_is_published(
+    engine: Engine, session: Session, settings: Settings
+) -> None:
+    # Was: importing older history moved a tile's reference (and so its change) with no
+    # new tick; the API said 0.00 %, but open pages kept +10.00 % and a page opened then
+    # was given the old whole tile, until a sparkline bucket closed (up to 15 minutes).
+    ref = make_instrument(session, "REF1")
+    add_tick(session, ref, 100.0, ts=utcnow() - timedelta(hours=1))
+    add_tick(session, ref, 110.0, ts=utcnow() - timedelta(seconds=1))
+    poller, reader = connected_poller(engine)
+    program = poller._hub.connect(user_id=None, price_format="json")
+    assert poller.states["REF1"].change_percent == 10.0
+    add_tick(session, ref, 110.0, ts=datetime(2024, 6, 28, tzinfo=UTC))  # imported history
+    asyncio.run(poller.poll_once())
+    sent(reader), program.take_prices(lambda prices: b"".join(prices.values()))
+    poller.instruments_changed()  # the reference refresh, due every minute, now
+    asyncio.run(poller.poll_once())
+    assert sent(reader) == (
+        "data: <p id=q-REF1 hx-swap-oob=true><b>110.00</b><i>0.00</i><i>0.00%</i></p>\r\n\r\n"
+    )
+    quote = program.take_prices(lambda prices: b"".join(prices.values()))
+    assert quote is not None and b'"reference_price":110.0' in quote
+    assert "0.00%" in poller._hub.latest_tiles["REF1"]
+
+
 def test_a_tick_that_changes_no_text_sends_pages_nothing_and_programs_the_tick(
     engine: Engine, session: Session, settings: Settings
 ) -> None:

@@ -22,8 +22,13 @@ class PriceOut(BaseModel):
     symbol: str
     price: float | None
     reference_price: float | None
-    change: float | None
-    change_percent: float | None
+    change: float | None = Field(
+        description="price - reference_price, rounded to the instrument's decimals (as the "
+        "tile shows it: no floating-point remainder such as -1.8100000000000023)."
+    )
+    change_percent: float | None = Field(
+        description="change over reference_price, in %, to 4 places."
+    )
     ts: datetime | None
     tick_id: int
     stale: bool
@@ -55,8 +60,8 @@ def latest_prices(runtime: RuntimeDep) -> list[PriceOut]:
             symbol=t.symbol,
             price=t.price,
             reference_price=t.reference_price,
-            change=t.change,
-            change_percent=t.change_percent,
+            change=None if t.change is None else round(t.change, t.decimals),
+            change_percent=None if t.change_percent is None else round(t.change_percent, 4),
             ts=t.ts,
             tick_id=t.tick_id,
             stale=t.stale,

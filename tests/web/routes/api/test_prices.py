@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from dashboard.models import utcnow
 from dashboard.prices import bars
+from tests.conftest import wait_until
 from tests.factories import add_tick, make_instrument
 
 
@@ -25,6 +26,20 @@ def test_regression_history_is_oldest_first_by_event_time_whatever_the_write_ord
     assert [p["price"] for p in history] == [100.0, 101.0, 102.0, 103.0]
     newest_two = client.get("/api/prices/ACME/history?limit=2").json()
     assert [p["price"] for p in newest_two] == [102.0, 103.0]
+
+
+def test_regression_latest_prices_give_change_as_the_tile_shows_it(
+    client: TestClient, session: Session
+) -> None:
+    # Was: "change": -1.8100000000000023, a floating-point remainder of 121.72 - 119.91.
+    sap = make_instrument(session, "SAP")
+    add_tick(session, sap, 121.72, ts=utcnow() - timedelta(hours=30))
+    add_tick(session, sap, 119.91, ts=utcnow() - timedelta(minutes=1))
+    poller = client.app.state.runtime.price_poller  # type: ignore[attr-defined]
+    poller.wake()
+    wait_until(lambda: "SAP" in poller.states and poller.states["SAP"].price == 119.91)
+    (price,) = [p for p in client.get("/api/prices").json() if p["symbol"] == "SAP"]
+    assert (price["change"], price["change_percent"]) == (-1.81, -1.487)
 
 
 def test_bars_come_oldest_first_with_ohlc_per_bucket(client: TestClient, session: Session) -> None:
