@@ -884,8 +884,9 @@ def import_records(
             first[2] += 1
             continue
         if created and symbol in created:
-            decimals = instruments.infer_decimals([price])
-            created_decimals[symbol] = max(created_decimals.get(symbol, 0), decimals)
+            decimals = created_decimals.get(symbol, 0)
+            if not instruments.fits_decimals(price, decimals):  # only then the slow look
+                created_decimals[symbol] = max(decimals, instruments.infer_decimals([price]))
         if old_before is not None and ts < old_before:
             older += 1
         if error_total or missing:

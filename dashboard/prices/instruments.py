@@ -186,13 +186,29 @@ def retire(*, session: Session, symbol: str, retired: bool = True) -> Instrument
 
 def infer_decimals(prices: Iterable[float]) -> int:
     """The decimals a price series needs: the most any price has in its shortest form
-    (0.00001299 → 8), at least 2, at most 8."""
+    (0.00001299 → 8), at least 2, at most 8. A price that is a shorter one within single
+    precision counts as that one: spreadsheet and Yahoo Finance exports write prices that
+    went through a 32-bit float (189.979996 for 189.98), and took 6 decimals for a stock."""
     needed = MIN_INFERRED_DECIMALS
     for price in prices:
-        exponent = Decimal(repr(price)).normalize().as_tuple().exponent
-        if isinstance(exponent, int) and exponent < 0:
-            needed = max(needed, -exponent)
+        if not fits_decimals(price, needed):
+            needed = max(needed, _decimals_of(price))
     return min(needed, MAX_DECIMALS)
+
+
+# A 32-bit float's relative precision (2**-23): the remainder such a price may carry.
+_SINGLE_PRECISION = 2.0**-23
+
+
+def fits_decimals(price: float, decimals: int) -> bool:
+    """Whether ``price`` has at most ``decimals`` decimals, within single precision."""
+    return abs(price - round(price, decimals)) <= abs(price) * _SINGLE_PRECISION
+
+
+def _decimals_of(price: float) -> int:
+    exponent = Decimal(repr(price)).normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return next((d for d in range(places) if fits_decimals(price, d)), places)
 
 
 def create_missing(

@@ -311,13 +311,18 @@ def test_a_bad_file_writes_nothing_and_counts_every_problem_past_the_listed_ones
 
 
 def test_create_missing_while_streaming_widens_the_decimals_to_the_data(session: Session) -> None:
-    text = "symbol,price\nDOGE,0.08\nDOGE,0.0815\nBTC,97000\n"
+    # NVDA: a Yahoo Finance export's closes, through a 32-bit float (was 6 decimals).
+    text = (
+        "symbol,price\nDOGE,0.08\nDOGE,0.0815\nBTC,97000\nNVDA,189.979996\nNVDA,190.009995\n"
+        "NVDA,58.18\n"
+    )
     imported = ingest.import_records(
         session=session, records=lines_of(text), create_missing=True, now=NOW
     )
-    assert imported.created == ["BTC", "DOGE"] and imported.written == 3
+    assert imported.created == ["BTC", "DOGE", "NVDA"] and imported.written == 6
     assert instruments.find(session=session, symbol="DOGE").decimals == 4
     assert instruments.find(session=session, symbol="BTC").decimals == 2
+    assert instruments.find(session=session, symbol="NVDA").decimals == 2
     with pytest.raises(ingest.IngestInvalid, match="1 bad item"):
         ingest.import_records(
             session=session, records=lines_of("symbol,price\nbad sym,1\n"), create_missing=True

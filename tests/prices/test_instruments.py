@@ -82,6 +82,10 @@ def test_retired_instruments_leave_the_list_and_can_come_back(session: Session) 
         ([143250000.0], 2),
         ([1.0842], 4),
         ([], 2),
+        # Was 6: a Yahoo Finance export's closes went through a 32-bit float.
+        ([189.979996, 190.009995, 58.18], 2),
+        ([1.234567], 6),  # six real decimals stay
+        ([49.03686], 5),
     ],
 )
 def test_decimals_are_inferred_from_the_prices(prices: list[float], decimals: int) -> None:
