@@ -32,7 +32,8 @@
   const STORAGE_KEY = "dashboard.chart-timeframe";
   const STYLE_KEY = "dashboard.chart-style";
   let timeframe = "1D";
-  let style = "candles";
+  // The style the viewer chose (remembered, on any instrument); null: the bars decide.
+  let style = null;
   // The bars: start times (s), opens, highs, lows and closes (ys).
   let xs = [];
   let opens = [];
@@ -180,7 +181,9 @@
     const start = new Date(xs[i] * 1000);
     const when = daily() ? `${utcDay.format(start)} (UTC)` : display.dateTime(start);
     readoutEl.textContent =
-      `${when}  O ${format(opens[i])}  H ${format(highs[i])}  L ${format(lows[i])}  C ${format(ys[i])}`;
+      // A letter and its figure never part at a line's end (a phone's read-out wrapped "C"
+      // from its price).
+      `${when}  O\u00a0${format(opens[i])}  H\u00a0${format(highs[i])}  L\u00a0${format(lows[i])}  C\u00a0${format(ys[i])}`;
     readoutEl.dataset.index = String(i);
   }
 
@@ -220,12 +223,16 @@
     el.dataset.count = String(xs.length);
     emptyEl.hidden = xs.length > 0;
     el.dataset.timeframe = timeframe;
-    el.dataset.style = style;
+    const shown = shownStyle();
+    el.dataset.style = shown;
+    for (const button of styleButtons) {
+      button.setAttribute("aria-pressed", String(button.dataset.chartStyle === shown));
+    }
     el.dataset.lastClose = ys.length ? String(ys[ys.length - 1]) : "";
     el.dataset.zoomed = String(view !== null);
     readout(plot);
     if (plot) {
-      plot.setSeries(1, { show: style === "line" });
+      plot.setSeries(1, { show: shown === "line" });
       plot.setData([xs, ys]);
       return;
     }
@@ -240,11 +247,11 @@
         { stroke: css.muted, grid: { stroke: css.border }, values: timeLabels },
         { stroke: css.muted, grid: { stroke: css.border }, values: (u, vals) => vals.map(format), size: axisWidth },
       ],
-      series: [{ label: `Time (${display.timeZone})` }, { label: `${symbol} close`, stroke: css.accent, width: 1.5, show: style === "line" }],
+      series: [{ label: `Time (${display.timeZone})` }, { label: `${symbol} close`, stroke: css.accent, width: 1.5, show: shown === "line" }],
       legend: { show: false },  // the read-out says more: open, high, low and close
       cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: {
-        draw: [(u) => { if (style === "candles") drawCandles(u, css); drawAlertLevels(u, css); }],
+        draw: [(u) => { if (shownStyle() === "candles") drawCandles(u, css); drawAlertLevels(u, css); }],
         setCursor: [readout],
         setSelect: [(u) => {
           if (u.select.width < 2) return;
@@ -331,6 +338,23 @@
       button.setAttribute("aria-pressed", String(button.dataset.timeframe === name));
     }
     draw();
+  }
+
+  // A timeframe that ends before the newest price (history imported from long ago) holds
+  // no bars: its button says so and is off, rather than opening an empty chart. A live
+  // price turns them back on.
+  let newest = Date.parse(el.dataset.newest || "");  // ms; NaN: no price yet
+  function markEmptyTimeframes() {
+    const now = Date.now();
+    for (const button of buttons) {
+      const span = TIMEFRAMES[button.dataset.timeframe]?.span;
+      button.dataset.title ??= button.title;
+      const empty = Boolean(span) && newest < now - span * 1000;
+      button.disabled = empty;
+      button.title = empty
+        ? `${button.dataset.title}: no prices, the newest is from ${display.date(new Date(newest))}`
+        : button.dataset.title;
+    }
   }
 
   async function load(name) {
@@ -432,6 +456,11 @@
     staleEl.hidden = !message.stale;
     if (message.price == null) return;
     priceEl.textContent = format(message.price);
+    const at = Date.parse(message.ts);
+    if (!(at <= newest)) {
+      newest = at;
+      markEmptyTimeframes();
+    }
     showChange(message.price, message.reference_price);
     widenWindow(message.price);
     if (early) {
@@ -463,11 +492,17 @@
     }
   }
 
+  // Candles, unless every bar is a single price (open = high = low = close: a history of
+  // daily or monthly closes, or a slow feed's one tick a bar), whose candles are dashes
+  // too thin to see; then a line of closes. A style the viewer chose is kept.
+  function shownStyle() {
+    if (style) return style;
+    const flat = xs.length > 0 && ys.every((close, i) => opens[i] === close && highs[i] === close && lows[i] === close);
+    return flat ? "line" : "candles";
+  }
+
   function setStyle(name) {
     style = name;
-    for (const button of styleButtons) {
-      button.setAttribute("aria-pressed", String(button.dataset.chartStyle === name));
-    }
     draw();
   }
   for (const button of styleButtons) {
@@ -498,9 +533,7 @@
     const remembered = localStorage.getItem(STYLE_KEY);
     if (remembered === "line" || remembered === "candles") style = remembered;
   } catch (e) { /* private mode */ }
-  for (const button of styleButtons) {
-    button.setAttribute("aria-pressed", String(button.dataset.chartStyle === style));
-  }
+  markEmptyTimeframes();
   connect();
   loadFirst(chosen).finally(applyEarly);
 })();

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, expect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from dashboard.models import utcnow
+from dashboard.models import Instrument, utcnow
 from dashboard.prices import alerts, bars
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import LiveServer
@@ -95,9 +96,19 @@ def test_regression_history_imported_from_long_ago_is_charted_whole(
     expect(chart).to_have_attribute("data-last-close", "139")
     expect(page.get_by_role("button", name="All")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#chart-empty")).to_be_hidden()
-    page.get_by_role("button", name="1M").click()  # nothing in the last month: it says so
-    expect(chart).to_have_attribute("data-count", "0")
-    expect(page.locator("#chart-empty")).to_have_text("No prices in this timeframe.")
+    # Monthly closes: one price a bar, drawn as a line (candles of one price are dashes).
+    expect(chart).to_have_attribute("data-style", "line")
+    expect(page.get_by_role("button", name="Line")).to_have_attribute("aria-pressed", "true")
+    # Was: 1M (and 1H to 1W) opened an empty chart over a 0-1 axis. The newest price is a
+    # month old: they are off, and say so; the last year holds it.
+    expect(page.get_by_role("button", name="1Y")).to_be_enabled()
+    for name in ("1H", "1D", "1W", "1M"):
+        button = page.get_by_role("button", name=name, exact=True)
+        expect(button).to_be_disabled()
+        expect(button).to_have_attribute("title", re.compile(r": no prices, the newest is from "))
+    expect(page.get_by_role("button", name="All")).to_be_enabled()
+    page.get_by_role("button", name="Candles").click()  # a choice is kept
+    expect(chart).to_have_attribute("data-style", "candles")
     page.close()
 
 
@@ -139,10 +150,16 @@ def test_regression_a_remembered_timeframe_empty_here_gives_way_to_one_with_pric
     chart = page.locator("#chart")
     expect(chart).to_have_attribute("data-timeframe", "All")
     expect(chart).to_have_attribute("data-count", "12")
+    expect(page.get_by_role("button", name="1W")).to_be_disabled()
+    # A live price brings the timeframes back.
+    add_tick(
+        session, session.exec(select(Instrument).where(Instrument.symbol == "OLDCO")).one(), 70.0
+    )
+    live_server.runtime.price_poller.wake()
+    expect(page.get_by_role("button", name="1W")).to_be_enabled()
     page.get_by_role("button", name="1W").click()
     expect(chart).to_have_attribute("data-timeframe", "1W")
-    expect(chart).to_have_attribute("data-count", "0")
-    expect(page.locator("#chart-empty")).to_be_visible()
+    expect(chart).to_have_attribute("data-count", "1")
     context.close()
 
 
@@ -216,6 +233,9 @@ def test_candles_read_out_zoom_and_alert_levels_on_the_chart(
     now = utcnow()
     for minutes_ago, price in ((50, 100.0), (49, 103.0), (30, 101.0), (29, 97.5), (5, 102.0)):
         add_tick(session, acme, price, ts=now - timedelta(minutes=minutes_ago, seconds=30))
+    # The last bar is a range (opened at 101.00 at the start of its minute): candles.
+    last = now - timedelta(minutes=5, seconds=30)
+    add_tick(session, acme, 101.0, ts=last.replace(second=0, microsecond=0))
     live_server.runtime.price_poller.wake()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
