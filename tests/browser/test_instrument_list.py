@@ -7,6 +7,7 @@ import json
 import random
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -81,6 +82,47 @@ def test_the_list_view_sorts_filters_groups_and_is_remembered(
     expect(page.locator("#tiles > .group-head")).to_have_count(2)
     assert symbols_shown(page) == ["BOLT", "ACME", "CRAB"]
     expect(page.locator("select[name=sort]")).to_have_value("last")
+    context.close()
+
+
+def test_regression_a_phones_list_keeps_its_columns_in_line_and_the_symbols_whole(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: each row sized its stale-mark column to its own mark, so a fresh row's price and
+    # % sat 37 px right of the stale rows', the header's "%" stood over the marks, and
+    # the symbol column kept what was left ("SOL-U…", "BTCU…").
+    for symbol, ttl, age in (("SOL-USD", 60, 3600), ("BTCUSDT", 60, 3600), ("SAP", 3600, 0)):
+        instrument = make_instrument(session, symbol, ttl_seconds=ttl)
+        add_tick(session, instrument, 197.4, ts=utcnow() - timedelta(seconds=age))
+    live_server.runtime.price_poller.wake()
+    wait_until(lambda: len(live_server.runtime.price_poller.states) == 3)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.add_init_script(NOTE_READY)
+    page.goto(live_server.base_url)
+    ready_seen(page, 1)
+    page.get_by_role("button", name="List").click()
+    expect(page.locator("#tiles")).to_have_class("tiles is-list")
+    expect(page.locator("#tile-SOL-USD .stale-marker")).to_be_visible()
+    expect(page.locator("#tile-SAP .stale-marker")).to_have_count(0)
+
+    def right_edges(selector: str) -> list[float]:
+        edges: list[float] = page.locator(selector).evaluate_all(
+            "cells => cells.map(c => c.getBoundingClientRect().right)"
+        )
+        return edges
+
+    for cells in ("#tiles > .tile p > b", "#tiles > .tile p > i + i"):
+        edges = right_edges(cells)
+        assert len(edges) == 3 and max(edges) - min(edges) < 1.5, (cells, edges)
+    (pct_head,) = right_edges(".list-head .col-pct")
+    pct = right_edges("#tiles > .tile p > i + i")[0]
+    assert pct_head <= pct + 1.5  # the header's "%" over the percentages, not the marks
+    for symbol in ("SOL-USD", "BTCUSDT"):
+        cut = page.locator(f"#tile-{symbol} .tile-symbol").evaluate(
+            "e => e.scrollWidth > e.clientWidth"
+        )
+        assert not cut, symbol
     context.close()
 
 

@@ -128,6 +128,31 @@ def test_regression_the_stale_marker_lies_over_neither_symbol_nor_name(
     page.close()
 
 
+def test_regression_prices_in_one_row_of_tiles_line_up_stale_or_not(
+    browser: Browser, live_server: LiveServer, session: Session
+) -> None:
+    # Was: a stale mark beside a long symbol (BTC-USD) went to the next line, and pushed
+    # that tile's price below its neighbours' (431 against 446 px, one row of tiles).
+    for symbol, age in (("BTC-USD", 2400), ("ACME", 2400), ("SAP", 0), ("BTCUSDT", 2400)):
+        instrument = make_instrument(session, symbol, ttl_seconds=60)
+        add_tick(session, instrument, 10.0, ts=utcnow() - timedelta(seconds=age))
+    prices_taken(live_server, session)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script(NOTE_READY)
+    page.goto(live_server.base_url)
+    ready_seen(page)
+    expect(page.locator("#tile-BTC-USD .stale-marker")).to_be_visible()
+    expect(page.locator("#tile-SAP .stale-marker")).to_have_count(0)
+    tops: list[tuple[float, float]] = page.locator("#tiles > .tile").evaluate_all(
+        "tiles => tiles.map(t => [t.getBoundingClientRect().top,"
+        " t.querySelector('p > b').getBoundingClientRect().top])"
+    )
+    assert len({round(tile) for tile, _ in tops}) == 1  # one row of tiles
+    prices = [price for _, price in tops]
+    assert max(prices) - min(prices) <= 2, prices
+    page.close()
+
+
 @pytest.mark.parametrize(
     "viewport", [{"width": 1440, "height": 900}, {"width": 360, "height": 740}]
 )
