@@ -227,14 +227,20 @@ def parse_batch(
     session: Session,
     lines: Sequence[int] | None = None,
     check_symbols: bool = True,
+    default_symbol: str | None = None,
+    tz: tzinfo | None = None,
+    dayfirst: bool = False,
 ) -> list[TickIn]:
     """:func:`parse_records` for a batch about to be written (``POST /api/ticks``,
     ``WS /ws/ingest``): when some items are bad, the same IngestInvalid also names each
     unknown or retired symbol the good items give (unless ``check_symbols`` is false, as
     for a batch that adds its missing instruments), so a sender learns every kind of
-    problem in one reply instead of one kind a round.
+    problem in one reply instead of one kind a round. ``default_symbol``, ``tz`` and
+    ``dayfirst`` are :func:`parse_records`'.
     """
-    ticks, indexes, errors = _check_records(records, None, utcnow(), None, False, lines, MAX_ITEMS)
+    ticks, indexes, errors = _check_records(
+        records, default_symbol, utcnow(), tz, dayfirst, lines, MAX_ITEMS
+    )
     if not errors:
         return ticks
     total = len(errors)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from dataclasses import dataclass
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
@@ -58,15 +61,80 @@ class IngestOut(BaseModel):
     ids: list[int]
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """How to read a body: the ``dashboard ingest`` options, as query parameters."""
+
+    columns: dict[str, str]
+    symbol: str | None
+    tz: ZoneInfo | None
+    dayfirst: bool
+
+
+def _reading(
+    symbol: Annotated[
+        str | None,
+        Query(description="The symbol of a body of one series (no symbol column or field)."),
+    ] = None,
+    symbol_column: Annotated[
+        str | None,
+        Query(description="CSV: the symbol column's header, or its position (1: first)."),
+    ] = None,
+    price_column: Annotated[
+        str | None, Query(description="CSV: the price column's header, or its position.")
+    ] = None,
+    time_column: Annotated[
+        str | None, Query(description="CSV: the time column's header, or its position.")
+    ] = None,
+    tz: Annotated[
+        str | None,
+        Query(description="The time zone of times written without one (e.g. Europe/Berlin)."),
+    ] = None,
+    dayfirst: Annotated[
+        bool, Query(description="Read 01/02/2016 as 1 February (dotted dates always are).")
+    ] = False,
+) -> _Reading:
+    named = {"symbol": symbol_column, "price": price_column, "ts": time_column}
+    zone = None
+    if tz is not None:
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"unknown time zone {tz!r} (e.g. UTC, Europe/Berlin)",
+            ) from None
+    columns = {field: name for field, name in named.items() if name is not None}
+    return _Reading(columns=columns, symbol=symbol, tz=zone, dayfirst=dayfirst)
+
+
+# The reader's messages name `dashboard ingest`'s options; here they are query parameters.
+_OPTION = re.compile(r"--(create-missing|dayfirst|[a-z]+(?:-[a-z]+)*)")
+
+
+def _as_query(text: str) -> str:
+    """``--price-column`` -> ``price_column=`` (``--dayfirst`` -> ``dayfirst=true``)."""
+    if "on the API" in text:  # says both already
+        return text
+
+    def query(option: re.Match[str]) -> str:
+        name = option.group(1).replace("-", "_")
+        return f"{name}=true" if name in ("create_missing", "dayfirst") else f"{name}="
+
+    return _OPTION.sub(query, text)
+
+
 @router.post("/ticks", openapi_extra=_TICKS_BODY, responses={422: {"description": "Bad items"}})
 async def ingest_ticks(
     request: Request,
+    reading: Annotated[_Reading, Depends(_reading)],
     create_missing: Annotated[
         bool,
         Query(description="Add an instrument for each unknown symbol (decimals from the data)."),
     ] = False,
 ) -> IngestOut:
-    """Write a batch of ticks (JSON array, NDJSON, or CSV with a header): all or none.
+    """Write a batch of ticks (JSON array, NDJSON, or CSV): all or none. The query
+    parameters read a body as ``dashboard ingest``'s options read a file.
 
     Needs a token of scope "feed" or an admin's (``Authorization: Bearer …``), or an
     admin's session with the ``X-CSRF-Token`` header. A 422 names every bad item by its
@@ -92,7 +160,7 @@ async def ingest_ticks(
             # Before _parse, whose 422s are for the body: what the check raises (401, 403,
             # or a failure of its own) is not the body's fault.
             _check_feeder(session, runtime, unchecked)
-        return _parse(body, kind, session, check_symbols=not create_missing)
+        return _parse(body, kind, reading, session, check_symbols=not create_missing)
 
     try:
         ids = await runtime.tick_writer.write(prepare, create_missing=create_missing)
@@ -112,24 +180,30 @@ def _check_feeder(session: Session, runtime: Runtime, request: Request) -> None:
     require_feeder(request, session, login)
 
 
-def _parse(body: bytes, kind: str, session: Session, *, check_symbols: bool) -> list[ingest.TickIn]:
+def _parse(
+    body: bytes, kind: str, reading: _Reading, session: Session, *, check_symbols: bool
+) -> list[ingest.TickIn]:
     """The body's ticks; HTTPException 422 naming every bad item (and with them each unknown
     symbol, see :func:`ingest.parse_batch`), or what is unreadable."""
     try:
-        records, lines = ingest.read_records(body.decode("utf-8"), kind=kind)
+        text = body.decode("utf-8")
+        records, lines = ingest.read_records(text, kind=kind, columns=reading.columns)
         return ingest.parse_batch(
             records,
             session=session,
             lines=lines if kind == "csv" else None,
             check_symbols=check_symbols,
+            default_symbol=reading.symbol,
+            tz=reading.tz,
+            dayfirst=reading.dayfirst,
         )
     except ingest.IngestInvalid as invalid:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, _errors(invalid)) from None
     except (UnicodeDecodeError, ValueError) as bad:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {bad}"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Unreadable body: {_as_query(str(bad))}"
         ) from None
 
 
 def _errors(invalid: ingest.IngestInvalid) -> list[dict[str, object]]:
-    return [e.as_dict() for e in invalid.errors]
+    return [{**e.as_dict(), "error": _as_query(e.error)} for e in invalid.errors]

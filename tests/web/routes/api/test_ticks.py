@@ -203,6 +203,51 @@ def test_csv_is_accepted_and_its_errors_name_lines(
     ]
 
 
+def test_regression_a_csv_body_is_read_with_the_options_a_file_has(
+    client: TestClient, session: Session, admin_token: str
+) -> None:
+    # Was: no way to say a body's columns, symbol or time zone, so a single-series or
+    # header-less CSV could not be posted at all ("symbol is missing" on every row), and
+    # the errors told the caller to use command-line flags.
+    headers = {"Authorization": f"Bearer {admin_token}", "Content-Type": "text/csv"}
+    german = "\ufeffDatum;Kurs;Volumen\n02.01.2024;121,72;2921077\n03.01.2024;120,10;100\n"
+    refused = client.post("/api/ticks", content=german.encode(), headers=headers)
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert "no price column" in detail and "price_column=" in detail
+    assert "--" not in detail
+    query = {
+        "symbol": "SAP",
+        "price_column": "Kurs",
+        "time_column": "Datum",
+        "tz": "Europe/Berlin",
+        "create_missing": "true",
+    }
+    written = client.post("/api/ticks", params=query, content=german.encode(), headers=headers)
+    assert written.status_code == 200, written.text
+    stored = session.exec(select(Tick.price, Tick.ts).order_by(col(Tick.id))).all()
+    assert [(price, ts.date().isoformat()) for price, ts in stored] == [
+        (121.72, "2024-01-02"),
+        (120.10, "2024-01-03"),
+    ]
+    headerless = "1733500000123,ETHUSD,3901.53\n1733500000456,ETHUSD,3902.5\n"
+    by_position = {"time_column": "1", "symbol_column": "2", "price_column": "3"}
+    answer = client.post(
+        "/api/ticks",
+        params={**by_position, "create_missing": "true"},
+        content=headerless,
+        headers=headers,
+    )
+    assert answer.status_code == 200, answer.text
+    zone = client.post("/api/ticks", params={"tz": "Mars/Olympus"}, content="x", headers=headers)
+    assert zone.status_code == 422 and "unknown time zone" in zone.text
+    naive = client.post(
+        "/api/ticks", content="symbol,price,ts\nSAP,1,2024-01-02 09:30\n", headers=headers
+    )
+    assert naive.status_code == 422
+    assert "(tz=)" in naive.json()["detail"][0]["error"]
+
+
 @pytest.mark.parametrize("body", ["\r0", 'symbol,price\n"ACME,1\n', "\x00"])
 def test_regression_text_that_is_not_csv_is_a_422_not_a_500(
     client: TestClient, admin_token: str, body: str
