@@ -270,6 +270,18 @@ def ingest(
         noun = "instrument" if len(imported.created) == 1 else "instruments"
         typer.echo(f"created {len(imported.created)} {noun}: {', '.join(imported.created)}")
     typer.echo(f"wrote {imported.written} ticks")
+    shown_overlaps = 10
+    for overlap in imported.overlaps[:shown_overlaps]:
+        held = [f"{overlap.ticks} ticks"] if overlap.ticks else []
+        held += [f"{overlap.days} daily bars"] if overlap.days else []
+        typer.echo(
+            f"note: {overlap.symbol} already had prices from {overlap.first:%Y-%m-%d %H:%M} "
+            f"to {overlap.last:%Y-%m-%d %H:%M} UTC ({', '.join(held)}): if this file was "
+            "imported before, its ticks are now stored twice",
+            err=True,
+        )
+    if len(imported.overlaps) > shown_overlaps:
+        typer.echo(f"note: … and {len(imported.overlaps) - shown_overlaps} more symbols", err=True)
     if imported.older:
         # Said now, not found out later: what retention keeps of old history, and how.
         typer.echo(

@@ -115,6 +115,12 @@ def test_ingest_reads_a_headerless_dump_by_column_positions_and_hints_at_a_missi
     result = runner.invoke(app, ["ingest", str(dump), *columns, "--create-missing"])
     assert result.exit_code == 0, result.output
     assert "created 1 instrument: ETHUSD\n" in result.output and "wrote 2 ticks" in result.output
+    again = runner.invoke(app, ["ingest", str(dump), *columns])
+    assert again.exit_code == 0 and "wrote 2 ticks" in again.output
+    assert (
+        "note: ETHUSD already had prices from 2024-12-06 15:46 to 2024-12-06 15:46 UTC "
+        "(2 ticks): if this file was imported before, its ticks are now stored twice"
+    ) in again.output
     binance = tmp_path / "binance.csv"
     binance.write_text("1,97000.10,0.01,970.0,1733500000123,true,true\n")
     result = runner.invoke(app, ["ingest", str(binance), "--create-missing"])

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dateutil import parser as dateutil_parser
-from sqlalchemy import Connection, bindparam, insert
+from sqlalchemy import Connection, bindparam, func, insert
 from sqlmodel import Session, col, select
 
-from dashboard.models import Instrument, Tick, utcnow
+from dashboard.models import Instrument, PriceBar, Tick, utcnow
 from dashboard.prices import instruments
 from dashboard.store.db import dialect_of
 
@@ -830,12 +830,28 @@ def _write_sqlite(
 
 @dataclass(frozen=True, slots=True)
 class Imported:
-    """What :func:`import_records` wrote: ticks, instruments created, and how many of the
-    ticks are older than ``old_before`` (the retention's cut-off, say)."""
+    """What :func:`import_records` wrote: ticks, instruments created, how many of the
+    ticks are older than ``old_before`` (the retention's cut-off, say), and the symbols
+    that already had prices in the file's time range (a file imported twice, say)."""
 
     written: int
     created: list[str]
     older: int
+    overlaps: list[Overlap]
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """``symbol`` had prices between ``first`` and ``last`` (the file's times for it)
+    before the import: ``ticks`` raw ticks and ``days`` daily bars (older ticks are kept
+    as bars only). Importing a file twice stores its ticks twice: said, not guessed away
+    (two trades at one price and millisecond are not a duplicate)."""
+
+    symbol: str
+    first: datetime
+    last: datetime
+    ticks: int
+    days: int
 
 
 def import_records(
@@ -866,6 +882,7 @@ def import_records(
     error_total = 0
     kinds: dict[str, int] = {}
     pending: list[tuple[int, float, datetime]] = []
+    spans: dict[int, list[Any]] = {}  # instrument id -> [first ts, last ts, ticks] here
     written = older = 0
     line = 0
     session.info.pop(_STAGED, None)  # a new transaction: nothing of this import staged yet
@@ -897,6 +914,15 @@ def import_records(
             older += 1
         if error_total or missing:
             continue  # nothing will be written: only look for more problems
+        span = spans.get(instrument_id)
+        if span is None:
+            spans[instrument_id] = [ts, ts, 1]
+        else:
+            if ts < span[0]:
+                span[0] = ts
+            elif ts > span[1]:
+                span[1] = ts
+            span[2] += 1
         pending.append((instrument_id, price, ts))
         if len(pending) >= _WRITE_BATCH:
             written += _flush(session, pending)
@@ -922,13 +948,50 @@ def import_records(
         raise IngestInvalid(everything, total=error_total + named, counts=kinds)
     written += _flush(session, pending)
     _publish(session)
+    symbols = {i: symbol for symbol, i in instrument_ids.items() if i and symbol not in created}
+    overlaps = _overlaps(
+        session, {symbols[i]: (i, *span) for i, span in spans.items() if i in symbols}
+    )
     for symbol, instrument in created.items():
         instrument.decimals = created_decimals.get(symbol, instrument.decimals)
         session.add(instrument)
     session.commit()
     if progress is not None:
         progress(line)
-    return Imported(written=written, created=sorted(created), older=older)
+    return Imported(written=written, created=sorted(created), older=older, overlaps=overlaps)
+
+
+def _overlaps(
+    session: Session, spans: Mapping[str, tuple[int, datetime, datetime, int]]
+) -> list[Overlap]:
+    """Of ``spans`` (symbol -> instrument id, first and last time, ticks written), the
+    symbols with other prices in that range: raw ticks besides this import's, or daily bars
+    (what retention keeps of older ticks). Two index seeks per symbol."""
+    found: list[Overlap] = []
+    for symbol, (instrument_id, first, last, mine) in spans.items():
+        ticks = (
+            session.exec(
+                select(func.count())
+                .select_from(Tick)
+                .where(
+                    Tick.instrument_id == instrument_id, col(Tick.ts) >= first, col(Tick.ts) <= last
+                )
+            ).one()
+            - mine
+        )
+        days = session.exec(
+            select(func.count())
+            .select_from(PriceBar)
+            .where(
+                PriceBar.instrument_id == instrument_id,
+                PriceBar.resolution == 86400,
+                col(PriceBar.start) >= first.replace(hour=0, minute=0, second=0, microsecond=0),
+                col(PriceBar.start) <= last,
+            )
+        ).one()
+        if ticks > 0 or days > 0:
+            found.append(Overlap(symbol, first, last, ticks, days))
+    return found
 
 
 def _instrument_row(session: Session, symbol: str) -> Instrument | None:

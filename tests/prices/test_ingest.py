@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import StatementError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from dashboard.models import Tick
-from dashboard.prices import ingest, instruments
+from dashboard.prices import bars, ingest, instruments
 from dashboard.store.db import session_factory
 from tests.factories import make_instrument
 
@@ -308,6 +308,34 @@ def test_a_bad_file_writes_nothing_and_counts_every_problem_past_the_listed_ones
     ]
     assert invalid.counts["price must be a number"] == 5
     assert session.exec(select(Tick)).all() == []  # the first batch was rolled back too
+
+
+def test_regression_a_file_imported_again_is_said_to_overlap_what_was_there(
+    session: Session,
+) -> None:
+    # Was: a second import of the same file said "wrote 600 ticks", every bar's count
+    # doubled and the history listed each price twice, without a word.
+    make_instrument(session, "AAPL")
+    make_instrument(session, "MSFT")
+    monthly = "symbol,date,price\nAAPL,2015-01-30,24.5\nAAPL,2015-02-27,25.1\nMSFT,2015-01-30,40\n"
+    first = ingest.import_records(session=session, records=lines_of(monthly), now=NOW)
+    assert first.overlaps == []
+    bars.roll_up(session=session)
+    # Older ticks are kept as bars only (retention): the bars still tell.
+    session.exec(delete(Tick).where(col(Tick.price) == 40.0))
+    session.commit()
+    again = ingest.import_records(session=session, records=lines_of(monthly), now=NOW)
+    assert again.written == 3
+    assert again.overlaps == [
+        ingest.Overlap(
+            "AAPL", datetime(2015, 1, 30, tzinfo=UTC), datetime(2015, 2, 27, tzinfo=UTC), 2, 2
+        ),
+        ingest.Overlap(
+            "MSFT", datetime(2015, 1, 30, tzinfo=UTC), datetime(2015, 1, 30, tzinfo=UTC), 0, 1
+        ),
+    ]
+    later = "symbol,date,price\nAAPL,2015-03-31,26\n"  # the next month: nothing said
+    assert ingest.import_records(session=session, records=lines_of(later), now=NOW).overlaps == []
 
 
 def test_create_missing_while_streaming_widens_the_decimals_to_the_data(session: Session) -> None:
