@@ -272,11 +272,11 @@ def ingest(
     typer.echo(f"wrote {imported.written} ticks")
     shown_overlaps = 10
     for overlap in imported.overlaps[:shown_overlaps]:
-        held = [f"{overlap.ticks} ticks"] if overlap.ticks else []
-        held += [f"{overlap.days} daily bars"] if overlap.days else []
+        count, unit = (overlap.ticks, "ticks") if overlap.ticks else (overlap.days, "daily bars")
+        more = " or more" if count >= ingest_ticks.OVERLAP_COUNT_LIMIT else ""
         typer.echo(
             f"note: {overlap.symbol} already had prices from {overlap.first:%Y-%m-%d %H:%M} "
-            f"to {overlap.last:%Y-%m-%d %H:%M} UTC ({', '.join(held)}): if this file was "
+            f"to {overlap.last:%Y-%m-%d %H:%M} UTC ({count}{more} {unit}): if this file was "
             "imported before, its ticks are now stored twice",
             err=True,
         )
@@ -424,7 +424,7 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return None
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
         typer.echo(f"error: unknown time zone {name!r} (e.g. UTC, Europe/Berlin)", err=True)
         raise typer.Exit(code=1) from None
 

@@ -334,6 +334,8 @@
     highs = bars.map((bar) => bar.high);
     lows = bars.map((bar) => bar.low);
     ys = bars.map((bar) => bar.close);
+    const flat = bars.length > 0 && bars.every((bar) => bar.open === bar.close && bar.high === bar.close && bar.low === bar.close);
+    styleOfBars = flat ? "line" : "candles";
     for (const button of buttons) {
       button.setAttribute("aria-pressed", String(button.dataset.timeframe === name));
     }
@@ -492,14 +494,12 @@
     }
   }
 
-  // Candles, unless every bar is a single price (open = high = low = close: a history of
-  // daily or monthly closes, or a slow feed's one tick a bar), whose candles are dashes
-  // too thin to see; then a line of closes. A style the viewer chose is kept.
-  function shownStyle() {
-    if (style) return style;
-    const flat = xs.length > 0 && ys.every((close, i) => opens[i] === close && highs[i] === close && lows[i] === close);
-    return flat ? "line" : "candles";
-  }
+  // Candles, unless every bar loaded is a single price (open = high = low = close: a
+  // history of daily or monthly closes, or a slow feed's one tick a bar), whose candles
+  // are dashes too thin to see; then a line of closes. Decided when bars are loaded (not
+  // as live ticks come, which would flip the chart), and a style the viewer chose is kept.
+  let styleOfBars = "candles";
+  function shownStyle() { return style ?? styleOfBars; }
 
   function setStyle(name) {
     style = name;

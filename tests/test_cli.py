@@ -290,6 +290,12 @@ def test_ingest_reads_stdin_whole_or_follows_it(cli_env: str) -> None:
     assert followed.exit_code == 1, followed.output  # was 0: a script could not tell
     assert "skipped line 2: not JSON" in followed.output
     assert "wrote 2 ticks, skipped 1 lines" in followed.output
+    dated = runner.invoke(
+        app,
+        ["ingest", "-", "--follow", "--format", "csv", "--symbol", "ACME"],
+        input="Datum,price\n02.01.2024,5\n",
+    )
+    assert dated.exit_code == 1 and "column 'Datum' holds times" in dated.output  # was 0
     clean = runner.invoke(
         app, ["ingest", "-", "--follow"], input='{"symbol": "ACME", "price": 4}\n'
     )

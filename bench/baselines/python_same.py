@@ -115,7 +115,9 @@ async def _messages() -> AsyncIterator[bytes]:
     link = chain.link()
     yield b"data: " + b"".join(chain.latest.values()) + b"\n\n"
     while True:
-        message, link = await link  # type: ignore[assignment,misc]
+        # Shielded: a stream whose client left is cancelled, and cancelling the shared
+        # future itself would end every other stream waiting on it.
+        message, link = await asyncio.shield(link)  # type: ignore[assignment,misc]
         yield message
 
 

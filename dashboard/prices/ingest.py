@@ -306,6 +306,15 @@ def _check_record(
 _PRICE_TYPES = frozenset((str, float, int))
 
 
+def _today_somewhere(ts: datetime, now: datetime) -> bool:
+    """Whether ``ts`` is what a date alone becomes (00:00 UTC) of a day that has begun
+    somewhere (UTC+14 is the earliest): a close dated today in Sydney, at 08:00 there,
+    is 14 h "ahead" of UTC and no error."""
+    return ts.hour == ts.minute == ts.second == ts.microsecond == 0 and (
+        ts - now <= timedelta(hours=14)
+    )
+
+
 def _shown(value: Any) -> str:
     """A value from the input, quoted and cut short, for an error message."""
     text = repr(value)
@@ -363,7 +372,7 @@ def _checked(
         ts = now if raw_ts is None or raw_ts == "" else _parse_ts(raw_ts, tz, dayfirst)
     except (ValueError, OverflowError, OSError) as problem:
         return ItemError(index, str(problem) or "ts is not a valid time", symbol, line)
-    if ts - now > MAX_FUTURE:
+    if ts - now > MAX_FUTURE and not _today_somewhere(ts, now):
         minutes = MAX_FUTURE.total_seconds() / 60
         return ItemError(
             index,
@@ -471,7 +480,13 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
     width = len(header)  # the header's, or the first row's when there is none
     # Without a time column every tick is stamped "now": refused when the file has a
     # column of times under a name not known here (Datum), rather than imported wrong.
-    look_for_times = "ts" not in where and not first_is_data
+    # Each other column is looked at in the first rows until it has shown a cell.
+    unseen = (
+        set(range(len(header))) - set(where.values())
+        if "ts" not in where and not first_is_data
+        else set()
+    )
+    rows_to_look_at = _ROWS_LOOKED_AT_FOR_TIMES
     for row in rows:
         start, line = line + 1, max(reader.line_num, line + 1)
         joined = "".join(row)
@@ -488,9 +503,9 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
                 ),
             )
             continue
-        if look_for_times:
-            look_for_times = False
-            _refuse_unnamed_times(header, row, set(where.values()))
+        if unseen and rows_to_look_at:
+            rows_to_look_at -= 1
+            _refuse_unnamed_times(header, row, unseen)
         if len(row) > widest:  # every column there: no bounds check per cell
             record = {f: row[i].strip() for f, i in fields}
         else:
@@ -502,17 +517,19 @@ def _csv_rows(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int,
         yield start, record
 
 
-def _refuse_unnamed_times(header: Sequence[str], row: Sequence[str], used: set[int]) -> None:
-    """ValueError when a column the header does not name as the time holds times in
-    ``row`` (the first row): the file has event times that would otherwise be lost."""
-    for index, cell in enumerate(row):
-        text = cell.strip()
-        if (
-            index in used
-            or index >= len(header)
-            or not text
-            or _reads_as_price(text, decimal_comma=True)
-        ):
+_ROWS_LOOKED_AT_FOR_TIMES = 20
+
+
+def _refuse_unnamed_times(header: Sequence[str], row: Sequence[str], unseen: set[int]) -> None:
+    """ValueError when one of the ``unseen`` columns (not the price's or symbol's, and not
+    yet shown a cell) holds a time in ``row``: the file has event times that would
+    otherwise be lost. A column is seen once it shows a cell that is not blank."""
+    for index in sorted(unseen):
+        text = row[index].strip() if index < len(row) else ""
+        if not text:
+            continue
+        unseen.discard(index)
+        if _reads_as_price(text, decimal_comma=True):
             continue  # a number is a count or an amount more often than a time
         try:
             _parse_ts(text, UTC)
@@ -521,8 +538,8 @@ def _refuse_unnamed_times(header: Sequence[str], row: Sequence[str], used: set[i
         name = header[index].strip()
         raise ValueError(
             f"no time column found, but column {name!r} holds times ({text!r}): say so "
-            f"with --time-column {shlex.quote(name)}, or every tick would be stamped with "
-            "the time of import"
+            f"with --time-column {shlex.quote(name)} (or take that column out, if it is "
+            "not the ticks' time), or every tick would be stamped with the time of import"
         )
 
 
@@ -843,9 +860,10 @@ class Imported:
 @dataclass(frozen=True, slots=True)
 class Overlap:
     """``symbol`` had prices between ``first`` and ``last`` (the file's times for it)
-    before the import: ``ticks`` raw ticks and ``days`` daily bars (older ticks are kept
-    as bars only). Importing a file twice stores its ticks twice: said, not guessed away
-    (two trades at one price and millisecond are not a duplicate)."""
+    before the import: ``ticks`` raw ticks (counted up to :data:`OVERLAP_COUNT_LIMIT`), or
+    when none, ``days`` daily bars whose ticks fall in that range (retention keeps older
+    ticks as bars only). Importing a file twice stores its ticks twice: said, not guessed
+    away (two trades at one price and millisecond are not a duplicate)."""
 
     symbol: str
     first: datetime
@@ -882,7 +900,9 @@ def import_records(
     error_total = 0
     kinds: dict[str, int] = {}
     pending: list[tuple[int, float, datetime]] = []
-    spans: dict[int, list[Any]] = {}  # instrument id -> [first ts, last ts, ticks] here
+    spans: dict[int, list[datetime]] = {}  # instrument id -> [first ts, last ts] here
+    # What was there before: this import's rows (and any written meanwhile) come after.
+    before = session.exec(select(func.max(Tick.id))).one() or 0
     written = older = 0
     line = 0
     session.info.pop(_STAGED, None)  # a new transaction: nothing of this import staged yet
@@ -916,13 +936,11 @@ def import_records(
             continue  # nothing will be written: only look for more problems
         span = spans.get(instrument_id)
         if span is None:
-            spans[instrument_id] = [ts, ts, 1]
-        else:
-            if ts < span[0]:
-                span[0] = ts
-            elif ts > span[1]:
-                span[1] = ts
-            span[2] += 1
+            spans[instrument_id] = [ts, ts]
+        elif ts < span[0]:
+            span[0] = ts
+        elif ts > span[1]:
+            span[1] = ts
         pending.append((instrument_id, price, ts))
         if len(pending) >= _WRITE_BATCH:
             written += _flush(session, pending)
@@ -946,12 +964,16 @@ def import_records(
         # file of 600 rows of five unknown symbols said "5 bad item(s)".
         named = sum(count for _index, _line, count in missing.values())
         raise IngestInvalid(everything, total=error_total + named, counts=kinds)
-    written += _flush(session, pending)
-    _publish(session)
+    # Before the staged rows are published: on PostgreSQL that takes the tick writers'
+    # lock until the commit (store/postgres.py), and these look-ups need no lock.
     symbols = {i: symbol for symbol, i in instrument_ids.items() if i and symbol not in created}
     overlaps = _overlaps(
-        session, {symbols[i]: (i, *span) for i, span in spans.items() if i in symbols}
+        session,
+        before,
+        {symbols[i]: (i, span[0], span[1]) for i, span in spans.items() if i in symbols},
     )
+    written += _flush(session, pending)
+    _publish(session)
     for symbol, instrument in created.items():
         instrument.decimals = created_decimals.get(symbol, instrument.decimals)
         session.add(instrument)
@@ -961,35 +983,47 @@ def import_records(
     return Imported(written=written, created=sorted(created), older=older, overlaps=overlaps)
 
 
+OVERLAP_COUNT_LIMIT = 1000
+
+
 def _overlaps(
-    session: Session, spans: Mapping[str, tuple[int, datetime, datetime, int]]
+    session: Session, before: int, spans: Mapping[str, tuple[int, datetime, datetime]]
 ) -> list[Overlap]:
-    """Of ``spans`` (symbol -> instrument id, first and last time, ticks written), the
-    symbols with other prices in that range: raw ticks besides this import's, or daily bars
-    (what retention keeps of older ticks). Two index seeks per symbol."""
+    """Of ``spans`` (symbol -> instrument id, first and last time in the file), the
+    symbols that had prices in that range among the ticks up to id ``before``, or in daily
+    bars whose ticks fall in it. Index range scans on (instrument_id, ts) and the bars'
+    key, each stopped at :data:`OVERLAP_COUNT_LIMIT` rows."""
     found: list[Overlap] = []
-    for symbol, (instrument_id, first, last, mine) in spans.items():
-        ticks = (
-            session.exec(
-                select(func.count())
-                .select_from(Tick)
-                .where(
-                    Tick.instrument_id == instrument_id, col(Tick.ts) >= first, col(Tick.ts) <= last
-                )
-            ).one()
-            - mine
-        )
-        days = session.exec(
-            select(func.count())
-            .select_from(PriceBar)
+    for symbol, (instrument_id, first, last) in spans.items():
+        earlier = (
+            select(Tick.id)
             .where(
-                PriceBar.instrument_id == instrument_id,
-                PriceBar.resolution == 86400,
-                col(PriceBar.start) >= first.replace(hour=0, minute=0, second=0, microsecond=0),
-                col(PriceBar.start) <= last,
+                Tick.instrument_id == instrument_id,
+                col(Tick.ts) >= first,
+                col(Tick.ts) <= last,
+                col(Tick.id) <= before,
             )
-        ).one()
-        if ticks > 0 or days > 0:
+            .limit(OVERLAP_COUNT_LIMIT)
+            .subquery()
+        )
+        ticks = session.exec(select(func.count()).select_from(earlier)).one()
+        days = 0
+        if not ticks:
+            bars_in_range = (
+                select(PriceBar.start)
+                .where(
+                    PriceBar.instrument_id == instrument_id,
+                    PriceBar.resolution == 86400,
+                    col(PriceBar.start) >= first - timedelta(days=1),
+                    col(PriceBar.start) <= last,
+                    col(PriceBar.close_ts) >= first,
+                    col(PriceBar.open_ts) <= last,
+                )
+                .limit(OVERLAP_COUNT_LIMIT)
+                .subquery()
+            )
+            days = session.exec(select(func.count()).select_from(bars_in_range)).one()
+        if ticks or days:
             found.append(Overlap(symbol, first, last, ticks, days))
     return found
 
@@ -1127,11 +1161,14 @@ def follow_records(
     # written after max_wait, not when the next one comes. The queue's bound is the
     # back-pressure: a reader ahead of the store waits.
     arrived: queue.Queue[tuple[int, Any] | None] = queue.Queue(maxsize=10 * batch)
+    unreadable: list[Exception] = []  # what stopped the reader (a header it cannot use)
 
     def read() -> None:
         try:
             for item in records:
                 arrived.put(item)
+        except Exception as error:  # raised here once what came before is written
+            unreadable.append(error)
         finally:
             arrived.put(None)
 
@@ -1168,4 +1205,6 @@ def follow_records(
         if len(pending) >= batch or time.monotonic() - oldest_pending >= max_wait:
             flush()
     flush()
+    if unreadable:
+        raise unreadable[0]
     return Followed(written=written, skipped=skipped)

@@ -7,6 +7,7 @@ no new ticks; its history stays.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
@@ -196,18 +197,28 @@ def infer_decimals(prices: Iterable[float]) -> int:
     return min(needed, MAX_DECIMALS)
 
 
-# A 32-bit float's relative precision (2**-23): the remainder such a price may carry.
-_SINGLE_PRECISION = 2.0**-23
-
-
 def fits_decimals(price: float, decimals: int) -> bool:
-    """Whether ``price`` has at most ``decimals`` decimals, within single precision."""
-    return abs(price - round(price, decimals)) <= abs(price) * _SINGLE_PRECISION
+    """Whether ``price`` has at most ``decimals`` decimals, or is such a price gone through
+    a 32-bit float and written out again (189.979996: 189.98 as a float32, to 6 places)."""
+    rounded = round(price, decimals)
+    if price == rounded:
+        return True
+    places = _places(price)
+    single: float = struct.unpack("f", struct.pack("f", rounded))[0]
+    # The float32 of the shorter price, written to as many places as the price is: a
+    # tolerance of half the last place, not relative to the price (65000.1234 is not
+    # 65000.12, though a float32 cannot tell them apart).
+    return abs(single - price) <= 0.5 * 10.0**-places
+
+
+def _places(price: float) -> int:
+    """Decimals of the price as written in its shortest form (0.00001299 -> 8)."""
+    exponent = Decimal(repr(price)).normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _decimals_of(price: float) -> int:
-    exponent = Decimal(repr(price)).normalize().as_tuple().exponent
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    places = _places(price)
     return next((d for d in range(places) if fits_decimals(price, d)), places)
 
 

@@ -227,9 +227,25 @@ def test_regression_a_column_of_times_under_an_unknown_name_is_not_dropped() -> 
         (121.72, datetime(2024, 1, 2, tzinfo=UTC)),
         (120.10, datetime(2024, 1, 3, tzinfo=UTC)),
     ]
+    # A blank first cell does not end the look: the column is looked at until it shows one.
+    late = "Datum;Kurs\n;121,72\n02.01.2024;120,10\n"
+    with pytest.raises(ValueError, match="column 'Datum' holds times"):
+        ingest.read_records(late, kind="csv", columns={"price": "Kurs"})
     # Without any column of times, ticks are stamped now; numbers are not taken for times.
     records, _ = ingest.read_records("Symbol,Price,Volume\nACME,7,1733500000\n", kind="csv")
     assert [t.ts for t in ingest.parse_records(records, now=NOW)] == [NOW]
+
+
+def test_regression_a_date_alone_that_is_today_east_of_utc_is_not_in_the_future() -> None:
+    # A date alone is 00:00 UTC: at 08:00 in Sydney (22:00 UTC the day before) today's
+    # close was "too far in the future". A day that has begun somewhere is no error.
+    now = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
+    (today,) = ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-02"}], now=now)
+    assert today.ts == datetime(2026, 6, 2, tzinfo=UTC)
+    with pytest.raises(ingest.IngestInvalid, match="1 bad item"):
+        ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-03"}], now=now)
+    with pytest.raises(ingest.IngestInvalid, match="1 bad item"):  # a time, not a date
+        ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-02T01:00:00Z"}], now=now)
 
 
 def test_regression_symbol_given_for_a_file_that_names_another_is_an_error() -> None:
@@ -328,7 +344,7 @@ def test_regression_a_file_imported_again_is_said_to_overlap_what_was_there(
     assert again.written == 3
     assert again.overlaps == [
         ingest.Overlap(
-            "AAPL", datetime(2015, 1, 30, tzinfo=UTC), datetime(2015, 2, 27, tzinfo=UTC), 2, 2
+            "AAPL", datetime(2015, 1, 30, tzinfo=UTC), datetime(2015, 2, 27, tzinfo=UTC), 2, 0
         ),
         ingest.Overlap(
             "MSFT", datetime(2015, 1, 30, tzinfo=UTC), datetime(2015, 1, 30, tzinfo=UTC), 0, 1
@@ -336,6 +352,15 @@ def test_regression_a_file_imported_again_is_said_to_overlap_what_was_there(
     ]
     later = "symbol,date,price\nAAPL,2015-03-31,26\n"  # the next month: nothing said
     assert ingest.import_records(session=session, records=lines_of(later), now=NOW).overlaps == []
+    # Later hours of a day that has a daily bar (its ticks 09:00-12:00): no overlap either.
+    day = "symbol,ts,price\nMSFT,2016-06-28T09:00:00Z,41\nMSFT,2016-06-28T12:00:00Z,42\n"
+    ingest.import_records(session=session, records=lines_of(day), now=NOW)
+    bars.roll_up(session=session)
+    session.exec(delete(Tick).where(col(Tick.ts) >= datetime(2016, 6, 28, tzinfo=UTC)))
+    session.commit()
+    afternoon = "symbol,ts,price\nMSFT,2016-06-28T15:00:00Z,43\nMSFT,2016-06-28T16:00:00Z,44\n"
+    imported = ingest.import_records(session=session, records=lines_of(afternoon), now=NOW)
+    assert imported.overlaps == []
 
 
 def test_create_missing_while_streaming_widens_the_decimals_to_the_data(session: Session) -> None:

@@ -86,6 +86,10 @@ def test_retired_instruments_leave_the_list_and_can_come_back(session: Session) 
         ([189.979996, 190.009995, 58.18], 2),
         ([1.234567], 6),  # six real decimals stay
         ([49.03686], 5),
+        # A float32 cannot tell 65000.1234 from 65000.12: the written places decide.
+        ([65000.1234], 4),
+        ([38123.456], 3),
+        ([65000.121094], 2),  # 65000.12 through a float32, to 6 places
     ],
 )
 def test_decimals_are_inferred_from_the_prices(prices: list[float], decimals: int) -> None:

@@ -23,11 +23,11 @@ class PriceOut(BaseModel):
     price: float | None
     reference_price: float | None
     change: float | None = Field(
-        description="price - reference_price, rounded to the instrument's decimals (as the "
-        "tile shows it: no floating-point remainder such as -1.8100000000000023)."
+        description="price - reference_price, to 12 significant digits (no floating-point "
+        "remainder such as -1.8100000000000023)."
     )
     change_percent: float | None = Field(
-        description="change over reference_price, in %, to 4 places."
+        description="change over reference_price, in %, to 12 significant digits."
     )
     ts: datetime | None
     tick_id: int
@@ -60,14 +60,20 @@ def latest_prices(runtime: RuntimeDep) -> list[PriceOut]:
             symbol=t.symbol,
             price=t.price,
             reference_price=t.reference_price,
-            change=None if t.change is None else round(t.change, t.decimals),
-            change_percent=None if t.change_percent is None else round(t.change_percent, 4),
+            change=_significant(t.change),
+            change_percent=_significant(t.change_percent),
             ts=t.ts,
             tick_id=t.tick_id,
             stale=t.stale,
         )
         for t in runtime.price_poller.tiles()
     ]
+
+
+def _significant(value: float | None) -> float | None:
+    """``value`` to 12 significant digits: a difference of two prices without its
+    floating-point remainder (-1.8100000000000023 -> -1.81), however small it is."""
+    return None if value is None else float(f"{value:.12g}")
 
 
 @router.get("/prices/{symbol}/history")

@@ -67,11 +67,11 @@ class _Reading:
 
     columns: dict[str, str]
     symbol: str | None
-    tz: ZoneInfo | None
+    tz: str | None  # read (a 422 when unknown) after the caller is checked
     dayfirst: bool
 
 
-def _reading(
+async def _reading(
     symbol: Annotated[
         str | None,
         Query(description="The symbol of a body of one series (no symbol column or field)."),
@@ -94,22 +94,30 @@ def _reading(
         bool, Query(description="Read 01/02/2016 as 1 February (dotted dates always are).")
     ] = False,
 ) -> _Reading:
+    # async: a plain function would be run on a worker thread, a hop every post would pay.
     named = {"symbol": symbol_column, "price": price_column, "ts": time_column}
-    zone = None
-    if tz is not None:
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"unknown time zone {tz!r} (e.g. UTC, Europe/Berlin)",
-            ) from None
     columns = {field: name for field, name in named.items() if name is not None}
-    return _Reading(columns=columns, symbol=symbol, tz=zone, dayfirst=dayfirst)
+    # A blank symbol is no symbol (?symbol= from a form left empty).
+    return _Reading(columns=columns, symbol=symbol or None, tz=tz, dayfirst=dayfirst)
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    """The named time zone; HTTPException 422 when there is none of that name."""
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown time zone {name!r} (e.g. UTC, Europe/Berlin)",
+        ) from None
 
 
 # The reader's messages name `dashboard ingest`'s options; here they are query parameters.
-_OPTION = re.compile(r"--(create-missing|dayfirst|[a-z]+(?:-[a-z]+)*)")
+_OPTION = re.compile(
+    r"--(create-missing|dayfirst|symbol-column|price-column|time-column|symbol|tz)\b"
+)
 
 
 def _as_query(text: str) -> str:
@@ -185,6 +193,7 @@ def _parse(
 ) -> list[ingest.TickIn]:
     """The body's ticks; HTTPException 422 naming every bad item (and with them each unknown
     symbol, see :func:`ingest.parse_batch`), or what is unreadable."""
+    zone = _zone(reading.tz)
     try:
         text = body.decode("utf-8")
         records, lines = ingest.read_records(text, kind=kind, columns=reading.columns)
@@ -194,7 +203,7 @@ def _parse(
             lines=lines if kind == "csv" else None,
             check_symbols=check_symbols,
             default_symbol=reading.symbol,
-            tz=reading.tz,
+            tz=zone,
             dayfirst=reading.dayfirst,
         )
     except ingest.IngestInvalid as invalid:

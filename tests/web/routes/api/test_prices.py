@@ -39,7 +39,15 @@ def test_regression_latest_prices_give_change_as_the_tile_shows_it(
     poller.wake()
     wait_until(lambda: "SAP" in poller.states and poller.states["SAP"].price == 119.91)
     (price,) = [p for p in client.get("/api/prices").json() if p["symbol"] == "SAP"]
-    assert (price["change"], price["change_percent"]) == (-1.81, -1.487)
+    assert price["change"] == -1.81
+    assert price["change_percent"] == -1.48701938876  # 12 significant digits
+    tiny = make_instrument(session, "TINY")  # a change far below 2 decimals is kept
+    add_tick(session, tiny, 0.0000121, ts=utcnow() - timedelta(hours=30))
+    add_tick(session, tiny, 0.000011, ts=utcnow() - timedelta(minutes=1))
+    poller.wake()
+    wait_until(lambda: "TINY" in poller.states and poller.states["TINY"].price == 0.000011)
+    (tiny_price,) = [p for p in client.get("/api/prices").json() if p["symbol"] == "TINY"]
+    assert tiny_price["change"] == -0.0000011
 
 
 def test_bars_come_oldest_first_with_ohlc_per_bucket(client: TestClient, session: Session) -> None:

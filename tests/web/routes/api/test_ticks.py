@@ -239,8 +239,15 @@ def test_regression_a_csv_body_is_read_with_the_options_a_file_has(
         headers=headers,
     )
     assert answer.status_code == 200, answer.text
-    zone = client.post("/api/ticks", params={"tz": "Mars/Olympus"}, content="x", headers=headers)
-    assert zone.status_code == 422 and "unknown time zone" in zone.text
+    for name in ("Mars/Olympus", "America"):  # "America" is a directory: was a 500
+        zone = client.post("/api/ticks", params={"tz": name}, content="x", headers=headers)
+        assert zone.status_code == 422 and "unknown time zone" in zone.text
+    anonymous = client.post("/api/ticks", params={"tz": "America"}, content="x")
+    assert anonymous.status_code == 401  # the caller first, then the query
+    blank = client.post(
+        "/api/ticks", params={"symbol": ""}, content="symbol,price\nSAP,3\n", headers=headers
+    )
+    assert blank.status_code == 200, blank.text  # a blank symbol= is none
     naive = client.post(
         "/api/ticks", content="symbol,price,ts\nSAP,1,2024-01-02 09:30\n", headers=headers
     )
