@@ -6,8 +6,8 @@ lightest settings (and the one saving inside it that the dashboard makes). One t
 the same SQLite store every 100 ms, keeps the newest tick of each symbol, and encodes ONE
 message per poll, holding one quote per changed symbol in the markup node-same sends (the
 same bytes), which every open ``/events`` stream sends. Nothing else: no login, no
-middleware of its own, no per-stream state but the stream's place in the chain of
-messages, no replay, no conflation, no watchdog.
+middleware of its own, no per-stream state but its messages still to send and the
+future it waits on, no replay, no conflation, no watchdog.
 
 What the dashboard costs above this is the dashboard's own code; what this costs above
 node-same is the price of the required stack (issue 19 in docs/benchmarks.md).
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,27 +37,35 @@ NEW_TICKS = (
 MINUS = "\u2212"
 
 
-class Chain:
-    """Each poll's message, linked to the next: a stream awaits the newest link's future,
-    which the next poll resolves with ``(message, next link)``. One wake-up of every
-    waiting stream per poll, the message encoded once."""
+class Stream:
+    """One open ``/events`` stream: the messages it has still to send, and the future it
+    waits on when it has none (its own: cancelling a stream whose client left must not
+    cancel what the others wait on)."""
+
+    __slots__ = ("pending", "waiter")
 
     def __init__(self) -> None:
-        self.newest: asyncio.Future[tuple[bytes, asyncio.Future[object]]] | None = None
+        self.pending: deque[bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+
+
+class Streams:
+    """Every open stream; each poll's message is encoded once and given to each, as
+    node-same writes its one buffer to each client."""
+
+    def __init__(self) -> None:
+        self.open: set[Stream] = set()
         self.latest: dict[str, bytes] = {}  # symbol -> its quote, for a stream's first message
 
-    def link(self) -> asyncio.Future[tuple[bytes, asyncio.Future[object]]]:
-        if self.newest is None:
-            self.newest = asyncio.get_running_loop().create_future()
-        return self.newest
-
     def publish(self, message: bytes) -> None:
-        following = asyncio.get_running_loop().create_future()
-        self.link().set_result((message, following))
-        self.newest = following  # type: ignore[assignment]
+        for stream in self.open:
+            stream.pending.append(message)
+            waiter = stream.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
 
-chain = Chain()
+streams = Streams()
 
 
 def _signed(value: float, text: str) -> str:
@@ -94,9 +103,9 @@ async def poll() -> None:
                 changed[symbol] = price
             parts = []
             for symbol, price in changed.items():
-                chain.latest[symbol] = part = quote(symbol, price, reference[symbol])
+                streams.latest[symbol] = part = quote(symbol, price, reference[symbol])
                 parts.append(part)
-            chain.publish(b"data: " + b"".join(parts) + b"\n\n")
+            streams.publish(b"data: " + b"".join(parts) + b"\n\n")
     finally:
         connection.close()
 
@@ -112,13 +121,18 @@ app = FastAPI(lifespan=lifespan)
 
 
 async def _messages() -> AsyncIterator[bytes]:
-    link = chain.link()
-    yield b"data: " + b"".join(chain.latest.values()) + b"\n\n"
-    while True:
-        # Shielded: a stream whose client left is cancelled, and cancelling the shared
-        # future itself would end every other stream waiting on it.
-        message, link = await asyncio.shield(link)  # type: ignore[assignment,misc]
-        yield message
+    stream = Stream()
+    streams.open.add(stream)
+    loop = asyncio.get_running_loop()
+    try:
+        yield b"data: " + b"".join(streams.latest.values()) + b"\n\n"
+        while True:
+            if not stream.pending:
+                stream.waiter = loop.create_future()
+                await stream.waiter
+            yield stream.pending.popleft()
+    finally:
+        streams.open.discard(stream)
 
 
 class LightEventSourceResponse(EventSourceResponse):
