@@ -413,26 +413,47 @@ def iter_records(
     row; its separator (``,`` ``;`` tab ``|``) is detected, and so are decimal commas
     (``1.234,56`` with ``;`` separators). Headers are matched case-insensitively:
     symbol/ticker, price/value/close/last, ts/time/timestamp/date (:data:`HEADER_ALIASES`);
-    ``columns`` names them instead (``{"price": "Adj Close"}``). A UTF-8 byte order mark
-    is ignored. Raises ValueError for a file that cannot be read as ``kind``.
+    ``columns`` names them instead (``{"price": "Adj Close"}``); for JSON and NDJSON it
+    names the objects' keys (``{"price": "c", "ts": "t"}``). A UTF-8 byte order mark is
+    ignored. Raises ValueError for a file that cannot be read as ``kind``.
     """
+    if kind in ("json", "ndjson") and columns:
+        yield from _renamed(_json_records(stream, kind), columns)
+    elif kind in ("json", "ndjson"):
+        yield from _json_records(stream, kind)
+    elif kind == "csv":
+        yield from _csv_records(stream, columns or {})
+    else:
+        raise ValueError(f"unknown format {kind!r}")
+
+
+def _json_records(stream: TextIO, kind: str) -> Iterator[tuple[int, Any]]:
     if kind == "json":
         data = _loads(stream.read().removeprefix("\ufeff"))
         if not isinstance(data, list):
             raise ValueError("a JSON body must be an array of objects")
         yield from enumerate(data, 1)
-    elif kind == "ndjson":
-        for number, line in enumerate(stream, 1):
-            line = line.removeprefix("\ufeff") if number == 1 else line
-            if line.strip():
-                try:
-                    yield number, _loads(line)
-                except ValueError as error:  # reported with the line, and reading goes on
-                    yield number, Unreadable(f"not JSON ({error})")
-    elif kind == "csv":
-        yield from _csv_records(stream, columns or {})
-    else:
-        raise ValueError(f"unknown format {kind!r}")
+        return
+    for number, line in enumerate(stream, 1):
+        line = line.removeprefix("\ufeff") if number == 1 else line
+        if line.strip():
+            try:
+                yield number, _loads(line)
+            except ValueError as error:  # reported with the line, and reading goes on
+                yield number, Unreadable(f"not JSON ({error})")
+
+
+def _renamed(
+    records: Iterator[tuple[int, Any]], columns: Mapping[str, str]
+) -> Iterator[tuple[int, Any]]:
+    """Objects with the keys ``columns`` names ({field: key}) under the fields' names."""
+    if _positions(columns) is not None:
+        raise ValueError("columns by position (1, 2, …) are for CSV; name an object's keys")
+    keys = {key: field for field, key in columns.items()}
+    for line, record in records:
+        if type(record) is dict:
+            record = {keys.get(key, key): value for key, value in record.items()}
+        yield line, record
 
 
 def _csv_records(stream: TextIO, columns: Mapping[str, str]) -> Iterator[tuple[int, Any]]:

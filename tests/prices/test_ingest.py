@@ -248,6 +248,20 @@ def test_regression_a_date_alone_that_is_today_east_of_utc_is_not_in_the_future(
         ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-02T01:00:00Z"}], now=now)
 
 
+def test_regression_columns_name_the_keys_of_json_and_ndjson_objects() -> None:
+    # Was: --price-column (and ?price_column=) were for CSV only, and a JSON export with
+    # its own keys ("c", "t") was "price is missing" on every line.
+    ndjson = '{"t": 1733500000123, "c": 3901.53}\n{"t": 1733500000456, "c": 3902.5}\n'
+    records, lines = ingest.read_records(ndjson, kind="ndjson", columns={"price": "c", "ts": "t"})
+    ticks = ingest.parse_records(records, lines=lines, now=NOW, default_symbol="ETHUSD")
+    assert [(t.price, t.ts.year) for t in ticks] == [(3901.53, 2024), (3902.5, 2024)]
+    body = '[{"Sym": "ACME", "Close": 7}]'
+    records, _ = ingest.read_records(body, kind="json", columns={"symbol": "Sym", "price": "Close"})
+    assert records == [{"symbol": "ACME", "price": 7}]
+    with pytest.raises(ValueError, match="by position .* are for CSV"):
+        ingest.read_records(body, kind="json", columns={"price": "2"})
+
+
 def test_regression_symbol_given_for_a_file_that_names_another_is_an_error() -> None:
     # Was: the file's symbol column won silently, and --symbol's instrument got nothing.
     records = [{"symbol": "AAPL", "price": 1}, {"symbol": "XYZ", "price": 2}, {"price": 3}]
