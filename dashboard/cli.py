@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn, TextIO
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy.engine import Engine, make_url
@@ -420,12 +420,10 @@ def _count_lines(file: Path) -> int:
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
-    if name is None:
-        return None
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
-        typer.echo(f"error: unknown time zone {name!r} (e.g. UTC, Europe/Berlin)", err=True)
+        return ingest_ticks.time_zone(name)
+    except ValueError as unknown:
+        typer.echo(f"error: {unknown}", err=True)
         raise typer.Exit(code=1) from None
 
 

@@ -222,8 +222,7 @@ class PricePoller(Poller):
     def _refresh_references(self, states: Sequence[tuple[int, TileState]]) -> list[TileState]:
         """Every tile's reference price read again (``states``: every instrument's); the
         tiles whose reference moved."""
-        with self._open_session() as session:
-            moved = self._read_references(session, states)
+        moved = self._read_references_of(states)
         self._references_read_at = time.monotonic()
         return moved
 
@@ -264,9 +263,9 @@ class PricePoller(Poller):
                 moved.append(state)
         return moved
 
-    def _read_references_of(self, states: Sequence[tuple[int, TileState]]) -> None:
+    def _read_references_of(self, states: Sequence[tuple[int, TileState]]) -> list[TileState]:
         with self._open_session() as session:
-            self._read_references(session, states)
+            return self._read_references(session, states)
 
     def instruments_changed(self) -> None:
         """An instrument was added, changed or retired in this process: apply it at the
@@ -328,14 +327,14 @@ class PricePoller(Poller):
 
     async def poll_once(self) -> bool:
         renamed: set[str] = set()
+        references_due = None
         if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
-            # Changes made anywhere: applied here on the loop, then new instruments loaded.
+            # Changes made anywhere: applied here on the loop, then new instruments loaded,
+            # then (in the fetch's thread hop) every tile's reference read again.
             renamed = self._apply_instrument_fields(
                 await self.in_thread(self._read_instrument_fields)
             )
             await self._refresh_instruments()
-        references_due = None
-        if time.monotonic() - self._references_read_at > _REFERENCE_REFRESH_SECONDS:
             references_due = list(self._by_instrument.items())
         fetched = await self.in_thread(self._fetch, self.cursor, references_due)
         rows, armed = fetched.rows, fetched.armed

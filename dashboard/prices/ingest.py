@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as dateutil_parser
 from sqlalchemy import Connection, bindparam, func, insert
@@ -33,6 +34,9 @@ from dashboard.store.db import dialect_of
 
 # Clocks disagree a little; a tick further ahead than this is a mistake.
 MAX_FUTURE = timedelta(minutes=5)
+# A date alone (00:00 UTC of its day) may be today somewhere: UTC+14 is the first to start a
+# day, so a close dated today in Sydney, at 08:00 there, is no error.
+MAX_DATE_AHEAD = timedelta(hours=14)
 MAX_ITEMS = 10_000
 # Rows per round of multi-row INSERTs while writing (and between progress reports).
 _WRITE_BATCH = 5_000
@@ -103,12 +107,24 @@ _EPOCH_SMALLEST = 1e8
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
-def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime:
-    """An event time: epoch s/ms/µs/ns (by magnitude), ISO 8601, or a date as people write
-    it ("Jan 29, 2016", "29.01.2016", "01/29/2016"; ``dayfirst`` for "29/01/2016"). A date
-    alone is that calendar day, 00:00 UTC, whatever ``tz`` says: daily bars are UTC days,
-    and a daily close dated 28 June belongs in 28 June's bar, not (at midnight in Berlin)
-    in the 27th's. A time without a zone is in ``tz`` (an error when there is none)."""
+def time_zone(name: str | None) -> ZoneInfo | None:
+    """The IANA time zone ``name`` (None: none); ValueError saying so when there is none
+    of that name (tzdata raises IsADirectoryError for "America", hence OSError)."""
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r} (e.g. UTC, Europe/Berlin)") from None
+
+
+def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> tuple[datetime, bool]:
+    """An event time, and whether it was a date alone: epoch s/ms/µs/ns (by magnitude),
+    ISO 8601, or a date as people write it ("Jan 29, 2016", "29.01.2016", "01/29/2016";
+    ``dayfirst`` for "29/01/2016"). A date alone is that calendar day, 00:00 UTC,
+    whatever ``tz`` says: daily bars are UTC days, and a daily close dated 28 June belongs
+    in 28 June's bar, not (at midnight in Berlin) in the 27th's. A time without a zone is
+    in ``tz`` (an error when there is none)."""
     if (
         type(value) is str
         and len(value) >= 19
@@ -125,9 +141,9 @@ def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime
             pass
         else:
             if parsed.tzinfo is UTC:
-                return parsed
+                return parsed, False
             if parsed.tzinfo is not None:
-                return parsed.astimezone(UTC)
+                return parsed.astimezone(UTC), False
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         value = float(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -136,7 +152,7 @@ def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime
         if abs(value) < _EPOCH_SMALLEST:
             raise ValueError(f"ts {value:g} is not a time (epoch seconds start at 1e8: 1973)")
         divisor = next(d for limit, d in _EPOCH_UNITS if abs(value) < limit)
-        return datetime.fromtimestamp(value / divisor, UTC)
+        return datetime.fromtimestamp(value / divisor, UTC), False
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -146,13 +162,13 @@ def _parse_ts(value: Any, tz: tzinfo | None, dayfirst: bool = False) -> datetime
             parsed, date_only = _written_time(text, dayfirst)
         if parsed.tzinfo is None:
             if date_only:  # a date: its day (see above)
-                return parsed.replace(tzinfo=UTC)
+                return parsed.replace(tzinfo=UTC), True
             if tz is None:
                 raise ValueError(
                     "ts has no time zone: add one (2026-01-01T12:00:00Z) or say which (--tz)"
                 )
             parsed = parsed.replace(tzinfo=tz)
-        return parsed.astimezone(UTC)
+        return parsed.astimezone(UTC), False
     raise ValueError("ts must be an ISO 8601 time or epoch seconds (or ms, µs, ns)")
 
 
@@ -306,15 +322,6 @@ def _check_record(
 _PRICE_TYPES = frozenset((str, float, int))
 
 
-def _today_somewhere(ts: datetime, now: datetime) -> bool:
-    """Whether ``ts`` is what a date alone becomes (00:00 UTC) of a day that has begun
-    somewhere (UTC+14 is the earliest): a close dated today in Sydney, at 08:00 there,
-    is 14 h "ahead" of UTC and no error."""
-    return ts.hour == ts.minute == ts.second == ts.microsecond == 0 and (
-        ts - now <= timedelta(hours=14)
-    )
-
-
 def _shown(value: Any) -> str:
     """A value from the input, quoted and cut short, for an error message."""
     text = repr(value)
@@ -369,10 +376,14 @@ def _checked(
         return ItemError(index, "price must be a finite number above 0", symbol, line)
     raw_ts = record.get("ts")
     try:
-        ts = now if raw_ts is None or raw_ts == "" else _parse_ts(raw_ts, tz, dayfirst)
+        ts, date_only = (
+            (now, False) if raw_ts is None or raw_ts == "" else _parse_ts(raw_ts, tz, dayfirst)
+        )
     except (ValueError, OverflowError, OSError) as problem:
         return ItemError(index, str(problem) or "ts is not a valid time", symbol, line)
-    if ts - now > MAX_FUTURE and not _today_somewhere(ts, now):
+    if date_only and ts - now > MAX_DATE_AHEAD:
+        return ItemError(index, "ts is a date that has not begun anywhere yet", symbol, line)
+    if not date_only and ts - now > MAX_FUTURE:
         minutes = MAX_FUTURE.total_seconds() / 60
         return ItemError(
             index,

@@ -201,13 +201,14 @@ def fits_decimals(price: float, decimals: int) -> bool:
     """Whether ``price`` has at most ``decimals`` decimals, or is such a price gone through
     a 32-bit float and written out again (189.979996: 189.98 as a float32, to 6 places)."""
     rounded = round(price, decimals)
-    if price == rounded:
-        return True
-    places = _places(price)
+    return price == rounded or _single_of(rounded, price, _places(price))
+
+
+def _single_of(rounded: float, price: float, places: int) -> bool:
+    """Whether ``price``, written to ``places`` decimals, is ``rounded`` as a float32: a
+    tolerance of half the last written place, not relative to the price (65000.1234 is not
+    65000.12, though a float32 cannot tell them apart)."""
     single: float = struct.unpack("f", struct.pack("f", rounded))[0]
-    # The float32 of the shorter price, written to as many places as the price is: a
-    # tolerance of half the last place, not relative to the price (65000.1234 is not
-    # 65000.12, though a float32 cannot tell them apart).
     return abs(single - price) <= 0.5 * 10.0**-places
 
 
@@ -219,7 +220,8 @@ def _places(price: float) -> int:
 
 def _decimals_of(price: float) -> int:
     places = _places(price)
-    return next((d for d in range(places) if fits_decimals(price, d)), places)
+    fewer = (d for d in range(places) if _single_of(round(price, d), price, places))
+    return next(fewer, places)
 
 
 def create_missing(

@@ -242,10 +242,13 @@ def test_regression_a_date_alone_that_is_today_east_of_utc_is_not_in_the_future(
     now = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
     (today,) = ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-02"}], now=now)
     assert today.ts == datetime(2026, 6, 2, tzinfo=UTC)
-    with pytest.raises(ingest.IngestInvalid, match="1 bad item"):
+    with pytest.raises(ingest.IngestInvalid) as raised:
         ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-03"}], now=now)
+    assert raised.value.errors[0].error == "ts is a date that has not begun anywhere yet"
     with pytest.raises(ingest.IngestInvalid, match="1 bad item"):  # a time, not a date
         ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-02T01:00:00Z"}], now=now)
+    with pytest.raises(ingest.IngestInvalid, match="1 bad item"):  # midnight as a time
+        ingest.parse_records([{"symbol": "A", "price": 1, "ts": "2026-06-02T00:00:00Z"}], now=now)
 
 
 def test_regression_columns_name_the_keys_of_json_and_ndjson_objects() -> None:
@@ -571,7 +574,7 @@ def test_the_iso_fast_path_reads_times_as_the_whole_way_does(written: str) -> No
     results: list[datetime | str] = []
     for value in (written, " " + written):
         try:
-            results.append(ingest._parse_ts(value, zone))
+            results.append(ingest._parse_ts(value, zone)[0])
         except ValueError as problem:
             results.append(str(problem).replace(" " + written, written))
     assert results[0] == results[1]

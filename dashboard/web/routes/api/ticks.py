@@ -6,7 +6,6 @@ import asyncio
 import re
 from dataclasses import dataclass
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel
@@ -101,19 +100,6 @@ async def _reading(
     return _Reading(columns=columns, symbol=symbol or None, tz=tz, dayfirst=dayfirst)
 
 
-def _zone(name: str | None) -> ZoneInfo | None:
-    """The named time zone; HTTPException 422 when there is none of that name."""
-    if name is None:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"unknown time zone {name!r} (e.g. UTC, Europe/Berlin)",
-        ) from None
-
-
 # The reader's messages name `dashboard ingest`'s options; here they are query parameters.
 _OPTION = re.compile(
     r"--(create-missing|dayfirst|symbol-column|price-column|time-column|symbol|tz)\b"
@@ -193,7 +179,10 @@ def _parse(
 ) -> list[ingest.TickIn]:
     """The body's ticks; HTTPException 422 naming every bad item (and with them each unknown
     symbol, see :func:`ingest.parse_batch`), or what is unreadable."""
-    zone = _zone(reading.tz)
+    try:
+        zone = ingest.time_zone(reading.tz)
+    except ValueError as unknown:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(unknown)) from None
     try:
         text = body.decode("utf-8")
         records, lines = ingest.read_records(text, kind=kind, columns=reading.columns)
